@@ -1,0 +1,57 @@
+"""What every command shares: error translation to exit codes, output helpers, options.
+
+Errors become a one-line ``permgen: error: ...`` on stderr and the exit code of
+:class:`permgen.errors.ExitCode`; this is the only place that translation happens.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from permgen.errors import ExitCode, PermgenError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Run a command body; turn permgen errors into a message and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = func(*args, **kwargs)
+        except PermgenError as exc:
+            click.echo(f"permgen: error: {exc}", err=True)
+            sys.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            click.echo("permgen: interrupted", err=True)
+            sys.exit(130)
+        if isinstance(result, int):
+            sys.exit(result)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``("user=alice", ...)`` -> ``{"user": "alice"}``; a pair without ``=`` is a usage error."""
+    from permgen.errors import UsageError
+
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--var {pair!r}: expected NAME=VALUE")
+        if name in out:
+            raise UsageError(f"--var {name!r} given twice")
+        out[name] = value
+    return out
+
+
+def exit_ok() -> int:
+    return int(ExitCode.OK)
