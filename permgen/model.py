@@ -239,7 +239,9 @@ def _parse_document(doc: Mapping[str, Any], source: str | None) -> Policy:
     return Policy(statements=statements, version="1", name=source or "")
 
 
-def _strings(value: Any, source: str | None, path: str, *, allow_empty: bool = False) -> tuple[str, ...]:
+def _strings(
+    value: Any, source: str | None, path: str, *, allow_empty: bool = False
+) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for i, item in enumerate(items):
@@ -264,7 +266,9 @@ def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
     for key, value in raw.items():
         canon = _STATEMENT_KEY_BY_LOWER.get(key.lower())
         if canon is None:
-            hint = " (RAM identity policies have no Principal)" if key.lower() == "principal" else ""
+            hint = (
+                " (RAM identity policies have no Principal)" if key.lower() == "principal" else ""
+            )
             raise _err(f"unknown element {key!r}{hint}", source, f"{path}.{key}")
         fields[canon] = value
     effect = fields.get("Effect")
@@ -278,9 +282,7 @@ def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
         raise _err("a statement needs exactly one of Action or NotAction", source, path)
     not_action = "NotAction" in fields
     akey = "NotAction" if not_action else "Action"
-    actions = tuple(
-        normalize_action(a) for a in _strings(fields[akey], source, f"{path}.{akey}")
-    )
+    actions = tuple(normalize_action(a) for a in _strings(fields[akey], source, f"{path}.{akey}"))
     for i, a in enumerate(actions):
         if a != "*" and ":" not in a:
             raise _err(
@@ -435,9 +437,7 @@ def wildcard_regex(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str
     key = (pattern, ignore_case)
     cached = _WILDCARD_RE_CACHE.get(key)
     if cached is None:
-        body = "".join(
-            ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
-        )
+        body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
         cached = re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
         _WILDCARD_RE_CACHE[key] = cached
     return cached

@@ -17,7 +17,9 @@ def test_help_lists_commands_without_importing_them() -> None:
         "heavy = [m for m in sys.modules if m.startswith(('aliyunsdk', 'jinja2', 'jsonschema', 'z3', 'uvicorn', 'starlette'))]\n"
         "print('HEAVY', heavy)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "Usage: permgen" in out
     assert "HEAVY []" in out
 

@@ -34,7 +34,10 @@ def test_a_comma_inside_a_string_is_not_touched() -> None:
 
 def test_string_or_list_normalizes_to_a_tuple_and_action_case_to_the_catalog() -> None:
     policy = parse_policy(
-        {"Version": "1", "Statement": [{"Effect": "allow", "Action": "OSS:getobject", "Resource": "*"}]}
+        {
+            "Version": "1",
+            "Statement": [{"Effect": "allow", "Action": "OSS:getobject", "Resource": "*"}],
+        }
     )
     st0 = policy.statements[0]
     assert st0.effect == "Allow"
@@ -44,7 +47,9 @@ def test_string_or_list_normalizes_to_a_tuple_and_action_case_to_the_catalog() -
 
 def test_bad_json_names_line_and_column() -> None:
     with pytest.raises(PolicyParseError) as info:
-        parse_policy('{\n  "Version": "1",\n  "Statement": [\n    {"Effect": }\n  ]\n}', source="p.json")
+        parse_policy(
+            '{\n  "Version": "1",\n  "Statement": [\n    {"Effect": }\n  ]\n}', source="p.json"
+        )
     assert info.value.line == 4
     assert "p.json:4:" in str(info.value)
 
@@ -54,13 +59,64 @@ def test_bad_json_names_line_and_column() -> None:
     [
         ({"Statement": []}, "", "Version"),
         ({"Version": "2", "Statement": []}, "Version", '"1"'),
-        ({"Version": "1", "Statement": [{"Action": "x:y", "Resource": "*"}]}, "Statement[0]", "Effect"),
-        ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "a:b", "NotAction": "a:c", "Resource": "*"}]}, "Statement[0]", "exactly one"),
-        ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "a:b"}]}, "Statement[0]", "Resource"),
-        ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "a:b", "Resource": "*", "Principal": "*"}]}, "Statement[0].Principal", "Principal"),
-        ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "GetObject", "Resource": "*"}]}, "Statement[0].Action[0]", "service:ActionName"),
-        ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "a:b", "Resource": "*", "Condition": {"StringEqual": {"k": "v"}}}]}, "Statement[0].Condition.StringEqual", "StringEquals"),
-        ({"Version": "1", "Statement": [{"Effect": "Allow", "Action": [], "Resource": "*"}]}, "Statement[0].Action", "at least one"),
+        (
+            {"Version": "1", "Statement": [{"Action": "x:y", "Resource": "*"}]},
+            "Statement[0]",
+            "Effect",
+        ),
+        (
+            {
+                "Version": "1",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "a:b", "NotAction": "a:c", "Resource": "*"}
+                ],
+            },
+            "Statement[0]",
+            "exactly one",
+        ),
+        (
+            {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "a:b"}]},
+            "Statement[0]",
+            "Resource",
+        ),
+        (
+            {
+                "Version": "1",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "a:b", "Resource": "*", "Principal": "*"}
+                ],
+            },
+            "Statement[0].Principal",
+            "Principal",
+        ),
+        (
+            {
+                "Version": "1",
+                "Statement": [{"Effect": "Allow", "Action": "GetObject", "Resource": "*"}],
+            },
+            "Statement[0].Action[0]",
+            "service:ActionName",
+        ),
+        (
+            {
+                "Version": "1",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "a:b",
+                        "Resource": "*",
+                        "Condition": {"StringEqual": {"k": "v"}},
+                    }
+                ],
+            },
+            "Statement[0].Condition.StringEqual",
+            "StringEquals",
+        ),
+        (
+            {"Version": "1", "Statement": [{"Effect": "Allow", "Action": [], "Resource": "*"}]},
+            "Statement[0].Action",
+            "at least one",
+        ),
     ],
 )
 def test_grammar_errors_name_the_path(doc: dict[str, object], path: str, needle: str) -> None:
@@ -72,7 +128,9 @@ def test_grammar_errors_name_the_path(doc: dict[str, object], path: str, needle:
 
 def test_duplicate_keys_are_an_error() -> None:
     with pytest.raises(PolicyParseError, match="duplicate key 'Action'"):
-        parse_policy('{"Version":"1","Statement":[{"Effect":"Allow","Action":"a:b","Action":"a:c","Resource":"*"}]}')
+        parse_policy(
+            '{"Version":"1","Statement":[{"Effect":"Allow","Action":"a:b","Action":"a:c","Resource":"*"}]}'
+        )
 
 
 def test_emit_is_compact_and_strict() -> None:
@@ -105,14 +163,21 @@ def test_emit_is_compact_and_strict() -> None:
 def test_canonical_is_order_free() -> None:
     a = Statement("Allow", ("oss:PutObject", "oss:GetObject"), ("r2", "r1"))
     b = Statement("Deny", ("oss:DeleteObject",), ("r1",))
-    assert canonical(Policy((a, b))) == canonical(Policy((b, Statement("Allow", ("oss:GetObject", "oss:PutObject"), ("r1", "r2")))))
+    assert canonical(Policy((a, b))) == canonical(
+        Policy((b, Statement("Allow", ("oss:GetObject", "oss:PutObject"), ("r1", "r2"))))
+    )
     assert canonical(Policy((a, b))).statements[0].effect == "Deny"
 
 
 def test_merge_statements_merges_only_what_keeps_meaning() -> None:
     s1 = Statement("Allow", ("oss:GetObject",), ("acs:oss:*:*:b/a*",))
     s2 = Statement("Allow", ("oss:GetObject",), ("acs:oss:*:*:c/b*",))
-    s3 = Statement("Allow", ("oss:PutObject",), ("acs:oss:*:*:b/a*",), (Condition("Bool", "acs:SecureTransport", ("true",)),))
+    s3 = Statement(
+        "Allow",
+        ("oss:PutObject",),
+        ("acs:oss:*:*:b/a*",),
+        (Condition("Bool", "acs:SecureTransport", ("true",)),),
+    )
     merged = merge_statements([s1, s2, s3])
     assert len(merged) == 2
     assert merged[0].resources == ("acs:oss:*:*:b/a*", "acs:oss:*:*:c/b*")
@@ -137,9 +202,14 @@ def test_wildcards(pattern: str, value: str, expected: bool) -> None:
 
 # ------------------------------------------------------------------ properties
 
-_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
+)
 _actions = st.lists(
-    st.one_of(st.sampled_from(["oss:GetObject", "oss:PutObject", "oss:List*", "*", "ram:*"]), _text.map(lambda t: "svc:" + t)),
+    st.one_of(
+        st.sampled_from(["oss:GetObject", "oss:PutObject", "oss:List*", "*", "ram:*"]),
+        _text.map(lambda t: "svc:" + t),
+    ),
     min_size=1,
     max_size=4,
 )

@@ -1,0 +1,77 @@
+resource "alicloud_ram_policy" "analytics_reader" {
+  policy_name     = "analytics-reader"
+  description     = "Read analytics exports"
+  rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
+  policy_document = jsonencode({
+    "Version": "1",
+    "Statement": [
+      {
+        "Effect": "Deny",
+        "Action": [
+          "oss:PutObject"
+        ],
+        "Resource": [
+          "acs:oss:*:1234567890123456:corp-data/exports/analytics/*",
+          "acs:oss:*:1234567890123456:corp-data/exports/shared/*"
+        ],
+        "Condition": {
+          "StringEquals": {
+            "oss:x-oss-object-acl": [
+              "public-read",
+              "public-read-write"
+            ]
+          }
+        }
+      },
+      {
+        "Effect": "Allow",
+        "Action": [
+          "oss:GetObject"
+        ],
+        "Resource": [
+          "acs:oss:*:1234567890123456:corp-data/exports/analytics/*",
+          "acs:oss:*:1234567890123456:corp-data/exports/shared/*"
+        ],
+        "Condition": {
+          "Bool": {
+            "acs:SecureTransport": [
+              "true"
+            ]
+          },
+          "StringEquals": {
+            "acs:SourceVpc": [
+              "vpc-bp1corpdata01"
+            ]
+          }
+        }
+      },
+      {
+        "Effect": "Allow",
+        "Action": [
+          "oss:ListObjects"
+        ],
+        "Resource": [
+          "acs:oss:*:1234567890123456:corp-data"
+        ],
+        "Condition": {
+          "Bool": {
+            "acs:SecureTransport": [
+              "true"
+            ]
+          },
+          "StringEquals": {
+            "acs:SourceVpc": [
+              "vpc-bp1corpdata01"
+            ]
+          },
+          "StringLike": {
+            "oss:Prefix": [
+              "exports/analytics/*",
+              "exports/shared/*"
+            ]
+          }
+        }
+      }
+    ]
+  })
+}

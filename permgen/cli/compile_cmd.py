@@ -1,0 +1,120 @@
+"""``permgen compile``: role spec -> RAM policy JSON (or Terraform)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from permgen.cli._common import handle_errors, parse_vars
+from permgen.errors import ExitCode, UsageError
+
+
+@click.command("compile")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--role", "roles", multiple=True, metavar="R", help="Compile only this role (repeatable)."
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Fill a placeholder: gives the narrow session policy instead of the ceiling (repeatable).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one file per role into this directory (atomically: all files or none).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "terraform"]),
+    default="json",
+    show_default=True,
+    help="Policy JSON, or one alicloud_ram_policy resource per role.",
+)
+@click.option(
+    "--templates",
+    "templates_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Directory of user templates (overrides the spec's templates: key).",
+)
+@click.option(
+    "--indent",
+    type=click.IntRange(0, 8),
+    default=None,
+    help="Indent JSON for people. The default is compact JSON, the form RAM's size limits are measured on.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="With --out: write nothing; exit 4 and list the files that are stale, missing or extra.",
+)
+@handle_errors
+def command(
+    spec: Path,
+    roles: tuple[str, ...],
+    variables: tuple[str, ...],
+    out: Path | None,
+    fmt: str,
+    templates_dir: Path | None,
+    indent: int | None,
+    check: bool,
+) -> int:
+    """Compile the roles of SPEC into minimal RAM policies.
+
+    \b
+    With --out: one DIR/<role>.json (or .tf) per role.
+    Else with one --role: that policy on stdout.
+    Else: a JSON object {role: policy} on stdout.
+
+    A role with placeholders ({user}) and an sts: block compiles to its ceiling
+    (placeholders widened to *) unless --var fills them.
+
+    Exit codes: 0 ok, 2 bad input, 4 stale files (with --check).
+    """
+    from permgen.compiler import compile_file
+    from permgen.outputs import render_outputs, stale_outputs
+
+    if check and out is None:
+        raise UsageError("--check needs --out DIR")
+    compiled = compile_file(
+        spec, roles=roles or None, values=parse_vars(variables), templates_dir=templates_dir
+    )
+    if out is not None:
+        files = render_outputs(compiled, fmt=fmt, indent=indent)
+        if check:
+            stale = stale_outputs(out, files, fmt=fmt)
+            for line in stale:
+                click.echo(line)
+            if stale:
+                click.echo(
+                    f"permgen: {len(stale)} file(s) in {out} differ from what {spec} compiles to",
+                    err=True,
+                )
+                return int(ExitCode.DRIFT)
+            return int(ExitCode.OK)
+        from permgen.fileio import atomic_write_many
+
+        atomic_write_many({out / name: text for name, text in files.items()})
+        click.echo(f"wrote {len(files)} file(s) to {out}", err=True)
+        return int(ExitCode.OK)
+    if fmt == "terraform":
+        from permgen.compiler import terraform_text
+
+        click.echo("\n".join(terraform_text(r) for r in compiled.roles.values()), nl=False)
+        return int(ExitCode.OK)
+    if len(roles) == 1:
+        from permgen.compiler import policy_text
+
+        click.echo(policy_text(next(iter(compiled.roles.values())).policy, indent=indent), nl=False)
+        return int(ExitCode.OK)
+    doc = {name: r.policy.to_json() for name, r in compiled.roles.items()}
+    if indent is None:
+        click.echo(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+    else:
+        click.echo(json.dumps(doc, indent=indent, ensure_ascii=False))
+    return int(ExitCode.OK)

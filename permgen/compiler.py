@@ -1,0 +1,355 @@
+"""Compile role specs into minimal RAM policies.
+
+For each role: fill or widen its placeholders, render its template, parse the output
+exactly like any other policy, add the role's conditions to every Allow statement, merge
+statements where that keeps the meaning, sort, and check the size against RAM's limit.
+
+A role with an ``sts:`` block compiles two ways. With values for its placeholders it gives
+the narrow **session policy** (limit 2,048 bytes). Without values it gives its **ceiling**,
+every placeholder widened to ``*``: the policy attached to the RAM role itself, so every
+session policy is contained in what the role may do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from permgen.errors import PlaceholderError, PolicyParseError, PolicySizeError, SpecError
+from permgen.model import (
+    ALLOW,
+    POLICY_LIMIT,
+    SESSION_POLICY_LIMIT,
+    Condition,
+    Policy,
+    Statement,
+    canonical,
+    merge_statements,
+    parse_policy,
+)
+from permgen.spec import (
+    PLACEHOLDER_RE,
+    Conditions,
+    Grant,
+    Role,
+    Spec,
+    check_placeholder_value,
+    load_spec,
+)
+
+Mode = Literal["policy", "ceiling", "session"]
+
+
+@dataclass(frozen=True)
+class CompiledRole:
+    """One role's policy. ``mode`` says which form: a plain policy (no sts: block), the
+    ceiling of an STS role (placeholders widened to ``*``), or a session policy."""
+
+    name: str
+    role: Role
+    policy: Policy
+    mode: Mode
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def session(self) -> bool:
+        """True when the role mints tokens, so its session policies must fit 2,048 bytes."""
+        return self.role.sts is not None
+
+    @property
+    def limit(self) -> int:
+        return SESSION_POLICY_LIMIT if self.mode == "session" else POLICY_LIMIT
+
+
+@dataclass(frozen=True)
+class CompiledSpec:
+    spec: Spec
+    roles: Mapping[str, CompiledRole]
+
+
+# --------------------------------------------------------------------------- context
+
+
+def _oss_arn(account: str, path: str) -> str:
+    return f"acs:oss:*:{account}:{path}"
+
+
+def _ancestors(prefix: str) -> list[str]:
+    """``"a/b/c"`` -> ``["", "a/", "a/b/"]``: the folders a console walks through."""
+    out = [""]
+    for i, ch in enumerate(prefix):
+        if ch == "/" and i + 1 < len(prefix):
+            out.append(prefix[: i + 1])
+    return out
+
+
+def _fill(prefix: str, values: Mapping[str, str] | None) -> str:
+    if values is None:
+        return PLACEHOLDER_RE.sub("*", prefix)
+    return PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], prefix)
+
+
+def _grant_context(grant: Grant, account: str, values: Mapping[str, str] | None) -> dict[str, Any]:
+    prefixes = sorted({_fill(p, values) for p in grant.prefixes})
+    whole = "" in prefixes
+    if whole:
+        prefixes = [""]
+    ancestors = sorted({a for p in prefixes for a in _ancestors(p)})
+    return {
+        "bucket": grant.bucket,
+        "bucket_arn": _oss_arn(account, grant.bucket),
+        "prefixes": prefixes,
+        "object_arns": [_oss_arn(account, f"{grant.bucket}/{p}*") for p in prefixes],
+        "list_patterns": [] if whole else [f"{p}*" for p in prefixes],
+        "whole_bucket": whole,
+        "ancestors": ancestors,
+    }
+
+
+def _context(role: Role, values: Mapping[str, str] | None) -> dict[str, Any]:
+    grants = [_grant_context(g, role.account, values) for g in role.grants]
+    return {
+        "role": {"name": role.name, "description": role.description, "template": role.template},
+        "account": role.account,
+        "options": role.option_map,
+        "grants": grants,
+        "all_object_arns": sorted({arn for g in grants for arn in g["object_arns"]}),
+        "service_arn": _oss_arn(role.account, "*"),
+        "values": dict(values or {}),
+    }
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+def condition_block(conditions: Conditions) -> tuple[Condition, ...]:
+    """The RAM conditions a role's ``conditions:`` stands for."""
+    out: list[Condition] = []
+    if conditions.source_ip:
+        out.append(Condition("IpAddress", "acs:SourceIp", conditions.source_ip))
+    if conditions.source_vpc:
+        out.append(Condition("StringEquals", "acs:SourceVpc", conditions.source_vpc))
+    if conditions.secure_transport:
+        out.append(Condition("Bool", "acs:SecureTransport", ("true",)))
+    return tuple(out)
+
+
+def _with_conditions(statement: Statement, extra: tuple[Condition, ...], role: str) -> Statement:
+    if statement.effect != ALLOW or not extra:
+        return statement
+    have = {(c.operator, c.key) for c in statement.conditions}
+    for cond in extra:
+        if (cond.operator, cond.key) in have:
+            raise SpecError(
+                f"the template already sets {cond.operator} {cond.key}; the role's conditions "
+                "would collide with it (remove one of them)",
+                path=f"roles.{role}.conditions",
+            )
+    return replace(statement, conditions=statement.conditions + extra)
+
+
+# --------------------------------------------------------------------------- compile
+
+
+def _check_values(role: Role, values: Mapping[str, str]) -> dict[str, str]:
+    needed = role.placeholders
+    missing = [n for n in needed if n not in values]
+    if missing:
+        raise PlaceholderError(
+            f"role {role.name}: no value for placeholder {{{missing[0]}}} "
+            f"(give --var {missing[0]}=VALUE, or no --var at all for the ceiling)"
+        )
+    for name in needed:
+        problem = check_placeholder_value(name, values[name])
+        if problem:
+            raise PlaceholderError(f"role {role.name}: {problem}")
+    return {n: values[n] for n in needed}
+
+
+def compile_role(
+    role: Role,
+    *,
+    values: Mapping[str, str] | None = None,
+    templates_dir: Path | None = None,
+    spec_path: str | None = None,
+) -> CompiledRole:
+    """Compile one role. ``values`` fill its placeholders (session policy); without them a
+    role with an sts: block gives its ceiling."""
+    from permgen.render import render
+
+    mode: Mode
+    used: dict[str, str] = {}
+    if role.sts is None:
+        mode = "policy"
+        fill: Mapping[str, str] | None = None
+    elif values is None:
+        mode = "ceiling"
+        fill = None
+    else:
+        mode = "session"
+        used = _check_values(role, values)
+        fill = used
+    text = render(role.template, _context(role, fill), user_dir=templates_dir, role=role.name)
+    try:
+        rendered = parse_policy(text, source=f"template {role.template!r} for role {role.name}")
+    except PolicyParseError as exc:
+        raise SpecError(
+            f"template {role.template!r} did not render a valid policy: {exc.detail}"
+            + (f" (at {exc.path})" if exc.path else "")
+            + (f" (rendered line {exc.line})" if exc.line else ""),
+            file=spec_path,
+            line=role.line,
+            path=f"roles.{role.name}.template",
+        ) from None
+    extra = condition_block(role.conditions)
+    statements = [_with_conditions(s, extra, role.name) for s in rendered.statements]
+    policy = canonical(Policy(merge_statements(statements), name=role.name))
+    compiled = CompiledRole(name=role.name, role=role, policy=policy, mode=mode, values=used)
+    _check_size(compiled)
+    return compiled
+
+
+def _check_size(compiled: CompiledRole) -> None:
+    size = compiled.policy.size()
+    limit = compiled.limit
+    if size <= limit:
+        return
+    what = "session policy" if compiled.mode == "session" else "policy"
+    hint = (
+        "use fewer or shorter prefixes in this role, or split its grants over several roles"
+        if compiled.mode == "session"
+        else "split its grants over several roles (a principal can have up to 10 custom policies)"
+    )
+    raise PolicySizeError(
+        f"role {compiled.name}: the compiled {what} is {size} bytes, {size - limit} over "
+        f"RAM's limit of {limit}; {hint}",
+        role=compiled.name,
+        size=size,
+        limit=limit,
+    )
+
+
+def compile_spec(
+    spec: Spec,
+    *,
+    roles: Iterable[str] | None = None,
+    values: Mapping[str, str] | None = None,
+) -> CompiledSpec:
+    """Compile the selected roles (all by default) of a loaded spec.
+
+    ``values`` fill placeholders; every value must be used by some selected role, so a
+    misspelt ``--var`` is an error rather than a silent ceiling.
+    """
+    names = list(roles) if roles is not None else list(spec.roles)
+    for name in names:
+        if name not in spec.roles:
+            import difflib
+
+            hint = difflib.get_close_matches(name, list(spec.roles), n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise SpecError(f"no role named {name!r}{extra}", file=spec.path)
+    selected = [spec.roles[n] for n in dict.fromkeys(names)]
+    if values:
+        used = {p for r in selected for p in r.placeholders}
+        unused = [k for k in values if k not in used]
+        if unused:
+            raise PlaceholderError(
+                f"--var {unused[0]}: no selected role has a placeholder {{{unused[0]}}}"
+            )
+        for role in selected:
+            if (
+                role.sts is None and role.placeholders
+            ):  # pragma: no cover - spec validation forbids it
+                raise PlaceholderError(f"role {role.name}: placeholders need an sts: block")
+    out: dict[str, CompiledRole] = {}
+    for role in selected:
+        role_values = values if (values and role.placeholders) else None
+        out[role.name] = compile_role(
+            role, values=role_values, templates_dir=spec.templates_dir, spec_path=spec.path
+        )
+    return CompiledSpec(spec=spec, roles=out)
+
+
+def compile_file(
+    path: str | Path,
+    *,
+    roles: Iterable[str] | None = None,
+    values: Mapping[str, str] | None = None,
+    templates_dir: Path | None = None,
+) -> CompiledSpec:
+    """Load, validate and compile a spec file."""
+    return compile_spec(load_spec(path, templates_dir=templates_dir), roles=roles, values=values)
+
+
+def session_policy(spec: Spec, role_name: str, values: Mapping[str, str]) -> CompiledRole:
+    """The session policy of an STS role for the given placeholder values."""
+    role = spec.roles.get(role_name)
+    if role is None:
+        raise SpecError(f"no role named {role_name!r}", file=spec.path)
+    if role.sts is None:
+        raise SpecError(
+            f"role {role_name} has no sts: block, so it cannot mint tokens",
+            file=spec.path,
+            path=f"roles.{role_name}",
+        )
+    return compile_role(
+        role, values=dict(values), templates_dir=spec.templates_dir, spec_path=spec.path
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def policy_text(policy: Policy, *, indent: int | None = None) -> str:
+    """The policy JSON as written to files and stdout (compact unless ``indent``)."""
+    if indent is None:
+        return policy.dumps() + "\n"
+    return json.dumps(policy.to_json(), indent=indent, ensure_ascii=False) + "\n"
+
+
+_HCL_TEMPLATE_RE = re.compile(r"([$%])\{")
+
+
+def _hcl_label(name: str) -> str:
+    label = name.replace("-", "_")
+    return label if re.match(r"^[A-Za-z_]", label) else f"role_{label}"
+
+
+def terraform_text(compiled: CompiledRole) -> str:
+    """One ``alicloud_ram_policy`` resource. The document is JSON inside ``jsonencode``
+    (JSON is valid HCL expression syntax); ``${`` and ``%{`` are escaped so HCL never
+    interpolates a value."""
+    body = json.dumps(compiled.policy.to_json(), indent=2, ensure_ascii=False)
+    body = _HCL_TEMPLATE_RE.sub(lambda m: m.group(1) * 2 + "{", body)
+    body = "\n".join(("  " + line) if i else line for i, line in enumerate(body.splitlines()))
+    description = (
+        compiled.role.description or f"permgen role {compiled.name} ({compiled.role.template})"
+    )
+    desc = _HCL_TEMPLATE_RE.sub(
+        lambda m: m.group(1) * 2 + "{", json.dumps(description, ensure_ascii=False)
+    )
+    return (
+        f'resource "alicloud_ram_policy" "{_hcl_label(compiled.name)}" {{\n'
+        f'  policy_name     = "{compiled.name}"\n'
+        f"  description     = {desc}\n"
+        f'  rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"\n'
+        f"  policy_document = jsonencode({body})\n"
+        f"}}\n"
+    )
+
+
+__all__ = [
+    "CompiledRole",
+    "CompiledSpec",
+    "compile_file",
+    "compile_role",
+    "compile_spec",
+    "condition_block",
+    "policy_text",
+    "session_policy",
+    "terraform_text",
+]

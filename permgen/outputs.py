@@ -1,0 +1,48 @@
+"""The files ``permgen compile --out`` writes, and checking a directory against them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from permgen.compiler import CompiledSpec, policy_text, terraform_text
+
+
+def render_outputs(
+    compiled: CompiledSpec, *, fmt: str = "json", indent: int | None = None
+) -> dict[str, str]:
+    """File name -> content for every compiled role."""
+    if fmt == "terraform":
+        return {f"{name}.tf": terraform_text(r) for name, r in compiled.roles.items()}
+    return {
+        f"{name}.json": policy_text(r.policy, indent=indent) for name, r in compiled.roles.items()
+    }
+
+
+def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") -> list[str]:
+    """Lines naming each file in ``directory`` that is stale, missing or extra.
+
+    Extra means a file of the same kind (``*.json`` or ``*.tf``) that no role compiles to,
+    such as the output of a role that was removed or renamed.
+    """
+    suffix = ".tf" if fmt == "terraform" else ".json"
+    problems: list[str] = []
+    for name, text in sorted(files.items()):
+        path = directory / name
+        try:
+            current = path.read_text("utf-8")
+        except FileNotFoundError:
+            problems.append(f"missing: {path}")
+            continue
+        except OSError as exc:
+            problems.append(f"unreadable: {path} ({exc.strerror})")
+            continue
+        if current != text:
+            problems.append(f"stale:   {path}")
+    if directory.is_dir():
+        for path in sorted(directory.glob(f"*{suffix}")):
+            if path.name not in files:
+                problems.append(f"extra:   {path}")
+    return problems
+
+
+__all__ = ["render_outputs", "stale_outputs"]

@@ -1,0 +1,615 @@
+"""Loading and validating role specs (format version 1).
+
+A spec is YAML, loaded safely with the position of every key and list item kept, checked
+against the JSON Schema shipped in ``permgen/schema/spec-v1.json``, then checked for what a
+schema cannot say (CIDR blocks, placeholders, options per template). Every problem becomes a
+:class:`~permgen.errors.SpecError` naming the file, line, column and path
+(``roles.ingest-writer.grants[0].bucket``) and what was expected; when there are several,
+all are reported at once, in file order.
+
+The result is a frozen :class:`Spec`: nothing downstream sees raw YAML.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from permgen.errors import SpecError
+
+BUILTIN_TEMPLATES = ("reader", "writer", "temporary-uploader")
+
+#: Options each built-in template takes, with their defaults (DESIGN section 2).
+BUILTIN_OPTIONS: dict[str, dict[str, bool]] = {
+    "reader": {"versions": False, "browse": False},
+    "writer": {"read": True, "delete": False, "versions": False, "browse": False},
+    "temporary-uploader": {},
+}
+
+#: A placeholder value can never widen a grant: no wildcard, slash, dot-dot or ``${``.
+PLACEHOLDER_VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+PLACEHOLDER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Conditions:
+    source_ip: tuple[str, ...] = ()
+    source_vpc: tuple[str, ...] = ()
+    secure_transport: bool = False
+
+
+@dataclass(frozen=True)
+class Grant:
+    bucket: str
+    prefixes: tuple[str, ...] = ("",)
+
+
+@dataclass(frozen=True)
+class StsBlock:
+    role_arn: str
+    duration: int = 3600
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    template: str
+    grants: tuple[Grant, ...]
+    description: str = ""
+    options: tuple[tuple[str, bool | str | int], ...] = ()
+    conditions: Conditions = Conditions()
+    account: str = "*"
+    attach: tuple[str, ...] = ()
+    sts: StsBlock | None = None
+    line: int | None = None
+
+    @property
+    def option_map(self) -> dict[str, bool | str | int]:
+        return dict(self.options)
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """Placeholder names used in this role's prefixes, in first-use order."""
+        seen: dict[str, None] = {}
+        for grant in self.grants:
+            for prefix in grant.prefixes:
+                for name in PLACEHOLDER_RE.findall(prefix):
+                    seen.setdefault(name, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: str
+    roles: Mapping[str, Role]
+    templates_dir: Path | None = None
+    source: str = field(default="", repr=False, compare=False)
+
+
+# --------------------------------------------------------------------------- YAML with positions
+
+
+class _Positions:
+    """Where each key and list item of a loaded document stands (1-based line, column)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, dict[Any, tuple[int, int]]] = {}
+        self.keep: list[Any] = []  # keep containers alive so their ids stay unique
+
+    def record(self, container: Any, key: Any, mark: yaml.Mark) -> None:
+        table = self.by_id.get(id(container))
+        if table is None:
+            table = self.by_id[id(container)] = {}
+            self.keep.append(container)
+        table[key] = (mark.line + 1, mark.column + 1)
+
+    def locate(self, root: Any, path: tuple[Any, ...]) -> tuple[int | None, int | None]:
+        """The position of the deepest element of ``path`` that exists."""
+        node = root
+        best: tuple[int | None, int | None] = (None, None)
+        for part in path:
+            table = self.by_id.get(id(node))
+            if table is None or part not in table:
+                break
+            best = table[part]
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                break
+        return best
+
+
+_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _make_loader(positions: _Positions, source: str) -> type[Any]:
+    class Loader(_BaseLoader):  # type: ignore[misc]
+        pass
+
+    def construct_map(loader: Any, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
+        data: dict[Any, Any] = {}
+        yield data
+        loader.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise SpecError(
+                    "a mapping key must be a plain value",
+                    file=source,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                )
+            if key in data:
+                raise SpecError(
+                    f"duplicate key {key!r}",
+                    file=source,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                )
+            data[key] = loader.construct_object(value_node, deep=True)
+            positions.record(data, key, key_node.start_mark)
+
+    def construct_seq(loader: Any, node: yaml.SequenceNode) -> Iterator[list[Any]]:
+        data: list[Any] = []
+        yield data
+        for i, child in enumerate(node.value):
+            data.append(loader.construct_object(child, deep=True))
+            positions.record(data, i, child.start_mark)
+
+    Loader.add_constructor("tag:yaml.org,2002:map", construct_map)
+    Loader.add_constructor("tag:yaml.org,2002:seq", construct_seq)
+    return Loader
+
+
+def load_yaml(text: str, source: str) -> tuple[Any, _Positions]:
+    positions = _Positions()
+    try:
+        loader = _make_loader(positions, source)  # a subclass of the safe loader
+        data = yaml.load(text, Loader=loader)
+    except SpecError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "not valid YAML"
+        if exc.context:
+            problem = f"{exc.context}, {problem}"
+        raise SpecError(
+            f"not valid YAML: {problem}",
+            file=source,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML: {exc}", file=source) from None
+    return data, positions
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema of spec version 1."""
+    text = resources.files("permgen").joinpath("schema/spec-v1.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def format_path(path: tuple[Any, ...] | list[Any]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass(frozen=True)
+class _Problem:
+    path: tuple[Any, ...]
+    message: str
+    locate: tuple[Any, ...] | None = None  # where to point, when not at ``path``
+    suggests: str | None = None  # an unknown key's likely meaning
+    missing: str | None = None  # a required key that is absent
+
+
+def _schema_problems(data: Any) -> list[_Problem]:
+    """Every schema violation, with a message a person can act on."""
+    fast = _fast_validator()
+    fast_error: Any = None
+    if fast is not None:
+        try:
+            fast(data)
+            return []
+        except ValueError as exc:  # the generated validator's JsonSchemaValueException
+            fast_error = exc
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema())
+    validator = validator_cls(schema())
+    problems: list[_Problem] = []
+    for error in validator.iter_errors(data):
+        problems.extend(_explain(error))
+    # "missing 'grants'" and "unknown key 'grant'; did you mean 'grants'?" are one mistake.
+    meant = {(p.path[:-1], p.suggests) for p in problems if p.suggests}
+    problems = [p for p in problems if not (p.missing and (p.path, p.missing) in meant)]
+    if not problems and fast_error is not None:
+        # The two disagree only where Python's re differs from ECMA-262 (a "$" before a
+        # trailing newline): the stricter reading wins.
+        problems.append(_fast_problem(fast_error))
+    return problems
+
+
+def _fast_problem(exc: Any) -> _Problem:
+    name = str(getattr(exc, "name", "") or "data")
+    parts: list[Any] = []
+    for m in re.finditer(r"\.([^.\[]+)|\[(\d+)\]", name[len("data") :]):
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+    definition = getattr(exc, "definition", None) or {}
+    expected = definition.get("x-expected") if isinstance(definition, dict) else None
+    value = getattr(exc, "value", None)
+    return _Problem(tuple(parts), f"{_show(value)} is not {expected or 'valid here'}")
+
+
+def _fast_validator() -> Any:
+    """A compiled validator for the common case of a valid spec, or None.
+
+    jsonschema is the source of truth for messages; this only answers "valid or not"
+    quickly, so a valid spec never pays for importing jsonschema.
+    """
+    try:
+        from permgen.schema import _compiled
+    except ImportError:  # pragma: no cover - the generated module ships with the package
+        return None
+    return _compiled.validate
+
+
+def _explain(error: Any) -> Iterator[_Problem]:
+    path = tuple(error.absolute_path)
+    expected = error.schema.get("x-expected") if isinstance(error.schema, dict) else None
+    validator = error.validator
+    if "propertyNames" in tuple(error.absolute_schema_path):
+        # The error is about a key itself: point at the key.
+        yield _Problem(
+            path + (error.instance,), f"{_show(error.instance)} is not {expected or 'a valid name'}"
+        )
+        return
+    if validator == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extras = (
+            [k for k in error.instance if k not in allowed]
+            if isinstance(error.instance, dict)
+            else []
+        )
+        for key in extras:
+            hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            where = (
+                f"; did you mean {hint[0]!r}?"
+                if hint
+                else f" (expected one of: {', '.join(allowed)})"
+            )
+            yield _Problem(
+                path + (key,), f"unknown key {key!r}{where}", suggests=hint[0] if hint else None
+            )
+        return
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        yield _Problem(path, f"missing required key {missing!r}", missing=missing)
+        return
+    if validator == "type":
+        got = _json_type(error.instance)
+        want = error.validator_value
+        want_text = " or ".join(want) if isinstance(want, list) else want
+        text = f"expected {expected or want_text}, got {got}"
+        if want == "string" and got in ("integer", "number"):
+            text += " (put the value in quotes)"
+        yield _Problem(path, text)
+        return
+    if validator in ("pattern", "const", "enum", "minimum", "maximum", "minLength", "maxLength"):
+        yield _Problem(path, f"{_show(error.instance)} is not {expected or error.message}")
+        return
+    if validator in ("minItems", "minProperties"):
+        yield _Problem(path, f"must not be empty: expected {expected or error.message}")
+        return
+    yield _Problem(path, f"{error.message}" + (f" (expected {expected})" if expected else ""))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool)) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+def _check_cidr(value: str) -> str | None:
+    try:
+        if "/" in value:
+            ipaddress.ip_network(value, strict=True)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        if "/" in value:
+            try:
+                net = ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                return f"{value!r} is not an IP address or CIDR block"
+            return f"{value!r} has host bits set; did you mean {str(net)!r}?"
+        return f"{value!r} is not an IP address or CIDR block"
+    return None
+
+
+def _check_prefix(prefix: str) -> str | None:
+    if prefix.startswith("/"):
+        return f"{prefix!r}: object keys do not start with '/'"
+    if "*" in prefix or "?" in prefix:
+        return f"{prefix!r}: wildcards are not allowed in prefixes (a prefix already covers everything below it)"
+    if any(part == ".." for part in prefix.split("/")):
+        return f"{prefix!r}: '..' is not allowed in prefixes"
+    if "${" in prefix:
+        return f"{prefix!r}: '${{' is not allowed in prefixes"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in prefix):
+        return f"{prefix!r}: control characters are not allowed in prefixes"
+    rest = PLACEHOLDER_RE.sub("", prefix)
+    if "{" in rest or "}" in rest:
+        return f"{prefix!r}: unbalanced '{{' or '}}' (placeholders are written {{name}})"
+    for name in PLACEHOLDER_RE.findall(prefix):
+        if not PLACEHOLDER_NAME_RE.match(name):
+            return f"{prefix!r}: {{{name}}} is not a valid placeholder name (letters, digits, _)"
+    return None
+
+
+def _semantic_problems(data: dict[str, Any], user_templates: set[str] | None) -> list[_Problem]:
+    problems: list[_Problem] = []
+    defaults = data.get("defaults") or {}
+
+    def conditions_problems(block: Any, base: tuple[Any, ...]) -> None:
+        if not isinstance(block, dict):
+            return
+        for i, ip in enumerate(block.get("source_ip") or []):
+            msg = _check_cidr(ip)
+            if msg:
+                problems.append(_Problem(base + ("source_ip", i), msg))
+
+    conditions_problems(defaults.get("conditions"), ("defaults", "conditions"))
+    for name, role in (data.get("roles") or {}).items():
+        base: tuple[Any, ...] = ("roles", name)
+        conditions_problems(role.get("conditions"), base + ("conditions",))
+        template = role["template"]
+        has_sts = "sts" in role
+        for gi, grant in enumerate(role["grants"]):
+            for pi, prefix in enumerate(grant.get("prefixes", [""])):
+                where = base + ("grants", gi, "prefixes", pi)
+                msg = _check_prefix(prefix)
+                if msg:
+                    problems.append(_Problem(where, msg))
+                    continue
+                names = PLACEHOLDER_RE.findall(prefix)
+                if names and not has_sts:
+                    problems.append(
+                        _Problem(
+                            where,
+                            f"placeholder {{{names[0]}}} is only allowed in a role with an sts: block "
+                            "(placeholders are filled in when a token is minted)",
+                        )
+                    )
+        if template in BUILTIN_OPTIONS:
+            allowed = BUILTIN_OPTIONS[template]
+            for key, value in (role.get("options") or {}).items():
+                if key not in allowed:
+                    hint = difflib.get_close_matches(key, list(allowed), n=1)
+                    takes = ", ".join(allowed) or "no options"
+                    extra = f"; did you mean {hint[0]!r}?" if hint else f" (it takes: {takes})"
+                    problems.append(
+                        _Problem(
+                            base + ("options", key),
+                            f"template {template} has no option {key!r}{extra}",
+                        )
+                    )
+                elif not isinstance(value, bool):
+                    problems.append(
+                        _Problem(
+                            base + ("options", key), f"expected true or false, got {_show(value)}"
+                        )
+                    )
+        elif user_templates is not None and template not in user_templates:
+            choices = list(BUILTIN_TEMPLATES) + sorted(user_templates)
+            hint = difflib.get_close_matches(template, choices, n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(choices)})"
+            problems.append(_Problem(base + ("template",), f"unknown template {template!r}{extra}"))
+    return problems
+
+
+# --------------------------------------------------------------------------- building values
+
+
+def _conditions(block: Mapping[str, Any] | None, base: Conditions) -> Conditions:
+    if not block:
+        return base
+    return Conditions(
+        source_ip=tuple(block["source_ip"]) if "source_ip" in block else base.source_ip,
+        source_vpc=tuple(block["source_vpc"]) if "source_vpc" in block else base.source_vpc,
+        secure_transport=block.get("secure_transport", base.secure_transport),
+    )
+
+
+def _build(
+    data: dict[str, Any], path: str, positions: _Positions, templates_dir: Path | None, text: str
+) -> Spec:
+    defaults = data.get("defaults") or {}
+    default_conditions = _conditions(defaults.get("conditions"), Conditions())
+    account = defaults.get("account", "*")
+    roles: dict[str, Role] = {}
+    for name, raw in data["roles"].items():
+        template = raw["template"]
+        options: dict[str, bool | str | int] = dict(BUILTIN_OPTIONS.get(template, {}))
+        options.update(raw.get("options") or {})
+        sts = raw.get("sts")
+        roles[name] = Role(
+            name=name,
+            template=template,
+            grants=tuple(
+                Grant(bucket=g["bucket"], prefixes=tuple(g.get("prefixes", [""])))
+                for g in raw["grants"]
+            ),
+            description=raw.get("description", ""),
+            options=tuple(sorted(options.items())),
+            conditions=_conditions(raw.get("conditions"), default_conditions),
+            account=account,
+            attach=tuple(raw.get("attach") or ()),
+            sts=StsBlock(role_arn=sts["role_arn"], duration=int(sts.get("duration", 3600)))
+            if sts
+            else None,
+            line=positions.locate(data, ("roles", name))[0],
+        )
+    return Spec(path=path, roles=roles, templates_dir=templates_dir, source=text)
+
+
+def _raise(problems: list[_Problem], data: Any, positions: _Positions, source: str) -> None:
+    if not problems:
+        return
+    located = []
+    for p in problems:
+        line, col = positions.locate(data, p.locate or p.path)
+        located.append((line or 0, col or 0, p))
+    located.sort(key=lambda t: (t[0], t[1]))
+    errors = [
+        SpecError(
+            p.message, file=source, line=line or None, column=col or None, path=format_path(p.path)
+        )
+        for line, col, p in located
+    ]
+    first = errors[0]
+    if len(errors) > 1:
+        rest = "\n".join(f"  {e}" for e in errors[1:])
+        raise SpecError(
+            f"{first.detail}\n{rest}",
+            file=first.file,
+            line=first.line,
+            column=first.column,
+            path=first.path,
+        )
+    raise first
+
+
+def user_template_names(directory: Path | None) -> set[str]:
+    """Names of the user templates in ``directory`` (``<name>.json.j2``)."""
+    if directory is None or not directory.is_dir():
+        return set()
+    return {p.name[: -len(".json.j2")] for p in directory.glob("*.json.j2")}
+
+
+def parse_spec(
+    text: str,
+    *,
+    source: str = "<spec>",
+    base_dir: Path | None = None,
+    templates_dir: Path | None = None,
+) -> Spec:
+    """Load and validate a spec from YAML text."""
+    data, positions = load_yaml(text, source)
+    if data is None:
+        raise SpecError("the spec is empty (expected version: 1 and roles:)", file=source)
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"expected a mapping at the top, got {_json_type(data)}", file=source, line=1
+        )
+    _raise(_schema_problems(data), data, positions, source)
+    if templates_dir is None and "templates" in data:
+        templates_dir = (base_dir or Path(".")) / data["templates"]
+        if not templates_dir.is_dir():
+            _raise(
+                [
+                    _Problem(
+                        ("templates",),
+                        f"{data['templates']!r} is not a directory (resolved to {templates_dir})",
+                    )
+                ],
+                data,
+                positions,
+                source,
+            )
+    names = user_template_names(templates_dir)
+    _raise(_semantic_problems(data, names), data, positions, source)
+    return _build(data, source, positions, templates_dir, text)
+
+
+def load_spec(path: str | Path, *, templates_dir: Path | None = None) -> Spec:
+    """Read, load and validate a spec file."""
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise SpecError("is a directory, expected a spec file", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise SpecError("not UTF-8 text", file=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    return parse_spec(text, source=str(path), base_dir=p.parent, templates_dir=templates_dir)
+
+
+def check_placeholder_value(name: str, value: str) -> str | None:
+    """Why ``value`` may not fill ``{name}``, or None when it may."""
+    if PLACEHOLDER_VALUE_RE.match(value) and ".." not in value:
+        return None
+    if not value:
+        return f"--var {name}: the value is empty"
+    if len(value) > 64:
+        return f"--var {name}: the value is {len(value)} characters; at most 64 are allowed"
+    return (
+        f"--var {name}={value!r}: a placeholder value must match "
+        f"{PLACEHOLDER_VALUE_RE.pattern} (no '*', '?', '/', '..' or '${{'), so it can never widen a grant"
+    )
+
+
+__all__ = [
+    "BUILTIN_OPTIONS",
+    "BUILTIN_TEMPLATES",
+    "PLACEHOLDER_VALUE_RE",
+    "Conditions",
+    "Grant",
+    "Role",
+    "Spec",
+    "StsBlock",
+    "check_placeholder_value",
+    "format_path",
+    "load_spec",
+    "parse_spec",
+    "schema",
+    "user_template_names",
+]
