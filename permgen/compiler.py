@@ -27,9 +27,9 @@ from permgen.model import (
     Condition,
     Policy,
     Statement,
-    canonical,
     merge_statements,
     parse_policy,
+    sorted_statements,
 )
 from permgen.spec import (
     PLACEHOLDER_RE,
@@ -207,7 +207,7 @@ def compile_role(
         ) from None
     extra = condition_block(role.conditions)
     statements = [_with_conditions(s, extra, role.name) for s in rendered.statements]
-    policy = canonical(Policy(merge_statements(statements), name=role.name))
+    policy = Policy(sorted_statements(merge_statements(statements)), name=role.name)
     compiled = CompiledRole(name=role.name, role=role, policy=policy, mode=mode, values=used)
     _check_size(compiled)
     return compiled

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from permgen.errors import PolicyParseError
@@ -120,11 +121,15 @@ class Policy:
 
     def dumps(self) -> str:
         """Compact JSON, the form RAM's limits are measured on."""
+        return self._compact
+
+    @cached_property
+    def _compact(self) -> str:
         return dumps_compact(self.to_json())
 
     def size(self) -> int:
         """Size in UTF-8 bytes of the compact form (the safe reading of RAM's limit)."""
-        return len(self.dumps().encode("utf-8"))
+        return len(self._compact.encode("utf-8"))
 
 
 def dumps_compact(value: Any) -> str:
@@ -134,36 +139,17 @@ def dumps_compact(value: Any) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
+_STRING_OR_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(?=\s*[\]}])')
+
+
 def _strip_trailing_commas(text: str) -> str:
     """Blank out commas that stand before ``]`` or ``}`` (outside strings).
 
     The comma becomes a space, so line and column numbers of later errors stay right.
     """
-    out = list(text)
-    in_string = False
-    escaped = False
-    last_comma: int | None = None
-    for i, ch in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            continue
-        if ch == '"':
-            in_string = True
-            last_comma = None
-        elif ch == ",":
-            last_comma = i
-        elif ch in "]}":
-            if last_comma is not None:
-                out[last_comma] = " "
-            last_comma = None
-        elif not ch.isspace():
-            last_comma = None
-    return "".join(out)
+    if "," not in text:
+        return text
+    return _STRING_OR_TRAILING_COMMA.sub(lambda m: m.group(0) if m.group(0) != "," else " ", text)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -369,13 +355,17 @@ def canonical(policy: Policy) -> Policy:
 
 
 def _canonical_statement(s: Statement) -> Statement:
-    conds = sorted({replace(c, values=tuple(sorted(set(c.values)))) for c in s.conditions})
-    return replace(
-        s,
-        actions=tuple(sorted(set(s.actions), key=str.lower)),
-        resources=tuple(sorted(set(s.resources))),
-        conditions=tuple(conds),
-        sid=None,
+    conds = sorted(
+        {Condition(c.operator, c.key, tuple(sorted(set(c.values)))) for c in s.conditions}
+    )
+    return Statement(
+        s.effect,
+        tuple(sorted(set(s.actions), key=str.lower)),
+        tuple(sorted(set(s.resources))),
+        tuple(conds),
+        s.not_action,
+        s.not_resource,
+        None,
     )
 
 
@@ -388,6 +378,11 @@ def _statement_sort_key(s: Statement) -> tuple[Any, ...]:
         s.resources,
         s.conditions,
     )
+
+
+def sorted_statements(statements: Iterable[Statement]) -> tuple[Statement, ...]:
+    """Canonical statements, de-duplicated, in canonical order."""
+    return tuple(sorted(set(statements), key=_statement_sort_key))
 
 
 def merge_statements(statements: Sequence[Statement]) -> tuple[Statement, ...]:
@@ -461,6 +456,7 @@ __all__ = [
     "loads_lenient",
     "merge_statements",
     "normalize_action",
+    "sorted_statements",
     "parse_policy",
     "wildcard_match",
     "wildcard_regex",

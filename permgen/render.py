@@ -32,12 +32,40 @@ def builtin_templates_dir() -> Path:
     return here.parent / "templates"
 
 
+_encode_str = json.encoder.encode_basestring  # the C string encoder json.dumps uses
+
+
+def _to_json(value: Any) -> str:
+    if isinstance(value, str):
+        return _encode_str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "[" + ",".join(map(_encode_str, value)) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _finalize(value: Any) -> Any:
     if isinstance(value, Markup):
         return value
     if isinstance(value, jinja2.Undefined):
         str(value)  # StrictUndefined raises UndefinedError, naming the variable
-    return Markup(json.dumps(value, ensure_ascii=False))
+    return Markup(_to_json(value))
+
+
+def _statement(effect: str, actions: Any, resources: Any, conditions: Any) -> Markup:
+    body = {"Effect": effect, "Action": actions, "Resource": resources}
+    if conditions:
+        body["Condition"] = conditions
+    return Markup(json.dumps(body, ensure_ascii=False) + ",")
+
+
+def allow(actions: Any, resources: Any, conditions: Any = None) -> Markup:
+    """``{{ allow(actions, resources, conditions) }}``: one Allow statement, JSON-encoded."""
+    return _statement("Allow", actions, resources, conditions)
+
+
+def deny(actions: Any, resources: Any, conditions: Any = None) -> Markup:
+    """``{{ deny(actions, resources, conditions) }}``: one Deny statement, JSON-encoded."""
+    return _statement("Deny", actions, resources, conditions)
 
 
 class _Loader(jinja2.BaseLoader):
@@ -59,26 +87,52 @@ class _Loader(jinja2.BaseLoader):
         return self.user.get_source(environment, template)
 
 
-@cache
-def environment(user_dir: Path | None) -> jinja2.Environment:
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
-        loader=_Loader(builtin_templates_dir(), user_dir),
-        autoescape=True,
-        finalize=_finalize,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
-    )
+def _configure(env: jinja2.Environment) -> jinja2.Environment:
     for name in ("safe", "escape", "e", "forceescape", "urlize", "xmlattr"):
         env.filters.pop(name, None)
+    env.globals["allow"] = allow
+    env.globals["deny"] = deny
     return env
+
+
+_OPTIONS: dict[str, Any] = {
+    "autoescape": True,
+    "finalize": _finalize,
+    "undefined": jinja2.StrictUndefined,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "keep_trailing_newline": True,
+    "auto_reload": False,
+}
+
+
+@cache
+def environment(user_dir: Path | None) -> jinja2.Environment:
+    """The environment for user templates: jinja2's immutable sandbox."""
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        loader=_Loader(builtin_templates_dir(), user_dir), **_OPTIONS
+    )
+    return _configure(env)
+
+
+@cache
+def builtin_environment() -> jinja2.Environment:
+    """The environment for the built-in templates, which ship with permgen.
+
+    The same encoding rules as for user templates, without the sandbox's per-call checks.
+    """
+    env = jinja2.Environment(loader=_Loader(builtin_templates_dir(), None), **_OPTIONS)
+    return _configure(env)
 
 
 def render(template: str, context: dict[str, Any], *, user_dir: Path | None, role: str) -> str:
     """Render template ``template`` (a name without suffix) for ``role``."""
-    env = environment(user_dir.resolve() if user_dir else None)
+    from permgen.spec import BUILTIN_TEMPLATES
+
+    if template in BUILTIN_TEMPLATES:
+        env = builtin_environment()
+    else:
+        env = environment(user_dir.resolve() if user_dir else None)
     try:
         tpl = env.get_template(template + TEMPLATE_SUFFIX)
         return tpl.render(context)
@@ -112,4 +166,10 @@ def render(template: str, context: dict[str, Any], *, user_dir: Path | None, rol
         ) from None
 
 
-__all__ = ["TEMPLATE_SUFFIX", "builtin_templates_dir", "environment", "render"]
+__all__ = [
+    "TEMPLATE_SUFFIX",
+    "builtin_environment",
+    "builtin_templates_dir",
+    "environment",
+    "render",
+]

@@ -1,0 +1,5 @@
+"""``python -m permgen`` runs the command line."""
+
+from permgen.cli import main
+
+main()
