@@ -67,7 +67,7 @@ def time_call(fn: Callable[[], object], *, runs: int = 20, warmup: int = 2) -> l
 def summary(times: Sequence[float]) -> tuple[float, float, float]:
     """(median, p90, max) of a list of seconds."""
     ordered = sorted(times)
-    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
     return statistics.median(ordered), p90, ordered[-1]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import ROOT, permgen_argv, print_table, summary, time_process, verdict  # noqa: E402
+from _util import permgen_argv, print_table, summary, time_process, verdict
 
 
 def big_spec(n: int) -> str:
@@ -43,7 +43,7 @@ def big_spec(n: int) -> str:
 def main() -> int:
     pg = permgen_argv()
     rows = []
-    med, p90, mx = summary(time_process([*pg, "--help"], runs=21))
+    med, p90, _mx = summary(time_process([*pg, "--help"], runs=21))
     rows.append(
         (
             "`permgen --help` (whole process)",
@@ -52,7 +52,7 @@ def main() -> int:
             verdict(med, 0.12),
         )
     )
-    med, p90, mx = summary(time_process([*pg, "compile", "examples/platform.yaml"], runs=21))
+    med, p90, _mx = summary(time_process([*pg, "compile", "examples/platform.yaml"], runs=21))
     rows.append(
         (
             "`permgen compile examples/platform.yaml` (6 roles)",
@@ -64,7 +64,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "big.yaml"
         spec.write_text(big_spec(1000))
-        med, p90, mx = summary(time_process([*pg, "compile", str(spec)], runs=9))
+        med, p90, _mx = summary(time_process([*pg, "compile", str(spec)], runs=9))
         rows.append(
             (
                 "`permgen compile` of 1,000 roles (whole process)",
@@ -73,7 +73,7 @@ def main() -> int:
                 verdict(med, 0.6),
             )
         )
-        med, p90, mx = summary(
+        med, p90, _mx = summary(
             time_process([*pg, "compile", str(spec), "--out", str(Path(tmp) / "out")], runs=9)
         )
         rows.append(

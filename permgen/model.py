@@ -456,8 +456,8 @@ __all__ = [
     "loads_lenient",
     "merge_statements",
     "normalize_action",
-    "sorted_statements",
     "parse_policy",
+    "sorted_statements",
     "wildcard_match",
     "wildcard_regex",
 ]
