@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ for _name in list(os.environ):
     if _name.startswith(("ALIYUN_ACCESS_KEY", "ALIBABA_CLOUD_", "PERMGEN_")):
         del os.environ[_name]
 os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
+# Compiled-template cache in a throw-away directory, not the user's home.
+os.environ["PERMGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="permgen-test-cache-")
 
 
 def run_cli(*args: str, input: str | None = None) -> Result:

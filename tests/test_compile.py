@@ -487,3 +487,14 @@ def test_terraform_escapes_interpolation(tmp_path: Path) -> None:
     assert "a$b/*" in result.output
     assert 'resource "alicloud_ram_policy" "r"' in result.output
     assert 'rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"' in result.output
+
+
+def test_the_template_cache_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from permgen import render
+
+    monkeypatch.setenv("PERMGEN_CACHE_DIR", "off")
+    assert render._bytecode_cache() is None
+    monkeypatch.setenv("PERMGEN_CACHE_DIR", str(tmp_path / "c"))
+    cache = render._bytecode_cache()
+    assert cache is not None
+    assert (tmp_path / "c" / "jinja").is_dir()

@@ -346,3 +346,41 @@ def test_placeholder_values_that_could_widen_are_refused(value: str) -> None:
 @pytest.mark.parametrize("value", ["alice", "a.b", "user@example.com", "A-1_2", "x" * 64])
 def test_placeholder_values_that_cannot_widen_are_accepted(value: str) -> None:
     assert check_placeholder_value("user", value) is None
+
+
+def test_anchors_and_merge_keys_work() -> None:
+    spec = parse_spec(
+        textwrap.dedent(
+            """\
+            version: 1
+            roles:
+              a: &base
+                template: reader
+                grants: [{bucket: abc, prefixes: ["x/"]}]
+              b:
+                <<: *base
+                template: writer
+            """
+        ),
+        source="s",
+    )
+    assert spec.roles["b"].template == "writer"
+    assert spec.roles["b"].grants == spec.roles["a"].grants
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    err = _error("\n".join(lines) + "\nversion: 1\n")
+    assert "expands to more than" in str(err)
+
+
+def test_yaml_types_keep_their_meaning() -> None:
+    spec = parse_spec(
+        "version: 1\nroles:\n  r:\n    template: writer\n    grants: [{bucket: abc}]\n    options: {delete: yes, read: off}\n",
+        source="s",
+    )
+    assert spec.roles["r"].option_map["delete"] is True
+    assert spec.roles["r"].option_map["read"] is False

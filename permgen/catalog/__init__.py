@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 LEVELS = ("service", "bucket", "object", "account")
 ACCESS_CLASSES = ("read", "list", "write", "delete", "permissions", "tagging", "configuration")
@@ -42,7 +42,7 @@ class ActionInfo:
 @cache
 def actions() -> dict[str, ActionInfo]:
     """All catalog actions keyed by their lower-case name."""
-    text = resources.files(__package__).joinpath("actions.json").read_text("utf-8")
+    text = (Path(__file__).parent / "actions.json").read_text("utf-8")
     data = json.loads(text)
     out: dict[str, ActionInfo] = {}
     for row in data["actions"]:

@@ -99,7 +99,7 @@ def command(
             return int(ExitCode.OK)
         from permgen.fileio import atomic_write_many
 
-        atomic_write_many({out / name: text for name, text in files.items()})
+        atomic_write_many({out / name: text for name, text in files.items()}, durable=False)
         click.echo(f"wrote {len(files)} file(s) to {out}", err=True)
         return int(ExitCode.OK)
     if fmt == "terraform":
