@@ -15,11 +15,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from permgen.errors import PlaceholderError, PolicyParseError, PolicySizeError, SpecError
+from permgen.errors import (
+    PlaceholderError,
+    PolicyParseError,
+    PolicySizeError,
+    SpecError,
+)
 from permgen.model import (
     ALLOW,
     POLICY_LIMIT,
@@ -149,7 +154,15 @@ def _with_conditions(statement: Statement, extra: tuple[Condition, ...], role: s
                 "would collide with it (remove one of them)",
                 path=f"roles.{role}.conditions",
             )
-    return replace(statement, conditions=statement.conditions + extra)
+    return Statement(
+        statement.effect,
+        statement.actions,
+        statement.resources,
+        statement.conditions + extra,
+        statement.not_action,
+        statement.not_resource,
+        statement.sid,
+    )
 
 
 # --------------------------------------------------------------------------- compile
@@ -260,16 +273,13 @@ def compile_spec(
             raise PlaceholderError(
                 f"--var {unused[0]}: no selected role has a placeholder {{{unused[0]}}}"
             )
-        for role in selected:
-            if (
-                role.sts is None and role.placeholders
-            ):  # pragma: no cover - spec validation forbids it
-                raise PlaceholderError(f"role {role.name}: placeholders need an sts: block")
     out: dict[str, CompiledRole] = {}
     for role in selected:
-        role_values = values if (values and role.placeholders) else None
         out[role.name] = compile_role(
-            role, values=role_values, templates_dir=spec.templates_dir, spec_path=spec.path
+            role,
+            values=values if (values and role.placeholders) else None,
+            templates_dir=spec.templates_dir,
+            spec_path=spec.path,
         )
     return CompiledSpec(spec=spec, roles=out)
 
@@ -282,7 +292,8 @@ def compile_file(
     templates_dir: Path | None = None,
 ) -> CompiledSpec:
     """Load, validate and compile a spec file."""
-    return compile_spec(load_spec(path, templates_dir=templates_dir), roles=roles, values=values)
+    spec = load_spec(path, templates_dir=templates_dir)
+    return compile_spec(spec, roles=roles, values=values)
 
 
 def session_policy(spec: Spec, role_name: str, values: Mapping[str, str]) -> CompiledRole:

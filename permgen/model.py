@@ -139,17 +139,29 @@ def dumps_compact(value: Any) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-_STRING_OR_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(?=\s*[\]}])')
+_TRAILING_COMMA = re.compile(r",(\s*[\]}])")
 
 
 def _strip_trailing_commas(text: str) -> str:
     """Blank out commas that stand before ``]`` or ``}`` (outside strings).
 
     The comma becomes a space, so line and column numbers of later errors stay right.
+    The text is split at double quotes; every other piece is outside a string, except
+    where a quote was escaped (an odd run of backslashes before it).
     """
     if "," not in text:
         return text
-    return _STRING_OR_TRAILING_COMMA.sub(lambda m: m.group(0) if m.group(0) != "," else " ", text)
+    parts = text.split('"')
+    inside = False
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        if not inside and "," in part and ("]" in part or "}" in part):
+            parts[i] = _TRAILING_COMMA.sub(r" \1", part)
+        if i < last:
+            if inside and (len(part) - len(part.rstrip("\\"))) % 2 == 1:
+                continue  # an escaped quote: still inside the string
+            inside = not inside
+    return '"'.join(parts)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -245,3 +245,29 @@ def test_canonical_is_idempotent_and_survives_a_round_trip(policy: Policy) -> No
     once = canonical(policy)
     assert canonical(once) == once
     assert canonical(parse_policy(once.dumps())) == once
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": [1, 2,], "b": "x,]",}', '{"a": [1, 2 ], "b": "x,]" }'),
+        (r'{"a": "q\\", "b": [",}",],}', r'{"a": "q\\", "b": [",}" ] }'),
+        (r'{"a": "esc\\\",]",}', r'{"a": "esc\\\",]" }'),
+        ('[1 ,\n ]', '[1  \n ]'),
+        ("no commas", "no commas"),
+    ],
+)
+def test_trailing_commas_are_blanked_outside_strings_only(text: str, expected: str) -> None:
+    from permgen.model import _strip_trailing_commas
+
+    assert _strip_trailing_commas(text) == expected
+    assert len(_strip_trailing_commas(text)) == len(text)
+
+
+@given(st.lists(st.text(alphabet='ab,]}"\\\\ ', max_size=6), max_size=5))
+def test_strings_survive_comma_stripping(values: list[str]) -> None:
+    from permgen.model import _strip_trailing_commas
+
+    doc = json.dumps({"k": values})
+    text = doc[:-1] + ",}"
+    assert json.loads(_strip_trailing_commas(text)) == {"k": values}
