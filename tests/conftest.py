@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -18,7 +20,9 @@ for _name in list(os.environ):
         del os.environ[_name]
 os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
 # Compiled-template cache in a throw-away directory, not the user's home.
-os.environ["PERMGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="permgen-test-cache-")
+_CACHE = tempfile.mkdtemp(prefix="permgen-test-cache-")
+os.environ["PERMGEN_CACHE_DIR"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, True)
 
 
 def run_cli(*args: str, input: str | None = None) -> Result:
