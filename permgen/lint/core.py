@@ -1,0 +1,79 @@
+"""Findings, rules and what a rule sees."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from permgen.model import Policy
+
+SEVERITIES = ("info", "warning", "error")
+
+
+def severity_at_least(severity: str, threshold: str) -> bool:
+    return SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which rule, how bad, what, where (a JSON path inside ``source``)."""
+
+    rule_id: str
+    severity: str
+    message: str
+    path: str = ""
+    source: str = ""
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        """A stable id derived from the content, for baselines and SARIF fingerprints."""
+        text = f"{self.rule_id}\0{self.source}\0{self.path}\0{self.message}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "rule": self.rule_id,
+            "severity": self.severity,
+            "message": self.message,
+            "source": self.source,
+            "path": self.path,
+        }
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+
+@dataclass(frozen=True)
+class LintContext:
+    """What a rule sees: the parsed policy, where it came from, the size limit."""
+
+    policy: Policy
+    source: str
+    size_limit: int
+    session: bool = False
+
+
+Check = Callable[[LintContext], Iterator[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule: a stable id that is never reused, a severity, a summary, a description,
+    a reference, an example of a statement it flags, and the check (which yields
+    ``(json_path, message)`` pairs)."""
+
+    id: str
+    name: str
+    severity: str
+    summary: str
+    description: str
+    reference: str
+    example: str
+    check: Check = field(compare=False, repr=False)
+
+
+__all__ = ["SEVERITIES", "Check", "Finding", "LintContext", "Rule", "severity_at_least"]

@@ -1,0 +1,152 @@
+"""Running the rules over policies, policy files and spec files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from permgen.errors import InputError, PolicyParseError
+from permgen.lint.core import Finding, LintContext, Rule, severity_at_least
+from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, parse_policy
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def run_rules(ctx: LintContext, rules: Sequence[Rule] | None = None) -> Iterator[Finding]:
+    """Every finding of every rule; a rule that raises becomes a PG002 finding."""
+    from permgen.lint.rules import CRASHED, RULES
+
+    for rule in rules if rules is not None else RULES:
+        try:
+            for path, message in rule.check(ctx):
+                yield Finding(rule.id, rule.severity, message, path, ctx.source)
+        except Exception as exc:  # a broken rule must not hide the others
+            yield Finding(
+                CRASHED.id,
+                CRASHED.severity,
+                f"rule {rule.id} ({rule.name}) failed: {type(exc).__name__}: {exc}",
+                "",
+                ctx.source,
+            )
+
+
+def lint_policy(
+    policy: Policy | str | bytes,
+    *,
+    source: str = "<policy>",
+    size_limit: int = POLICY_LIMIT,
+    session: bool = False,
+) -> Iterator[Finding]:
+    """Findings for one policy (a parsed Policy, or JSON text)."""
+    from permgen.lint.rules import INVALID
+
+    if not isinstance(policy, Policy):
+        try:
+            policy = parse_policy(policy, source=source)
+        except PolicyParseError as exc:
+            yield Finding(INVALID.id, INVALID.severity, exc.detail, exc.path, source, exc.line)
+            return
+    yield from run_rules(LintContext(policy, source, size_limit, session))
+
+
+@dataclass
+class LintReport:
+    """Findings of a lint run, and the inputs that could not be read at all."""
+
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    inputs: int = 0
+
+    def counts(self) -> dict[str, int]:
+        out = {"error": 0, "warning": 0, "info": 0}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out
+
+    def failed(self, threshold: str) -> bool:
+        return any(severity_at_least(f.severity, threshold) for f in self.findings)
+
+
+def _lint_spec(path: Path, report: LintReport) -> None:
+    from permgen.compiler import compile_spec, session_policy
+    from permgen.lint.rules import INVALID
+    from permgen.spec import load_spec
+
+    try:
+        spec = load_spec(path)
+        compiled = compile_spec(spec)
+    except InputError as exc:
+        report.findings.append(Finding(INVALID.id, INVALID.severity, str(exc), "", str(path)))
+        report.unreadable.append(str(path))
+        return
+    for name, role in compiled.roles.items():
+        source = f"{path}#{name}"
+        report.findings.extend(lint_policy(role.policy, source=source))
+        if role.session and role.role.placeholders:
+            # The longest values a placeholder may take give the largest session policy.
+            widest = {p: "x" * 64 for p in role.role.placeholders}
+            try:
+                session = session_policy(spec, name, widest).policy
+            except InputError as exc:
+                report.findings.append(
+                    Finding(
+                        "PG107", "error", f"with 64-character placeholder values: {exc}", "", source
+                    )
+                )
+                continue
+            report.findings.extend(
+                f
+                for f in lint_policy(
+                    session,
+                    source=f"{source} (session, 64-character values)",
+                    size_limit=SESSION_POLICY_LIMIT,
+                    session=True,
+                )
+                if f.rule_id == "PG107"
+            )
+        elif role.session:
+            report.findings.extend(
+                f
+                for f in lint_policy(
+                    role.policy,
+                    source=f"{source} (session)",
+                    size_limit=SESSION_POLICY_LIMIT,
+                    session=True,
+                )
+                if f.rule_id == "PG107"
+            )
+
+
+def lint_files(paths: Iterable[str | Path], *, session: bool = False) -> LintReport:
+    """Lint policy JSON files (``-`` for stdin is handled by the caller) and spec files."""
+    from permgen.lint.rules import INVALID
+
+    report = LintReport()
+    limit = SESSION_POLICY_LIMIT if session else POLICY_LIMIT
+    for raw in paths:
+        path = Path(raw)
+        report.inputs += 1
+        if path.suffix.lower() in SPEC_SUFFIXES:
+            _lint_spec(path, report)
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            report.findings.append(
+                Finding(INVALID.id, INVALID.severity, f"cannot read: {exc.strerror}", "", str(path))
+            )
+            report.unreadable.append(str(path))
+            continue
+        findings = list(lint_policy(data, source=str(path), size_limit=limit, session=session))
+        if (
+            findings
+            and findings[0].rule_id == INVALID.id
+            and findings[0].message.startswith(("not valid JSON", "not UTF-8", "duplicate key"))
+        ):
+            report.unreadable.append(str(path))
+        report.findings.extend(findings)
+    return report
+
+
+__all__ = ["LintReport", "lint_files", "lint_policy", "run_rules"]

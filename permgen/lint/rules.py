@@ -1,0 +1,587 @@
+"""The rule catalog. Every rule is registered explicitly in :data:`RULES`, in id order.
+
+Ids are stable and never reused: ``PG0xx`` input problems, ``PG1xx`` policy rules,
+``PG2xx`` semantic rules (which need :mod:`permgen.semantics`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from functools import cache
+
+from permgen import catalog
+from permgen.lint.core import LintContext, Rule
+from permgen.model import ALLOW, DENY, Statement, wildcard_match
+
+O1 = "https://www.alibabacloud.com/help/en/oss/user-guide/authorization-syntax-and-elements"
+O2 = "https://www.alibabacloud.com/help/en/oss/user-guide/how-oss-works-with-ram"
+D1 = "https://www.alibabacloud.com/help/en/ram/policy-structure-and-syntax"
+D2 = "https://www.alibabacloud.com/help/en/ram/policy-elements"
+D5 = "https://www.alibabacloud.com/help/en/ram/product-overview/limits"
+
+Finding = tuple[str, str]  # (json path, message)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _action_key(s: Statement) -> str:
+    return "NotAction" if s.not_action else "Action"
+
+
+def _resource_key(s: Statement) -> str:
+    return "NotResource" if s.not_resource else "Resource"
+
+
+def oss_arn(resource: str) -> tuple[str, str, str] | None:
+    """``acs:oss:region:account:rest`` -> (region, account, rest); None if not an OSS ARN."""
+    if not resource.startswith("acs:oss:"):
+        return None
+    parts = resource.split(":", 4)
+    if len(parts) != 5:
+        return None
+    return parts[2], parts[3], parts[4]
+
+
+def resource_levels(resource: str) -> frozenset[str]:
+    """The OSS resource levels a Resource pattern can match."""
+    if resource == "*":
+        return frozenset({"service", "bucket", "object"})
+    arn = oss_arn(resource)
+    if arn is None:
+        return frozenset()
+    rest = arn[2]
+    if rest and set(rest) == {"*"}:
+        return frozenset({"service", "bucket", "object"})
+    if "/" in rest:
+        return frozenset({"object"})
+    if "*" in rest or "?" in rest:
+        return frozenset({"bucket", "object"})
+    return frozenset({"bucket"})
+
+
+@cache
+def _service_names(service: str) -> tuple[str, ...]:
+    return tuple(i.name for i in catalog.actions().values() if i.service == service)
+
+
+def matching_actions(pattern: str) -> list[catalog.ActionInfo]:
+    """Catalog actions an Action pattern matches (case-insensitive)."""
+    if "*" not in pattern and "?" not in pattern:
+        info = catalog.lookup(pattern)
+        return [info] if info else []
+    return [
+        i for i in catalog.actions().values() if wildcard_match(pattern, i.name, ignore_case=True)
+    ]
+
+
+def _allowed(ctx: LintContext) -> Iterator[tuple[int, Statement]]:
+    for i, s in enumerate(ctx.policy.statements):
+        if s.effect == ALLOW:
+            yield i, s
+
+
+# --------------------------------------------------------------------------- registry
+
+RULES_BY_ID: dict[str, Rule] = {}
+
+
+def _register(rule: Rule) -> Rule:
+    if rule.id in RULES_BY_ID:  # pragma: no cover - guarded by a test
+        raise ValueError(f"duplicate rule id {rule.id}")
+    RULES_BY_ID[rule.id] = rule
+    return rule
+
+
+# PG001 and PG002 are produced by the lint engine itself: their checks yield nothing.
+def _none(ctx: LintContext) -> Iterator[Finding]:
+    return iter(())
+
+
+INVALID = _register(
+    Rule(
+        id="PG001",
+        name="invalid-policy",
+        severity="error",
+        summary="The input is not valid JSON or not valid RAM policy grammar.",
+        description=(
+            "RAM rejects a document that is not valid JSON or that breaks the policy grammar "
+            '(Version "1", Statement list, Effect, exactly one of Action/NotAction and of '
+            "Resource/NotResource, documented condition operators, no Principal in identity "
+            "policies). permgen parses leniently where Alibaba's own examples are lenient "
+            "(trailing commas). A spec that does not compile is reported here too."
+        ),
+        reference=D1,
+        example='{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject"}]}',
+        check=_none,
+    )
+)
+CRASHED = _register(
+    Rule(
+        id="PG002",
+        name="rule-failed",
+        severity="error",
+        summary="A lint rule failed on this input (a bug in permgen; the other rules still ran).",
+        description="Reported instead of a traceback, so one broken rule never hides the others.",
+        reference="CONTRIBUTING.md",
+        example="",
+        check=_none,
+    )
+)
+
+
+def _check_unknown_action(ctx: LintContext) -> Iterator[Finding]:
+    known = catalog.known_services()
+    for i, s in enumerate(ctx.policy.statements):
+        key = _action_key(s)
+        for j, action in enumerate(s.actions):
+            if action == "*":
+                continue
+            service, _, name = action.partition(":")
+            path = f"Statement[{i}].{key}[{j}]"
+            if service not in known:
+                continue
+            if "*" in name or "?" in name:
+                if not matching_actions(action):
+                    yield path, f"{action!r} matches no known {service} action"
+                continue
+            if catalog.lookup(action) is None:
+                close = difflib.get_close_matches(action, _service_names(service), n=1, cutoff=0.7)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                yield path, f"unknown action {action!r}{hint}"
+
+
+UNKNOWN_ACTION = _register(
+    Rule(
+        id="PG101",
+        name="unknown-action",
+        severity="error",
+        summary="An OSS, RAM or STS action that does not exist, or a wildcard that matches none.",
+        description=(
+            "A misspelt action grants nothing, so the permission the author meant is missing "
+            "(or, in a Deny, the protection is missing). Names are checked against permgen's "
+            "action catalog (docs/actions.md); actions of other services are not checked."
+        ),
+        reference=O1,
+        example='{"Effect": "Allow", "Action": "oss:GetObjects", "Resource": "acs:oss:*:*:b/*"}',
+        check=_check_unknown_action,
+    )
+)
+
+
+def _check_resource_level(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in enumerate(ctx.policy.statements):
+        if s.not_action or s.not_resource:
+            continue
+        levels: set[str] = set()
+        for r in s.resources:
+            levels |= resource_levels(r)
+        for j, action in enumerate(s.actions):
+            if "*" in action or "?" in action:
+                continue
+            info = catalog.lookup(action)
+            if info is None or info.service != "oss":
+                continue
+            if info.level not in levels:
+                want = {
+                    "object": "an object ARN (acs:oss:*:<account>:<bucket>/<key pattern>)",
+                    "bucket": "a bucket ARN (acs:oss:*:<account>:<bucket>)",
+                    "service": 'the service ARN (acs:oss:*:<account>:*) or "*"',
+                }[info.level]
+                what = "this Deny can never match it" if s.effect == DENY else "it grants nothing"
+                yield (
+                    f"Statement[{i}].Action[{j}]",
+                    f"{action} is {'an' if info.level == 'object' else 'a'} {info.level}-level action but no Resource of this statement "
+                    f"can match {want}; {what}",
+                )
+
+
+RESOURCE_LEVEL = _register(
+    Rule(
+        id="PG102",
+        name="wrong-resource-level",
+        severity="error",
+        summary="An action on a resource of the wrong level (object actions on a bucket ARN, and so on).",
+        description=(
+            "OSS authorizes bucket-level actions (ListObjects, GetBucketInfo) against the bucket "
+            "ARN and object-level actions (GetObject, PutObject) against bucket/key. "
+            "acs:oss:*:*:b/* does not cover acs:oss:*:*:b, and the reverse. A statement that "
+            "pairs an action only with resources of the other level grants nothing, or, in a "
+            "Deny, protects nothing. This is a common bug in published policies."
+        ),
+        reference=O2,
+        example='{"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": "acs:oss:*:*:my-bucket"}',
+        check=_check_resource_level,
+    )
+)
+
+
+def _check_region(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in enumerate(ctx.policy.statements):
+        key = _resource_key(s)
+        for j, r in enumerate(s.resources):
+            if not r.startswith("acs:oss"):
+                continue
+            arn = oss_arn(r)
+            path = f"Statement[{i}].{key}[{j}]"
+            if arn is None:
+                yield path, f"{r!r} is not an OSS ARN (acs:oss:*:<account>:<bucket>[/<key>])"
+            elif arn[0] != "*":
+                yield path, f"{r!r}: the region of an OSS ARN must be '*', not {arn[0]!r}"
+
+
+REGION = _register(
+    Rule(
+        id="PG103",
+        name="oss-arn-region",
+        severity="error",
+        summary="An OSS ARN whose region is not '*', or a malformed OSS ARN.",
+        description=(
+            "OSS supports only the wildcard in the region segment of its ARNs; an explicit "
+            "region does not match requests."
+        ),
+        reference=O1,
+        example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:cn-hangzhou:*:b/*"}',
+        check=_check_region,
+    )
+)
+
+
+def _check_wildcard_action(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in _allowed(ctx):
+        if s.not_action:
+            yield (
+                f"Statement[{i}].NotAction",
+                "Allow with NotAction grants every action except the listed ones, including future ones",
+            )
+            continue
+        for j, a in enumerate(s.actions):
+            if a == "*" or a.lower().endswith(":*"):
+                yield (
+                    f"Statement[{i}].Action[{j}]",
+                    f"Allow of {a!r} grants every action of {'every service' if a == '*' else a.split(':')[0]}, including future ones",
+                )
+
+
+WILDCARD_ACTION = _register(
+    Rule(
+        id="PG104",
+        name="wildcard-action",
+        severity="warning",
+        summary="Allow of every action ('*', 'oss:*', or NotAction).",
+        description=(
+            "Least privilege names the actions a job needs. A service wildcard also grants "
+            "every action the service adds later, including destructive ones."
+        ),
+        reference=O2,
+        example='{"Effect": "Allow", "Action": "oss:*", "Resource": "acs:oss:*:*:b/*"}',
+        check=_check_wildcard_action,
+    )
+)
+
+
+def _service_level_only(s: Statement) -> bool:
+    """Every action of the statement is a known service-level action (ListBuckets...)."""
+    infos = [catalog.lookup(a) for a in s.actions]
+    return all(i is not None and i.level == "service" for i in infos)
+
+
+def _check_wildcard_resource(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in _allowed(ctx):
+        if not s.not_action and _service_level_only(s):
+            continue  # service-level actions such as oss:ListBuckets need the service ARN
+        if s.not_resource:
+            yield (
+                f"Statement[{i}].NotResource",
+                "Allow with NotResource grants on every resource except the listed ones",
+            )
+            continue
+        for j, r in enumerate(s.resources):
+            arn = oss_arn(r)
+            if r == "*" or (arn is not None and arn[2] and set(arn[2]) == {"*"}):
+                yield (
+                    f"Statement[{i}].Resource[{j}]",
+                    f"Allow on {r!r} covers every bucket and object",
+                )
+
+
+WILDCARD_RESOURCE = _register(
+    Rule(
+        id="PG105",
+        name="wildcard-resource",
+        severity="warning",
+        summary='Allow on every resource (Resource "*", acs:oss:*:*:*, or NotResource).',
+        description=(
+            "Grants should name buckets and prefixes. Only service-level actions such as "
+            "oss:ListBuckets need the service ARN."
+        ),
+        reference=O2,
+        example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "*"}',
+        check=_check_wildcard_resource,
+    )
+)
+
+_LIST_ACTIONS = ("oss:ListObjects", "oss:ListObjectVersions")
+_READ_ACTIONS = ("oss:GetObject", "oss:GetObjectVersion")
+
+
+def _matches_any(actions: tuple[str, ...], names: tuple[str, ...]) -> bool:
+    return any(wildcard_match(a, n, ignore_case=True) for a in actions for n in names)
+
+
+def _check_unscoped_list(ctx: LintContext) -> Iterator[Finding]:
+    scoped: dict[str, bool] = {}  # bucket -> every object read grant is prefix-scoped
+    for _, s in _allowed(ctx):
+        if s.not_action or s.not_resource or not _matches_any(s.actions, _READ_ACTIONS):
+            continue
+        for r in s.resources:
+            arn = oss_arn(r)
+            if arn is None or "/" not in arn[2]:
+                continue
+            bucket, _, prefix = arn[2].partition("/")
+            if "*" in bucket or "?" in bucket:
+                continue
+            whole = prefix == "" or set(prefix) == {"*"}
+            scoped[bucket] = scoped.get(bucket, True) and not whole
+    for i, s in _allowed(ctx):
+        if s.not_action or s.not_resource or not _matches_any(s.actions, _LIST_ACTIONS):
+            continue
+        if any(c.key.lower() == "oss:prefix" for c in s.conditions):
+            continue
+        for j, r in enumerate(s.resources):
+            arn = oss_arn(r)
+            if arn is None:
+                continue
+            for bucket, is_scoped in scoped.items():
+                if is_scoped and wildcard_match(arn[2], bucket):
+                    yield (
+                        f"Statement[{i}].Resource[{j}]",
+                        f"lists every key of bucket {bucket!r} while its object grants are "
+                        "prefix-scoped; add a StringLike oss:Prefix condition",
+                    )
+                    break
+
+
+UNSCOPED_LIST = _register(
+    Rule(
+        id="PG106",
+        name="unscoped-list",
+        severity="warning",
+        summary="ListObjects on a bucket without an oss:Prefix condition, while object grants are prefix-scoped.",
+        description=(
+            "ListObjects is authorized against the bucket ARN. Without a StringLike oss:Prefix "
+            "condition the caller can list every key name in the bucket, even when GetObject is "
+            "limited to a prefix: names of other teams' files leak."
+        ),
+        reference=O2,
+        example='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/team/*"}, {"Effect": "Allow", "Action": "oss:ListObjects", "Resource": "acs:oss:*:*:b"}]',
+        check=_check_unscoped_list,
+    )
+)
+
+
+def _check_size(ctx: LintContext) -> Iterator[Finding]:
+    size = ctx.policy.size()
+    if size > ctx.size_limit:
+        what = "session policy" if ctx.session else "policy"
+        yield (
+            "",
+            f"the {what} is {size} bytes as compact JSON, {size - ctx.size_limit} over RAM's limit of {ctx.size_limit}",
+        )
+
+
+SIZE = _register(
+    Rule(
+        id="PG107",
+        name="policy-too-large",
+        severity="error",
+        summary="Over RAM's size limit: 6,144 bytes for a policy, 2,048 for an STS session policy.",
+        description=(
+            "Measured on compact JSON in UTF-8 bytes (the safe reading: see docs/unconfirmed.md). "
+            "Split the grants over several policies (up to 10 custom policies per principal)."
+        ),
+        reference=D5,
+        example="(a policy of more than 6,144 bytes)",
+        check=_check_size,
+    )
+)
+
+#: Actions that destroy the recovery path for deleted or overwritten objects.
+RECOVERY_ACTIONS = (
+    "oss:DeleteObjectVersion",
+    "oss:PutBucketVersioning",
+    "oss:PutBucketLifecycle",
+    "oss:DeleteBucketLifecycle",
+    "oss:PutBucketPolicy",
+    "oss:DeleteBucketPolicy",
+    "oss:AbortBucketWorm",
+    "oss:DeleteBucket",
+    "oss:DeleteBucketReplication",
+)
+
+
+def _check_recovery(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in _allowed(ctx):
+        if s.not_action:
+            continue
+        for j, a in enumerate(s.actions):
+            hits = [n for n in RECOVERY_ACTIONS if wildcard_match(a, n, ignore_case=True)]
+            if hits:
+                via = "" if hits == [a] else f" (matches {', '.join(hits)})"
+                yield (
+                    f"Statement[{i}].Action[{j}]",
+                    f"Allow of {a}{via} can destroy the recovery path for deleted or overwritten objects",
+                )
+
+
+RECOVERY = _register(
+    Rule(
+        id="PG108",
+        name="destroys-recovery",
+        severity="warning",
+        summary="Allow of an action that can remove object versions, versioning, lifecycle or bucket policy.",
+        description=(
+            "Deleted or overwritten OSS objects cannot be recovered except from versions. "
+            "DeleteObjectVersion, PutBucketVersioning (suspend), lifecycle rules and bucket "
+            "policies can remove that path; permgen's built-in templates never grant them."
+        ),
+        reference=O1,
+        example='{"Effect": "Allow", "Action": "oss:DeleteObjectVersion", "Resource": "acs:oss:*:*:b/*"}',
+        check=_check_recovery,
+    )
+)
+
+
+def _check_exposure(ctx: LintContext) -> Iterator[Finding]:
+    exposure = tuple(i.name for i in catalog.actions().values() if "exposure" in i.risk)
+    for i, s in _allowed(ctx):
+        if s.not_action:
+            continue
+        for j, a in enumerate(s.actions):
+            if a == "*" or a.lower() == "oss:*":
+                continue  # PG104 already says it
+            hits = [n for n in exposure if wildcard_match(a, n, ignore_case=True)]
+            if hits:
+                via = (
+                    ""
+                    if hits == [a]
+                    else f" (matches {', '.join(hits[:4])}{'...' if len(hits) > 4 else ''})"
+                )
+                yield (
+                    f"Statement[{i}].Action[{j}]",
+                    f"Allow of {a}{via} can make data public or change who can reach it",
+                )
+
+
+EXPOSURE = _register(
+    Rule(
+        id="PG109",
+        name="exposure",
+        severity="warning",
+        summary="Allow of an action that can expose data (ACLs, bucket policy, public access block, CORS, website).",
+        description=(
+            "Object and bucket ACLs, bucket policies and public-access settings decide who outside "
+            "the account can read data. Grant them to administrators only."
+        ),
+        reference=O1,
+        example='{"Effect": "Allow", "Action": "oss:PutObjectAcl", "Resource": "acs:oss:*:*:b/*"}',
+        check=_check_exposure,
+    )
+)
+
+
+def _check_sid(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in enumerate(ctx.policy.statements):
+        if s.sid is not None:
+            yield (
+                f"Statement[{i}].Sid",
+                "Sid is not part of RAM's documented identity-policy grammar",
+            )
+
+
+SID = _register(
+    Rule(
+        id="PG110",
+        name="sid",
+        severity="info",
+        summary="A Sid element (not documented for RAM identity policies).",
+        description="Whether RAM accepts Sid in identity policies is not documented (docs/unconfirmed.md).",
+        reference=D1,
+        example='{"Sid": "Read", "Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
+        check=_check_sid,
+    )
+)
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def _bad_value(operator: str, value: str) -> str | None:
+    if operator.startswith("Numeric"):
+        try:
+            float(value)
+        except ValueError:
+            return "a number"
+    elif operator.startswith("Date"):
+        if not _ISO_DATE.match(value):
+            return "an ISO 8601 date such as 2026-01-31T23:59:59Z"
+    elif operator == "Bool":
+        if value.lower() not in ("true", "false"):
+            return '"true" or "false"'
+    elif operator in ("IpAddress", "NotIpAddress", "IpAddressIncludeBorder"):
+        import ipaddress
+
+        if "*" in value:
+            return None  # OSS documents wildcard forms such as 101.*.*.100
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return "an IP address or CIDR block"
+    return None
+
+
+def _check_condition_values(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in enumerate(ctx.policy.statements):
+        for c in s.conditions:
+            for k, v in enumerate(c.values):
+                want = _bad_value(c.operator, v)
+                if want:
+                    yield (
+                        f"Statement[{i}].Condition.{c.operator}.{c.key}[{k}]",
+                        f"{v!r} is not {want}",
+                    )
+
+
+CONDITION_VALUES = _register(
+    Rule(
+        id="PG111",
+        name="condition-value",
+        severity="error",
+        summary="A condition value that its operator cannot compare (a non-number for Numeric*, a bad date, IP or Bool).",
+        description=(
+            "A value the operator cannot parse never matches: an Allow grants nothing and a "
+            "Deny protects nothing."
+        ),
+        reference=D2,
+        example='{"Effect": "Deny", "Action": "oss:*", "Resource": "*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/33"}}}',
+        check=_check_condition_values,
+    )
+)
+
+
+RULES: tuple[Rule, ...] = tuple(sorted(RULES_BY_ID.values(), key=lambda r: r.id))
+
+
+def rule_by_id(rule_id: str) -> Rule:
+    return RULES_BY_ID[rule_id]
+
+
+__all__ = [
+    "RECOVERY_ACTIONS",
+    "RULES",
+    "matching_actions",
+    "oss_arn",
+    "resource_levels",
+    "rule_by_id",
+]
