@@ -1,0 +1,41 @@
+"""Reading policy documents for commands: files, ``-`` for stdin, JSON arrays of policies."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from permgen.errors import InputError, PolicyParseError
+from permgen.model import Policy, loads_lenient, parse_policy
+
+
+def read_policies(source: str) -> list[Policy]:
+    """One policy file (or ``-``). A JSON array holds several policies (a principal's set);
+    an object ``{"name": policy, ...}`` (as ``permgen compile`` prints) holds named ones."""
+    if source == "-":
+        text = sys.stdin.read()
+        label = "<stdin>"
+    else:
+        try:
+            text = Path(source).read_text("utf-8")
+        except FileNotFoundError:
+            raise InputError(f"{source}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{source}: cannot read: {exc}") from None
+        label = source
+    doc = loads_lenient(text, source=label)
+    if isinstance(doc, list):
+        return [parse_policy(d, source=f"{label}[{i}]") for i, d in enumerate(doc)]
+    if isinstance(doc, dict) and "Statement" not in doc and "Version" not in doc and doc:
+        out = []
+        for name, d in doc.items():
+            policy = parse_policy(d, source=f"{label}#{name}") if isinstance(d, dict) else None
+            if policy is None:
+                raise PolicyParseError("expected a policy object", source=label, path=str(name))
+            out.append(Policy(policy.statements, name=f"{label}#{name}"))
+        return out
+    policy = parse_policy(doc, source=label)
+    return [Policy(policy.statements, name=label)]
+
+
+__all__ = ["read_policies"]

@@ -1,0 +1,552 @@
+"""The exact semantic diff: every request one set of policies allows and the other denies.
+
+Whether a statement applies to a request depends on three independent parts of the request:
+the action, the resource and the condition keys. For each part, the patterns and condition
+atoms of both policy sets split every possible value into finitely many classes that no
+statement can tell apart; :mod:`permgen.semantics.glob` finds every class that some value
+realizes, with a witness (for actions, separately for names in the catalog and for names a
+service may add later). A statement's effect on a class is a bit, so deciding a class of
+requests is a few integer operations; every combination of classes is decided for both sets,
+and each class decided differently is a difference with a concrete witness request. Every
+witness is confirmed with the evaluator before it is reported.
+
+Over all strings this is exact. Resources are drawn from well-formed ARNs
+(``acs:<service>:<region>:<account>:<rest>``) and actions from ``service:Name`` strings,
+since no request carries anything else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from permgen import catalog
+from permgen.model import DENY, Policy, Statement
+from permgen.semantics.conditions import (
+    FAMILY,
+    CompiledCondition,
+    MissingKey,
+    format_date,
+    parse_date,
+    parse_network,
+    parse_number,
+)
+from permgen.semantics.evaluate import Evaluator, Request, StatementRef
+from permgen.semantics.glob import ACTION_SHAPE, ARN_SHAPE, realize, tokens
+
+Kind = Literal["new", "removed"]
+
+RISK_ORDER = (
+    "destructive",
+    "exposure",
+    "permissions-management",
+    "bucket-wide-read",
+    "wildcard-scope",
+    "future-actions",
+)
+
+
+@dataclass(frozen=True)
+class AccessItem:
+    """One region of requests allowed on one side only."""
+
+    kind: Kind
+    actions: tuple[str, ...]  # catalog (or literally named) actions in the region
+    future: bool  # the region also holds actions the catalog does not know (yet)
+    resources: tuple[str, ...]  # the responsible statement's patterns that cover the witness
+    conditions: tuple[str, ...]  # the context constraints of the region ("any" when none)
+    witness: Request
+    statement: StatementRef  # the Allow statement responsible
+    risk: tuple[str, ...]
+    denied_by: tuple[StatementRef, ...] = ()  # on the other side, the Deny that stopped it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "actions": list(self.actions),
+            "future_actions": self.future,
+            "resources": list(self.resources),
+            "conditions": list(self.conditions),
+            "risk": list(self.risk),
+            "witness": self.witness.to_json(),
+            "statement": self.statement.to_json(),
+            "denied_by": [d.to_json() for d in self.denied_by],
+        }
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    new_access: tuple[AccessItem, ...]
+    removed_access: tuple[AccessItem, ...]
+    exact: bool = True
+    stats: dict[str, int] = field(default_factory=dict, compare=False)
+    #: request -> lies in a difference (None: in no class); for checking against brute force
+    classify: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def equivalent(self) -> bool:
+        return not self.new_access and not self.removed_access
+
+    def risks(self) -> set[str]:
+        return {r for item in self.new_access for r in item.risk}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "equivalent": self.equivalent,
+            "exact": self.exact,
+            "new_access": [i.to_json() for i in self.new_access],
+            "removed_access": [i.to_json() for i in self.removed_access],
+        }
+
+
+# --------------------------------------------------------------------------- the parts
+
+
+@dataclass
+class _Stmt:
+    side: Literal["old", "new"]
+    policy: str
+    index: int
+    statement: Statement
+
+
+def _pretty_resource(pattern: str) -> str:
+    if pattern == "*":
+        return "acs:oss:*:*:example-bucket/example"
+    parts = pattern.split(":", 4)
+    if len(parts) == 5 and parts[0] == "acs":
+        rest = parts[4].replace("*", "example").replace("?", "x")
+        return ":".join([*parts[:4], rest])
+    return pattern.replace("*", "example").replace("?", "x")
+
+
+class _ActionClasses:
+    """Action classes: a vector over the action patterns -> the catalog (or literally named)
+    actions in it, and a witness for names no catalog knows (``future``)."""
+
+    def __init__(self, stmts: Sequence[_Stmt]) -> None:
+        patterns: dict[str, int] = {}
+        for st in stmts:
+            for a in st.statement.actions:
+                patterns.setdefault(a.lower(), len(patterns))
+        self.pattern_index = patterns
+        self.regexes = [re.compile(_glob_regex(p), re.DOTALL) for p in patterns]
+        known: dict[str, str] = {name: info.name for name, info in catalog.actions().items()}
+        for p in patterns:
+            if "*" not in p and "?" not in p:
+                known.setdefault(p, p)
+        self.classes: dict[int, list[str]] = {}
+        for low, display in known.items():
+            self.classes.setdefault(self.vector(low), []).append(display)
+        wild = [i for i, p in enumerate(patterns) if "*" in p or "?" in p]
+        found = realize(
+            [tokens(p) for p in patterns if "*" in p or "?" in p],
+            avoid=set(known),
+            shape=ACTION_SHAPE,
+        )
+        self.exact = found.complete
+        self.future: dict[int, str] = {}
+        for local, witness in found.witnesses.items():
+            vec = 0
+            for j, i in enumerate(wild):
+                if local >> j & 1:
+                    vec |= 1 << i
+            self.future[vec] = witness
+            self.classes.setdefault(vec, [])
+
+    def vector(self, action: str) -> int:
+        low = action.lower()
+        vec = 0
+        for i, rx in enumerate(self.regexes):
+            if rx.fullmatch(low):
+                vec |= 1 << i
+        return vec
+
+    def statement_mask(self, vec: int, stmts: Sequence[_Stmt]) -> int:
+        mask = 0
+        for k, st in enumerate(stmts):
+            hit = any(vec >> self.pattern_index[a.lower()] & 1 for a in st.statement.actions)
+            if hit != st.statement.not_action:
+                mask |= 1 << k
+        return mask
+
+
+def _glob_regex(pattern: str) -> str:
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+
+
+class _ResourceClasses:
+    def __init__(self, stmts: Sequence[_Stmt]) -> None:
+        patterns: dict[str, int] = {}
+        for st in stmts:
+            for r in st.statement.resources:
+                patterns.setdefault(r, len(patterns))
+        self.patterns = list(patterns)
+        self.pattern_index = patterns
+        found = realize(
+            [tokens(p) for p in self.patterns],
+            candidates=[_pretty_resource(p) for p in self.patterns],
+            shape=ARN_SHAPE,
+        )
+        self.exact = found.complete
+        self.classes = found.witnesses  # vec -> witness
+
+    def statement_mask(self, vec: int, stmts: Sequence[_Stmt]) -> int:
+        mask = 0
+        for k, st in enumerate(stmts):
+            hit = any(vec >> self.pattern_index[r] & 1 for r in st.statement.resources)
+            if hit != st.statement.not_resource:
+                mask |= 1 << k
+        return mask
+
+
+def _ip_candidates(values: Sequence[str]) -> list[str]:
+    out: list[str] = ["192.0.2.1", "2001:db8::1"]
+    for v in values:
+        net = parse_network(v)
+        if net is None:
+            continue
+        first, last = int(net.network_address), int(net.broadcast_address)
+        top = 2**32 - 1 if net.version == 4 else 2**128 - 1
+        for n in (first, last, first - 1, last + 1):
+            if 0 <= n <= top:
+                out.append(
+                    str(ipaddress.ip_address(n) if net.version == 6 else ipaddress.IPv4Address(n))
+                )
+    return out
+
+
+def _ordered_candidates(consts: list[float], fmt: Any) -> list[str]:
+    out = []
+    points = sorted(set(consts))
+    for i, c in enumerate(points):
+        out.append(fmt(c))
+        out.append(fmt(c - 1))
+        out.append(fmt(c + 1))
+        if i + 1 < len(points):
+            out.append(fmt((c + points[i + 1]) / 2))
+    return out or [fmt(0)]
+
+
+def _fmt_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+class _KeyClasses:
+    """The classes of one condition key: each a vector over the statements, with a value
+    (None = the key is absent from the request) and a description."""
+
+    def __init__(self, key: str, atoms: list[CompiledCondition], missing: MissingKey) -> None:
+        self.key = key
+        values: list[str | None] = [None]
+        by_family: dict[str, list[CompiledCondition]] = {}
+        for a in atoms:
+            by_family.setdefault(FAMILY[a.operator], []).append(a)
+        complete = True
+        for family, group in by_family.items():
+            if family == "string" or (
+                family == "ip" and any("*" in v for a in group for v in a.values)
+            ):
+                pats = []
+                for a in group:
+                    for v in a.values:
+                        if a.operator.endswith("Like") or family == "ip":
+                            pats.append(tokens(v))
+                        elif a.operator.endswith("IgnoreCase"):
+                            pats.append(tokens(v, wildcards=False, ignore_case=True))
+                        else:
+                            pats.append(tokens(v, wildcards=False))
+                found = realize(pats, candidates=[v for a in group for v in a.values])
+                complete &= found.complete
+                values.extend(found.witnesses.values())
+            if family == "ip":
+                values.extend(_ip_candidates([v for a in group for v in a.values]))
+            elif family == "number":
+                consts = [c for a in group for v in a.values if (c := parse_number(v)) is not None]
+                values.extend(_ordered_candidates(consts, _fmt_number))
+                values.append("not-a-number")
+            elif family == "date":
+                consts = [c for a in group for v in a.values if (c := parse_date(v)) is not None]
+                values.extend(_ordered_candidates(consts, format_date))
+            elif family == "bool":
+                values.extend(["true", "false"])
+        self.exact = complete
+        self.atoms = atoms
+        self.missing = missing
+        seen: dict[tuple[bool, ...], str | None] = {}
+        for candidate in values:  # (None stands for "absent")
+            ctx = {} if candidate is None else {key: candidate}
+            truth = tuple(a.holds(ctx, missing) for a in atoms)
+            seen.setdefault(truth, candidate)
+        self.classes = list(seen.items())  # [(truth per atom, value)]
+
+    def describe(self, truth: tuple[bool, ...], value: str | None) -> list[str]:
+        if value is None:
+            return [f"{self.key} absent"]
+        out = []
+        for a, t in zip(self.atoms, truth, strict=True):
+            values = ", ".join(a.values)
+            out.append(f"{'' if t else 'not '}{a.operator} {self.key} [{values}]")
+        return out
+
+
+# --------------------------------------------------------------------------- diff
+
+
+def _level_of(resource: str) -> str:
+    rest = resource.split(":", 4)[-1] if resource.startswith("acs:") else resource
+    if rest and set(rest) <= {"*"}:
+        return "service"
+    return "object" if "/" in rest else "bucket"
+
+
+def _describe_condition(c: Any) -> str:
+    return f"{c.operator} {c.key} [{', '.join(c.values)}]"
+
+
+def _flatten(policies: Sequence[Policy], side: Literal["old", "new"]) -> list[_Stmt]:
+    return [
+        _Stmt(side, p.name or f"{side}[{n}]", i, s)
+        for n, p in enumerate(policies)
+        for i, s in enumerate(p.statements)
+    ]
+
+
+def _risks(
+    actions: Sequence[str], future: bool, statement: Statement, resources: Sequence[str]
+) -> tuple[str, ...]:
+    risk: set[str] = set()
+    reads = False
+    for a in actions:
+        info = catalog.lookup(a)
+        if info is None:
+            continue
+        risk.update(info.risk)
+        if info.access in ("read", "list") and info.service == "oss":
+            reads = True
+    if future:
+        risk.add("future-actions")
+    wide_action = statement.not_action or any(
+        a == "*" or a.endswith(":*") for a in statement.actions
+    )
+    wide_resource = statement.not_resource or any(
+        r == "*" or (r.startswith("acs:") and set(r.split(":", 4)[-1]) <= {"*"})
+        for r in statement.resources
+    )
+    if wide_action or wide_resource:
+        risk.add("wildcard-scope")
+    if reads:
+        for r in resources:
+            rest = r.split(":", 4)[-1] if r.startswith("acs:") else r
+            bucket, slash, key = rest.partition("/")
+            has_prefix_condition = any(c.key.lower() == "oss:prefix" for c in statement.conditions)
+            if (
+                r == "*"
+                or "*" in bucket
+                or (slash and set(key) <= {"*"})
+                or (not slash and not has_prefix_condition)
+            ):
+                risk.add("bucket-wide-read")
+    return tuple(r for r in RISK_ORDER if r in risk)
+
+
+def diff_policies(
+    old: Sequence[Policy],
+    new: Sequence[Policy],
+    *,
+    missing_key: MissingKey = MissingKey.NEGATED_TRUE,
+) -> DiffResult:
+    """Every request the ``new`` set allows and ``old`` denies, and the reverse."""
+    stmts = _flatten(old, "old") + _flatten(new, "new")
+    bits = {k: 1 << k for k in range(len(stmts))}
+    old_allow = sum(
+        bits[k] for k, s in enumerate(stmts) if s.side == "old" and s.statement.effect != DENY
+    )
+    old_deny = sum(
+        bits[k] for k, s in enumerate(stmts) if s.side == "old" and s.statement.effect == DENY
+    )
+    new_allow = sum(
+        bits[k] for k, s in enumerate(stmts) if s.side == "new" and s.statement.effect != DENY
+    )
+    new_deny = sum(
+        bits[k] for k, s in enumerate(stmts) if s.side == "new" and s.statement.effect == DENY
+    )
+    allows = old_allow | new_allow
+    if not allows:
+        return DiffResult((), (), classify=lambda request: False)
+
+    actions = _ActionClasses(stmts)
+    resources = _ResourceClasses(stmts)
+
+    # condition keys: the distinct atoms per key, the statements that need each, and for
+    # each key class the statements whose atoms on that key all hold
+    atoms_by_key: dict[str, dict[tuple[str, tuple[str, ...]], CompiledCondition]] = {}
+    needs: dict[str, dict[tuple[str, tuple[str, ...]], int]] = {}
+    display_key: dict[str, str] = {}
+    for k, st in enumerate(stmts):
+        for c in st.statement.conditions:
+            key = c.key.lower()
+            display_key.setdefault(key, c.key)
+            ident = (c.operator, c.values)
+            atoms_by_key.setdefault(key, {}).setdefault(
+                ident, CompiledCondition(c.operator, c.key, c.values)
+            )
+            needs.setdefault(key, {})
+            needs[key][ident] = needs[key].get(ident, 0) | bits[k]
+    key_classes = [
+        _KeyClasses(key, list(atoms.values()), missing_key) for key, atoms in atoms_by_key.items()
+    ]
+    all_bits = (1 << len(stmts)) - 1
+    key_masks: list[list[tuple[int, str | None, tuple[bool, ...]]]] = []
+    for kc in key_classes:
+        owners = list(needs[kc.key].values())
+        rows = []
+        for truth, value in kc.classes:
+            mask = all_bits
+            for owner_bits, holds in zip(owners, truth, strict=True):
+                if not holds:
+                    mask &= ~owner_bits
+            rows.append((mask, value, truth))
+        key_masks.append(rows)
+    combos: list[tuple[int, tuple[int, ...]]] = []
+    for choice in itertools.product(*[range(len(rows)) for rows in key_masks]):
+        mask = all_bits
+        for rows, i in zip(key_masks, choice, strict=True):
+            mask &= rows[i][0]
+        combos.append((mask, choice))
+
+    action_rows = [(actions.statement_mask(vec, stmts), vec) for vec in actions.classes]
+    resource_rows = [(resources.statement_mask(vec, stmts), vec) for vec in resources.classes]
+
+    found: dict[tuple[str, int], list[tuple[int, int, tuple[int, ...], int]]] = {}
+    differing: set[tuple[int, int, tuple[int, ...]]] = set()
+    for amask, avec in action_rows:
+        if not amask & allows:
+            continue
+        for rmask, rvec in resource_rows:
+            ar = amask & rmask
+            if not ar & allows:
+                continue
+            for cmask, choice in combos:
+                m = ar & cmask
+                old_ok = bool(m & old_allow) and not m & old_deny
+                new_ok = bool(m & new_allow) and not m & new_deny
+                if old_ok != new_ok:
+                    side = "new" if new_ok else "removed"
+                    lowbits = m & (new_allow if new_ok else old_allow)
+                    responsible = (lowbits & -lowbits).bit_length() - 1  # the first such statement
+                    found.setdefault((side, responsible), []).append((avec, rvec, choice, m))
+                    differing.add((avec, rvec, choice))
+
+    old_eval = Evaluator(old, missing_key=missing_key)
+    new_eval = Evaluator(new, missing_key=missing_key)
+    exact = actions.exact and resources.exact and all(kc.exact for kc in key_classes)
+    items: dict[str, list[AccessItem]] = {"new": [], "removed": []}
+    pretty = {_pretty_resource(p) for p in resources.patterns}
+    for (side, responsible), hits in found.items():
+        st = stmts[responsible]
+        known: list[str] = []
+        future = False
+        for avec, _rvec, _choice, _m in hits:
+            known.extend(actions.classes[avec])
+            future = future or avec in actions.future
+        # the witness: a readable resource first, an action of the resource's level first
+        hits.sort(key=lambda h: (resources.classes[h[1]] not in pretty, h[1], h[2]))
+        avec, rvec, choice, _m = hits[0]
+        resource = resources.classes[rvec]
+        names = actions.classes[avec]
+        level = _level_of(resource)
+        by_level = [
+            n for n in names if (info := catalog.lookup(n)) is not None and info.level == level
+        ]
+        action = (by_level or names or [actions.future.get(avec, "")])[0]
+        ctx = {}
+        for kc, rows, i in zip(key_classes, key_masks, choice, strict=True):
+            value = rows[i][1]
+            if value is not None:
+                ctx[display_key[kc.key]] = value
+        witness_req = Request(action, resource, ctx)
+        # confirm with the evaluator: the witness must be decided differently
+        old_ok = old_eval.allows(witness_req)
+        new_ok = new_eval.allows(witness_req)
+        if (side == "new") != (new_ok and not old_ok) or (side == "removed") != (
+            old_ok and not new_ok
+        ):
+            exact = False
+            continue
+        conditions = tuple(_describe_condition(c) for c in st.statement.conditions) or ("any",)
+        if side == "new" and any(h[3] & old_allow for h in hits):
+            conditions += ("where the old policies did not already allow it",)
+        elif side == "removed" and any(h[3] & new_allow for h in hits):
+            conditions += ("where the new policies do not allow it",)
+        resource_patterns = (
+            tuple(
+                r
+                for r in st.statement.resources
+                if re.fullmatch(_glob_regex(r), witness_req.resource, re.DOTALL)
+            )
+            or st.statement.resources
+        )
+        known_sorted = tuple(sorted(dict.fromkeys(known), key=str.lower))
+        other = old_eval if side == "new" else new_eval
+        denied = tuple(r for r in other.decide(witness_req).statements if r.effect == DENY)
+        items[side].append(
+            AccessItem(
+                kind="new" if side == "new" else "removed",
+                actions=known_sorted,
+                future=future,
+                resources=resource_patterns,
+                conditions=conditions,
+                witness=witness_req,
+                statement=StatementRef(
+                    st.policy, st.index, st.statement.effect, st.statement, "allows the witness"
+                ),
+                risk=_risks(known_sorted, future, st.statement, resource_patterns),
+                denied_by=denied,
+            )
+        )
+    order = {r: i for i, r in enumerate(RISK_ORDER)}
+
+    def sort_key(item: AccessItem) -> tuple[Any, ...]:
+        first = min((order[r] for r in item.risk), default=len(order))
+        return (first, item.statement.policy, item.statement.index, item.witness.resource)
+
+    def classify(request: Request) -> bool | None:
+        """Whether ``request`` lies in a difference; None if it falls in no class (a bug)."""
+        avec = actions.vector(request.action)
+        if avec not in actions.classes:
+            return None
+        rvec = 0
+        for i, p in enumerate(resources.patterns):
+            if re.fullmatch(_glob_regex(p), request.resource, re.DOTALL):
+                rvec |= 1 << i
+        if rvec not in resources.classes:
+            return None
+        ctx = {k.lower(): v for k, v in request.context.items()}
+        choice = []
+        for kc, rows in zip(key_classes, key_masks, strict=True):
+            truth = tuple(a.holds(ctx, missing_key) for a in kc.atoms)
+            index = next((i for i, row in enumerate(rows) if row[2] == truth), None)
+            if index is None:
+                return None
+            choice.append(index)
+        return (avec, rvec, tuple(choice)) in differing
+
+    return DiffResult(
+        tuple(sorted(items["new"], key=sort_key)),
+        tuple(sorted(items["removed"], key=sort_key)),
+        exact=exact,
+        classify=classify,
+        stats={
+            "statements": len(stmts),
+            "action_classes": len(actions.classes),
+            "resource_classes": len(resources.classes),
+            "context_classes": len(combos),
+        },
+    )
+
+
+__all__ = ["RISK_ORDER", "AccessItem", "DiffResult", "diff_policies"]

@@ -1,0 +1,221 @@
+"""Deciding requests the way RAM does.
+
+Default deny; any matching explicit Deny wins; otherwise a matching Allow permits. A
+statement matches when its Action (or NotAction) matches the action, its Resource (or
+NotResource) matches the resource and every condition holds. Actions compare without
+regard to case, resources with it (docs/unconfirmed.md). Several policies (a principal's
+attached set) combine as one; a token's session policy is ANDed with the role's policies.
+
+Policies are compiled once into an :class:`Evaluator`; deciding a request is then a loop
+over precompiled matchers, with no parsing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from permgen.model import DENY, Policy, Statement
+from permgen.semantics.conditions import CompiledCondition, MissingKey
+
+DecisionKind = Literal["allow", "explicit_deny", "implicit_deny"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: an action, a resource ARN, and condition keys (``acs:SourceIp`` ...)."""
+
+    action: str
+    resource: str
+    context: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "resource": self.resource, "context": dict(self.context)}
+
+
+@dataclass(frozen=True)
+class StatementRef:
+    """A statement that decided a request: which policy, which index, and why."""
+
+    policy: str
+    index: int
+    effect: str
+    statement: Statement
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "index": self.index,
+            "effect": self.effect,
+            "why": self.why,
+            "statement": self.statement.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: DecisionKind
+    statements: tuple[StatementRef, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.kind == "allow"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"decision": self.kind, "statements": [s.to_json() for s in self.statements]}
+
+
+def _pattern_regex(patterns: Sequence[str], *, ignore_case: bool) -> re.Pattern[str]:
+    parts = []
+    for p in patterns:
+        parts.append("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p))
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.compile("(?:" + "|".join(parts) + ")", flags)
+
+
+class CompiledStatement:
+    __slots__ = (
+        "actions",
+        "conditions",
+        "index",
+        "not_action",
+        "not_resource",
+        "policy",
+        "resources",
+        "statement",
+    )
+
+    def __init__(self, statement: Statement, policy: str, index: int) -> None:
+        self.statement = statement
+        self.policy = policy
+        self.index = index
+        self.actions = _pattern_regex(statement.actions, ignore_case=True)
+        self.resources = _pattern_regex(statement.resources, ignore_case=False)
+        self.not_action = statement.not_action
+        self.not_resource = statement.not_resource
+        self.conditions = tuple(
+            CompiledCondition(c.operator, c.key, c.values) for c in statement.conditions
+        )
+
+    def matches(
+        self, action: str, resource: str, context: dict[str, str], missing: MissingKey
+    ) -> bool:
+        if (self.actions.fullmatch(action) is None) is not self.not_action:
+            return False
+        if (self.resources.fullmatch(resource) is None) is not self.not_resource:
+            return False
+        return all(c.holds(context, missing) for c in self.conditions)
+
+    def why(self) -> str:
+        s = self.statement
+        parts = [
+            ("action not in NotAction" if s.not_action else "action matches Action"),
+            ("resource not in NotResource" if s.not_resource else "resource matches Resource"),
+        ]
+        if s.conditions:
+            parts.append("every condition holds")
+        return ", ".join(parts)
+
+    def ref(self) -> StatementRef:
+        return StatementRef(
+            self.policy, self.index, self.statement.effect, self.statement, self.why()
+        )
+
+
+class Evaluator:
+    """A set of policies compiled for deciding requests (union: any Allow, Deny wins)."""
+
+    def __init__(
+        self, policies: Sequence[Policy], *, missing_key: MissingKey = MissingKey.NEGATED_TRUE
+    ) -> None:
+        self.missing_key = missing_key
+        self.policies = tuple(policies)
+        compiled = [
+            CompiledStatement(s, p.name or f"policy[{n}]", i)
+            for n, p in enumerate(policies)
+            for i, s in enumerate(p.statements)
+        ]
+        self.deny_statements = tuple(c for c in compiled if c.statement.effect == DENY)
+        self.allow_statements = tuple(c for c in compiled if c.statement.effect != DENY)
+
+    def decide(self, request: Request) -> Decision:
+        context = {k.lower(): v for k, v in request.context.items()}
+        action, resource, missing = request.action, request.resource, self.missing_key
+        denies = [
+            c.ref() for c in self.deny_statements if c.matches(action, resource, context, missing)
+        ]
+        if denies:
+            return Decision("explicit_deny", tuple(denies))
+        allows = [
+            c.ref() for c in self.allow_statements if c.matches(action, resource, context, missing)
+        ]
+        if allows:
+            return Decision("allow", tuple(allows))
+        return Decision("implicit_deny")
+
+    def allows(self, request: Request) -> bool:
+        """The decision only (faster: stops at the first deciding statement)."""
+        context = {k.lower(): v for k, v in request.context.items()}
+        action, resource, missing = request.action, request.resource, self.missing_key
+        for c in self.deny_statements:
+            if c.matches(action, resource, context, missing):
+                return False
+        return any(c.matches(action, resource, context, missing) for c in self.allow_statements)
+
+
+class TokenEvaluator:
+    """An STS token: its session policy AND the role's policies (a Deny in either wins)."""
+
+    def __init__(
+        self,
+        session: Sequence[Policy],
+        role: Sequence[Policy],
+        *,
+        missing_key: MissingKey = MissingKey.NEGATED_TRUE,
+    ) -> None:
+        self.session = Evaluator(session, missing_key=missing_key)
+        self.role = Evaluator(role, missing_key=missing_key)
+
+    def decide(self, request: Request) -> Decision:
+        s = self.session.decide(request)
+        r = self.role.decide(request)
+        if s.kind == "explicit_deny" or r.kind == "explicit_deny":
+            return Decision(
+                "explicit_deny",
+                tuple(x for d in (s, r) if d.kind == "explicit_deny" for x in d.statements),
+            )
+        if s.allowed and r.allowed:
+            return Decision("allow", s.statements + r.statements)
+        return Decision(
+            "implicit_deny", s.statements if s.allowed else r.statements if r.allowed else ()
+        )
+
+    def allows(self, request: Request) -> bool:
+        return self.session.allows(request) and self.role.allows(request)
+
+
+def explain(
+    policies: Sequence[Policy],
+    request: Request,
+    *,
+    session: Sequence[Policy] | None = None,
+    missing_key: MissingKey = MissingKey.NEGATED_TRUE,
+) -> Decision:
+    """Decide one request (compiles the policies each call; keep an Evaluator for many)."""
+    if session is not None:
+        return TokenEvaluator(session, policies, missing_key=missing_key).decide(request)
+    return Evaluator(policies, missing_key=missing_key).decide(request)
+
+
+__all__ = [
+    "Decision",
+    "DecisionKind",
+    "Evaluator",
+    "Request",
+    "StatementRef",
+    "TokenEvaluator",
+    "explain",
+]
