@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import cache
 
 from permgen import catalog
-from permgen.lint.core import LintContext, Rule
+from permgen.lint.core import Check, LintContext, Rule
 from permgen.model import ALLOW, DENY, Statement, wildcard_match
 
 O1 = "https://www.alibabacloud.com/help/en/oss/user-guide/authorization-syntax-and-elements"
@@ -171,31 +171,39 @@ UNKNOWN_ACTION = _register(
 )
 
 
+def _level_mismatches(s: Statement) -> Iterator[tuple[int, str, str]]:
+    """(index, action, level) for each known OSS action no resource of ``s`` can match."""
+    levels: set[str] = set()
+    for r in s.resources:
+        levels |= resource_levels(r)
+    for j, action in enumerate(s.actions):
+        if "*" in action or "?" in action:
+            continue
+        info = catalog.lookup(action)
+        if info is None or info.service != "oss":
+            continue
+        if info.level not in levels:
+            yield j, action, info.level
+
+
+_WANT = {
+    "object": "an object ARN (acs:oss:*:<account>:<bucket>/<key pattern>)",
+    "bucket": "a bucket ARN (acs:oss:*:<account>:<bucket>)",
+    "service": 'the service ARN (acs:oss:*:<account>:*) or "*"',
+}
+
+
 def _check_resource_level(ctx: LintContext) -> Iterator[Finding]:
     for i, s in enumerate(ctx.policy.statements):
-        if s.not_action or s.not_resource:
+        if s.not_action or s.not_resource or s.effect == DENY:
             continue
-        levels: set[str] = set()
-        for r in s.resources:
-            levels |= resource_levels(r)
-        for j, action in enumerate(s.actions):
-            if "*" in action or "?" in action:
-                continue
-            info = catalog.lookup(action)
-            if info is None or info.service != "oss":
-                continue
-            if info.level not in levels:
-                want = {
-                    "object": "an object ARN (acs:oss:*:<account>:<bucket>/<key pattern>)",
-                    "bucket": "a bucket ARN (acs:oss:*:<account>:<bucket>)",
-                    "service": 'the service ARN (acs:oss:*:<account>:*) or "*"',
-                }[info.level]
-                what = "this Deny can never match it" if s.effect == DENY else "it grants nothing"
-                yield (
-                    f"Statement[{i}].Action[{j}]",
-                    f"{action} is {'an' if info.level == 'object' else 'a'} {info.level}-level action but no Resource of this statement "
-                    f"can match {want}; {what}",
-                )
+        for j, action, level in _level_mismatches(s):
+            article = "an" if level == "object" else "a"
+            yield (
+                f"Statement[{i}].Action[{j}]",
+                f"{action} is {article} {level}-level action but no Resource of this statement "
+                f"can match {_WANT[level]}; it grants nothing",
+            )
 
 
 RESOURCE_LEVEL = _register(
@@ -203,7 +211,7 @@ RESOURCE_LEVEL = _register(
         id="PG102",
         name="wrong-resource-level",
         severity="error",
-        summary="An action on a resource of the wrong level (object actions on a bucket ARN, and so on).",
+        summary="An Allowed action on a resource of the wrong level (object actions on a bucket ARN, and so on).",
         description=(
             "OSS authorizes bucket-level actions (ListObjects, GetBucketInfo) against the bucket "
             "ARN and object-level actions (GetObject, PutObject) against bucket/key. "
@@ -566,6 +574,111 @@ CONDITION_VALUES = _register(
         reference=D2,
         example='{"Effect": "Deny", "Action": "oss:*", "Resource": "*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/33"}}}',
         check=_check_condition_values,
+    )
+)
+
+
+# --------------------------------------------------------------------------- semantic rules
+
+
+def _semantic(kind: str) -> Check:
+    def check(ctx: LintContext) -> Iterator[Finding]:
+        from permgen.semantics import checks
+
+        source = {
+            "redundant": checks.redundant_statements,
+            "all-on-bucket": checks.effectively_all_on_bucket,
+            "destructive": checks.destructive_without_conditions,
+        }[kind]
+        for issue in source(ctx.policy):
+            yield f"Statement[{issue.statement_index}]", issue.message
+
+    return check
+
+
+REDUNDANT = _register(
+    Rule(
+        id="PG201",
+        name="grants-nothing",
+        severity="warning",
+        summary="An Allow statement that grants nothing: shadowed by a Deny, or contained in another Allow.",
+        description=(
+            "Decided exactly on the patterns: every request the statement matches is denied by "
+            "one Deny (with no more conditions), or allowed by one other Allow (with no more "
+            "conditions). Remove it, or fix the statement that makes it useless."
+        ),
+        reference=D1,
+        example='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}, {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/a/*"}]',
+        check=_semantic("redundant"),
+    )
+)
+ALL_ON_BUCKET = _register(
+    Rule(
+        id="PG202",
+        name="all-actions-on-bucket",
+        severity="warning",
+        summary="An Allow that grants every OSS action (object or bucket level) on a named bucket.",
+        description=(
+            "Whatever the spelling (oss:*, a list, NotAction), a statement that grants every "
+            "action on a bucket includes deletes, ACL and policy changes."
+        ),
+        reference=O2,
+        example='{"Effect": "Allow", "NotAction": "ram:*", "Resource": "acs:oss:*:*:b/*"}',
+        check=_semantic("all-on-bucket"),
+    )
+)
+DESTRUCTIVE = _register(
+    Rule(
+        id="PG203",
+        name="unconditioned-delete",
+        severity="warning",
+        summary="An Allow of a delete action with no condition.",
+        description=(
+            "Deleted objects cannot be recovered without versions. Limit who can delete by "
+            "network (acs:SourceVpc, acs:SourceIp) and transport (acs:SecureTransport)."
+        ),
+        reference=O1,
+        example='{"Effect": "Allow", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:b/tmp/*"}',
+        check=_semantic("destructive"),
+    )
+)
+
+
+def _check_dead_deny(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in enumerate(ctx.policy.statements):
+        if s.effect != DENY or s.not_action or s.not_resource:
+            continue
+        known = [
+            a
+            for a in s.actions
+            if "*" not in a
+            and "?" not in a
+            and (info := catalog.lookup(a)) is not None
+            and info.service == "oss"
+        ]
+        wrong = list(_level_mismatches(s))
+        if known and len(wrong) == len(known) == len(s.actions):
+            levels = ", ".join(sorted({lvl for _, _, lvl in wrong}))
+            yield (
+                f"Statement[{i}]",
+                f"this Deny can never match: its actions are {levels}-level but no Resource has that level; it protects nothing",
+            )
+
+
+DEAD_DENY = _register(
+    Rule(
+        id="PG204",
+        name="deny-cannot-match",
+        severity="error",
+        summary="A Deny that can never match because its resources are of the wrong level for its actions.",
+        description=(
+            "A guard such as Deny oss:DeleteObject on acs:oss:*:*:bucket (a bucket ARN) never "
+            "applies: object actions are authorized against bucket/key. The protection the "
+            "author meant is missing."
+        ),
+        reference=O2,
+        example='{"Effect": "Deny", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:my-bucket"}',
+        check=_check_dead_deny,
     )
 )
 
