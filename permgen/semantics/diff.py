@@ -22,6 +22,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from permgen import catalog
@@ -35,7 +36,7 @@ from permgen.semantics.conditions import (
     parse_network,
     parse_number,
 )
-from permgen.semantics.evaluate import Evaluator, Request, StatementRef
+from permgen.semantics.evaluate import Evaluator, Request, StatementRef, glob_body
 from permgen.semantics.glob import ACTION_SHAPE, ARN_SHAPE, realize, tokens
 
 Kind = Literal["new", "removed"]
@@ -125,7 +126,8 @@ def _pretty_resource(pattern: str) -> str:
 
 class _ActionClasses:
     """Action classes: a vector over the action patterns -> the catalog (or literally named)
-    actions in it, and a witness for names no catalog knows (``future``)."""
+    actions in it, and a witness for names no catalog knows (``future``). The classes depend
+    only on the set of patterns, so they are computed once per set."""
 
     def __init__(self, stmts: Sequence[_Stmt]) -> None:
         patterns: dict[str, int] = {}
@@ -133,29 +135,7 @@ class _ActionClasses:
             for a in st.statement.actions:
                 patterns.setdefault(a.lower(), len(patterns))
         self.pattern_index = patterns
-        self.regexes = [re.compile(_glob_regex(p), re.DOTALL) for p in patterns]
-        known: dict[str, str] = {name: info.name for name, info in catalog.actions().items()}
-        for p in patterns:
-            if "*" not in p and "?" not in p:
-                known.setdefault(p, p)
-        self.classes: dict[int, list[str]] = {}
-        for low, display in known.items():
-            self.classes.setdefault(self.vector(low), []).append(display)
-        wild = [i for i, p in enumerate(patterns) if "*" in p or "?" in p]
-        found = realize(
-            [tokens(p) for p in patterns if "*" in p or "?" in p],
-            avoid=set(known),
-            shape=ACTION_SHAPE,
-        )
-        self.exact = found.complete
-        self.future: dict[int, str] = {}
-        for local, witness in found.witnesses.items():
-            vec = 0
-            for j, i in enumerate(wild):
-                if local >> j & 1:
-                    vec |= 1 << i
-            self.future[vec] = witness
-            self.classes.setdefault(vec, [])
+        self.regexes, self.classes, self.future, self.exact = _action_classes(tuple(patterns))
 
     def vector(self, action: str) -> int:
         low = action.lower()
@@ -178,6 +158,40 @@ def _glob_regex(pattern: str) -> str:
     return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
 
 
+@lru_cache(maxsize=4096)
+def _action_classes(
+    patterns: tuple[str, ...],
+) -> tuple[list[re.Pattern[str]], dict[int, list[str]], dict[int, str], bool]:
+    regexes = [_compiled_glob(p) for p in patterns]
+    known: dict[str, str] = {name: info.name for name, info in catalog.actions().items()}
+    for p in patterns:
+        if "*" not in p and "?" not in p:
+            known.setdefault(p, p)
+    classes: dict[int, list[str]] = {}
+    for low, display in known.items():
+        vec = 0
+        for i, rx in enumerate(regexes):
+            if rx.fullmatch(low):
+                vec |= 1 << i
+        classes.setdefault(vec, []).append(display)
+    wild = [i for i, p in enumerate(patterns) if "*" in p or "?" in p]
+    found = realize([tokens(patterns[i]) for i in wild], avoid=frozenset(known), shape=ACTION_SHAPE)
+    future: dict[int, str] = {}
+    for local, witness in found.witnesses.items():
+        vec = 0
+        for j, i in enumerate(wild):
+            if local >> j & 1:
+                vec |= 1 << i
+        future[vec] = witness
+        classes.setdefault(vec, [])
+    return regexes, classes, future, found.complete
+
+
+@lru_cache(maxsize=65536)
+def _compiled_glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(_glob_regex(pattern), re.DOTALL)
+
+
 class _ResourceClasses:
     def __init__(self, stmts: Sequence[_Stmt]) -> None:
         patterns: dict[str, int] = {}
@@ -187,7 +201,7 @@ class _ResourceClasses:
         self.patterns = list(patterns)
         self.pattern_index = patterns
         found = realize(
-            [tokens(p) for p in self.patterns],
+            [tokens(p, arn=True) for p in self.patterns],
             candidates=[_pretty_resource(p) for p in self.patterns],
             shape=ARN_SHAPE,
         )
@@ -315,6 +329,69 @@ def _flatten(policies: Sequence[Policy], side: Literal["old", "new"]) -> list[_S
     ]
 
 
+@lru_cache(maxsize=65536)
+def _canonical_statement(statement: Statement) -> Statement:
+    from permgen.model import _canonical_statement as canonical_statement
+
+    return canonical_statement(statement)
+
+
+@lru_cache(maxsize=65536)
+def _rest_head(resource: str) -> str | None:
+    """The literal text after an ARN's fourth ":" up to the first wildcard, or None when
+    the pattern is not an ARN whose first four segments are free of "*"/"?" crossing ":".
+    Two ARN patterns whose heads are not prefixes of one another match no common string."""
+    from permgen.semantics.glob import arn_segments
+
+    head = arn_segments(resource)
+    if not head:
+        return None
+    rest = resource[head + 1 :]
+    cut = min((i for i in (rest.find("*"), rest.find("?")) if i >= 0), default=len(rest))
+    return rest[:cut]
+
+
+def _relevant(old: list[_Stmt], new: list[_Stmt]) -> list[_Stmt] | None:
+    """The statements that can matter, or None when both sides hold the same statements.
+
+    A request is decided differently only if a statement present on one side alone matches
+    it. A statement on both sides whose resources cannot overlap any one-sided statement's
+    resources never matches such a request, so it is left out (exactly, not heuristically:
+    the overlap test only says "disjoint" when the patterns are)."""
+
+    def keys(side: list[_Stmt]) -> dict[Statement, int]:
+        out: dict[Statement, int] = {}
+        for st in side:
+            k = _canonical_statement(st.statement)
+            out[k] = out.get(k, 0) + 1
+        return out
+
+    old_keys, new_keys = keys(old), keys(new)
+    changed = {k for k in old_keys if k not in new_keys} | {
+        k for k in new_keys if k not in old_keys
+    }
+    if not changed:
+        return None
+    if any(k.not_resource or k.not_action for k in changed):
+        return old + new
+    changed_heads = [_rest_head(r) for k in changed for r in k.resources]
+
+    def needed(st: _Stmt) -> bool:
+        k = _canonical_statement(st.statement)
+        if k in changed or st.statement.not_resource:
+            return True
+        for r in k.resources:
+            head = _rest_head(r)
+            if head is None:
+                return True
+            for c in changed_heads:
+                if c is None or head.startswith(c) or c.startswith(head):
+                    return True
+        return False
+
+    return [st for st in old + new if needed(st)]
+
+
 def _risks(
     actions: Sequence[str], future: bool, statement: Statement, resources: Sequence[str]
 ) -> tuple[str, ...]:
@@ -360,7 +437,9 @@ def diff_policies(
     missing_key: MissingKey = MissingKey.NEGATED_TRUE,
 ) -> DiffResult:
     """Every request the ``new`` set allows and ``old`` denies, and the reverse."""
-    stmts = _flatten(old, "old") + _flatten(new, "new")
+    stmts = _relevant(_flatten(old, "old"), _flatten(new, "new"))
+    if stmts is None:
+        return DiffResult((), (), classify=lambda request: False, stats={"statements": 0})
     bits = {k: 1 << k for k in range(len(stmts))}
     old_allow = sum(
         bits[k] for k, s in enumerate(stmts) if s.side == "old" and s.statement.effect != DENY
@@ -521,7 +600,7 @@ def diff_policies(
             return None
         rvec = 0
         for i, p in enumerate(resources.patterns):
-            if re.fullmatch(_glob_regex(p), request.resource, re.DOTALL):
+            if re.fullmatch(glob_body(p, arn=True), request.resource, re.DOTALL):
                 rvec |= 1 << i
         if rvec not in resources.classes:
             return None

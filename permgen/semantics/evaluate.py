@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from permgen.model import DENY, Policy, Statement
@@ -68,23 +69,45 @@ class Decision:
         return {"decision": self.kind, "statements": [s.to_json() for s in self.statements]}
 
 
-def _pattern_regex(patterns: Sequence[str], *, ignore_case: bool) -> re.Pattern[str]:
-    parts = []
-    for p in patterns:
-        parts.append("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p))
+@lru_cache(maxsize=65536)
+def glob_body(pattern: str, *, arn: bool = False) -> str:
+    """A wildcard pattern as a regular expression body. ``arn``: in an ARN pattern's first
+    four segments (acs, service, region, account) wildcards do not match ":"."""
+    from permgen.semantics.glob import arn_segments
+
+    head = arn_segments(pattern) if arn else 0
+    out = []
+    for pos, c in enumerate(pattern):
+        if c == "*":
+            out.append("[^:]*" if pos < head else ".*")
+        elif c == "?":
+            out.append("[^:]" if pos < head else ".")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+@lru_cache(maxsize=16384)
+def _pattern_regex(
+    patterns: tuple[str, ...], *, ignore_case: bool, arn: bool = False
+) -> re.Pattern[str]:
+    parts = [glob_body(p, arn=arn) for p in patterns]
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     return re.compile("(?:" + "|".join(parts) + ")", flags)
 
 
 class CompiledStatement:
+    """A statement ready to match requests. Regular expressions are built on first use and
+    shared (cached) between statements with the same patterns."""
+
     __slots__ = (
+        "_conditions",
+        "_resources",
         "actions",
-        "conditions",
         "index",
         "not_action",
         "not_resource",
         "policy",
-        "resources",
         "statement",
     )
 
@@ -93,21 +116,29 @@ class CompiledStatement:
         self.policy = policy
         self.index = index
         self.actions = _pattern_regex(statement.actions, ignore_case=True)
-        self.resources = _pattern_regex(statement.resources, ignore_case=False)
         self.not_action = statement.not_action
         self.not_resource = statement.not_resource
-        self.conditions = tuple(
-            CompiledCondition(c.operator, c.key, c.values) for c in statement.conditions
-        )
+        self._resources: re.Pattern[str] | None = None
+        self._conditions: tuple[CompiledCondition, ...] | None = None
 
     def matches(
         self, action: str, resource: str, context: dict[str, str], missing: MissingKey
     ) -> bool:
         if (self.actions.fullmatch(action) is None) is not self.not_action:
             return False
-        if (self.resources.fullmatch(resource) is None) is not self.not_resource:
+        resources = self._resources
+        if resources is None:
+            resources = self._resources = _pattern_regex(
+                self.statement.resources, ignore_case=False, arn=True
+            )
+        if (resources.fullmatch(resource) is None) is not self.not_resource:
             return False
-        return all(c.holds(context, missing) for c in self.conditions)
+        conditions = self._conditions
+        if conditions is None:
+            conditions = self._conditions = tuple(
+                CompiledCondition(c.operator, c.key, c.values) for c in self.statement.conditions
+            )
+        return all(c.holds(context, missing) for c in conditions)
 
     def why(self) -> str:
         s = self.statement

@@ -14,20 +14,42 @@ pattern behave alike, so one filler character stands for all of them.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 STAR = "*"
 ANY = "?"
+STAR_SEGMENT = "*:"  # a star that does not match ":" (inside an ARN's first four segments)
+ANY_SEGMENT = "?:"  # one character other than ":"
 
-Token = str | frozenset[str]  # "*", "?", or a set of characters
+Token = str | frozenset[str]  # a wildcard above, or a set of characters
 
 
-def tokens(pattern: str, *, wildcards: bool = True, ignore_case: bool = False) -> tuple[Token, ...]:
+def arn_segments(pattern: str) -> int:
+    """How many leading characters of an ARN pattern lie in its first four segments
+    (service, region, account and the "acs" head); 0 when it is not an ARN pattern."""
+    if not pattern.startswith("acs:") or pattern.count(":") < 4:
+        return 0
+    return len(":".join(pattern.split(":", 4)[:4]))
+
+
+@lru_cache(maxsize=65536)
+def tokens(
+    pattern: str, *, wildcards: bool = True, ignore_case: bool = False, arn: bool = False
+) -> tuple[Token, ...]:
+    """``arn=True``: wildcards in an ARN's first four segments do not match ":"."""
+    head = arn_segments(pattern) if arn else 0
     out: list[Token] = []
-    for ch in pattern:
-        if wildcards and ch == "*":
+    for pos, ch in enumerate(pattern):
+        if wildcards and ch == "*" and pos < head:
+            if not out or out[-1] != STAR_SEGMENT:
+                out.append(STAR_SEGMENT)
+        elif wildcards and ch == "?" and pos < head:
+            out.append(ANY_SEGMENT)
+        elif wildcards and ch == "*":
             if not out or out[-1] != STAR:
                 out.append(STAR)
         elif wildcards and ch == "?":
@@ -42,23 +64,49 @@ def tokens(pattern: str, *, wildcards: bool = True, ignore_case: bool = False) -
 class _Nfa:
     """A pattern's automaton; a state is a bitmask of token positions (n = accepted)."""
 
-    __slots__ = ("cache", "n", "toks")
+    __slots__ = ("cache", "eps", "n", "seen_chars", "toks")
 
     def __init__(self, toks: tuple[Token, ...]) -> None:
         self.toks = toks
         self.n = len(toks)
         self.cache: dict[tuple[int, str], int] = {}
+        # eps[i]: position i and every position reachable from it by skipping stars
+        self.eps = [0] * (self.n + 1)
+        for i in range(self.n, -1, -1):
+            self.eps[i] = 1 << i
+            if i < self.n and toks[i] in (STAR, STAR_SEGMENT):
+                self.eps[i] |= self.eps[i + 1]
+        self.seen_chars: dict[int, frozenset[str]] = {}
+
+    def interesting(self, mask: int) -> frozenset[str]:
+        """The characters that can move this state differently from any other character."""
+        hit = self.seen_chars.get(mask)
+        if hit is None:
+            chars: set[str] = set()
+            m = mask
+            while m:
+                low = m & -m
+                i = low.bit_length() - 1
+                m ^= low
+                if i < self.n:
+                    t = self.toks[i]
+                    if isinstance(t, frozenset):
+                        chars |= t
+                    elif t in (STAR_SEGMENT, ANY_SEGMENT):
+                        chars.add(":")
+            hit = self.seen_chars[mask] = frozenset(chars)
+        return hit
 
     def close(self, mask: int) -> int:
-        i = 0
-        while i < self.n:
-            if mask >> i & 1 and self.toks[i] == STAR:
-                mask |= 1 << (i + 1)
-            i += 1
-        return mask
+        out = 0
+        while mask:
+            low = mask & -mask
+            out |= self.eps[low.bit_length() - 1]
+            mask ^= low
+        return out
 
     def start(self) -> int:
-        return self.close(1)
+        return self.eps[0]
 
     def step(self, mask: int, ch: str) -> int:
         key = (mask, ch)
@@ -66,17 +114,27 @@ class _Nfa:
         if hit is not None:
             return hit
         out = 0
-        m, i = mask, 0
+        m = mask
+        toks, eps, n = self.toks, self.eps, self.n
         while m:
-            if m & 1 and i < self.n:
-                t = self.toks[i]
-                if t == STAR:
-                    out |= 1 << i
-                elif t == ANY or ch in t:
-                    out |= 1 << (i + 1)
-            m >>= 1
-            i += 1
-        out = self.close(out)
+            low = m & -m
+            i = low.bit_length() - 1
+            m ^= low
+            if i >= n:
+                continue
+            t = toks[i]
+            if t == STAR:
+                out |= eps[i]
+            elif t == STAR_SEGMENT:
+                if ch != ":":
+                    out |= eps[i]
+            elif t == ANY:
+                out |= eps[i + 1]
+            elif t == ANY_SEGMENT:
+                if ch != ":":
+                    out |= eps[i + 1]
+            elif ch in t:
+                out |= eps[i + 1]
         self.cache[key] = out
         return out
 
@@ -84,34 +142,71 @@ class _Nfa:
         return bool(mask >> self.n & 1)
 
 
-def matches(toks: tuple[Token, ...], text: str) -> bool:
-    nfa = _Nfa(toks)
-    mask = nfa.start()
-    for ch in text:
-        mask = nfa.step(mask, ch)
-        if not mask:
-            return False
-    return nfa.accepts(mask)
-
-
-def _literal_prefix(toks: tuple[Token, ...]) -> list[frozenset[str]]:
-    out: list[frozenset[str]] = []
+@lru_cache(maxsize=65536)
+def token_regex(toks: tuple[Token, ...]) -> re.Pattern[str]:
+    parts = []
     for t in toks:
         if t == STAR:
+            parts.append(".*")
+        elif t == STAR_SEGMENT:
+            parts.append("[^:]*")
+        elif t == ANY:
+            parts.append(".")
+        elif t == ANY_SEGMENT:
+            parts.append("[^:]")
+        else:
+            parts.append("[" + "".join(re.escape(c) for c in sorted(t)) + "]")
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def matches(toks: tuple[Token, ...], text: str) -> bool:
+    return token_regex(toks).fullmatch(text) is not None
+
+
+@lru_cache(maxsize=65536)
+def _literal_prefix(toks: tuple[Token, ...]) -> tuple[frozenset[str], ...]:
+    out: list[frozenset[str]] = []
+    for t in toks:
+        if t in (STAR, STAR_SEGMENT):
             break
-        out.append(frozenset() if t == ANY else t)  # type: ignore[arg-type]
-    return out
+        out.append(frozenset() if t in (ANY, ANY_SEGMENT) else t)  # type: ignore[arg-type]
+    return tuple(out)
 
 
-def _compatible(a: list[frozenset[str]], b: list[frozenset[str]]) -> bool:
+def _compatible(a: tuple[frozenset[str], ...], b: tuple[frozenset[str], ...]) -> bool:
     """Can two fixed prefixes (empty set = any character) describe the same characters?"""
     return all(not x or not y or bool(x & y) for x, y in zip(a, b, strict=False))
 
 
+_COLON = frozenset({":"})
+
+
+@lru_cache(maxsize=65536)
+def _arn_rest(toks: tuple[Token, ...]) -> tuple[Token, ...] | None:
+    """The tokens after the fourth ":" when no wildcard before it can match ":"."""
+    colons = 0
+    for i, t in enumerate(toks):
+        if t in (STAR, ANY):
+            return None
+        if t == _COLON:
+            colons += 1
+            if colons == 4:
+                return toks[i + 1 :]
+    return None
+
+
+@lru_cache(maxsize=262144)
 def _may_overlap(a: tuple[Token, ...], b: tuple[Token, ...]) -> bool:
     if not _compatible(_literal_prefix(a), _literal_prefix(b)):
         return False
-    return _compatible(_literal_prefix(a[::-1]), _literal_prefix(b[::-1]))
+    if not _compatible(_literal_prefix(a[::-1]), _literal_prefix(b[::-1])):
+        return False
+    # ARN patterns: the first four segments cannot absorb ":", so the rest after the
+    # fourth ":" must be compatible too (different buckets or prefixes are disjoint)
+    ra, rb = _arn_rest(a), _arn_rest(b)
+    if ra is not None and rb is not None:
+        return _compatible(_literal_prefix(ra), _literal_prefix(rb))
+    return True
 
 
 def _groups(pats: Sequence[tuple[Token, ...]]) -> list[list[int]]:
@@ -244,12 +339,16 @@ def _search(
     pats: list[tuple[Token, ...]], avoid: _Nfa | None, shape: _Shape | None, limit: int
 ) -> tuple[dict[int, str], bool]:
     """BFS over the product automaton of ``pats``, an automaton of strings to avoid (their
-    states are explored but not reported) and the shape every reported string must have."""
+    states are explored but not reported) and the shape every reported string must have.
+
+    Only the patterns still alive in a state are stepped, and (without ``avoid``) only over
+    their own characters plus the filler: every other character acts like the filler."""
     nfas = [_Nfa(p) for p in pats]
-    alphabet = sorted({c for p in pats for t in p if isinstance(t, frozenset) for c in t})
-    if shape is not None:
-        alphabet = sorted(set(alphabet) | {"a", "c", "s", ":"})
-    alphabet.append(_filler(pats))
+    chars = [frozenset(c for t in p if isinstance(t, frozenset) for c in t) for p in pats]
+    extra = frozenset({"a", "c", "s", ":"}) if shape is not None else frozenset()
+    filler = _filler(pats)
+    full = sorted(frozenset().union(*chars) | extra) + [filler]
+    alphabets: dict[tuple[int, ...], list[str]] = {}  # per state of the patterns
     k = len(nfas)
     start = (
         tuple(n.start() for n in nfas)
@@ -263,31 +362,47 @@ def _search(
     while queue:
         state = queue.popleft()
         word = seen[state]
+        alive = tuple(i for i in range(k) if state[i])
         reportable = (avoid is None or not avoid.accepts(state[k])) and (
             shape is None or shape.accepts(state[k + 1])
         )
         if reportable:
             vec = 0
-            for i in range(k):
+            for i in alive:
                 if nfas[i].accepts(state[i]):
                     vec |= 1 << i
             if vec not in found:
                 found[vec] = word
-        if not any(state[:k]) and (avoid is None or not state[k]) and 0 in found:
+        if not alive and (avoid is None or not state[k]) and 0 in found:
             continue  # every pattern is dead and a string matching none is already known
+        if avoid is None:
+            key = state[:k]
+            alphabet = alphabets.get(key)
+            if alphabet is None:
+                wanted: set[str] = set(extra)
+                for i in alive:
+                    wanted |= nfas[i].interesting(state[i])
+                alphabet = sorted(wanted) + [filler]
+                alphabets[key] = alphabet
+        else:
+            alphabet = full
         for ch in alphabet:
-            nxt = tuple(nfas[i].step(state[i], ch) for i in range(k)) + (
-                avoid.step(state[k], ch) if avoid else 0,
-                shape.step(state[k + 1], ch) if shape else 0,
-            )
-            if shape is not None and not nxt[k + 1]:
-                continue
-            if nxt not in seen:
+            nxt = [0] * (k + 2)
+            for i in alive:
+                nxt[i] = nfas[i].step(state[i], ch)
+            if avoid is not None:
+                nxt[k] = avoid.step(state[k], ch)
+            if shape is not None:
+                nxt[k + 1] = shape.step(state[k + 1], ch)
+                if not nxt[k + 1]:
+                    continue
+            nkey = tuple(nxt)
+            if nkey not in seen:
                 if len(seen) >= limit:
                     complete = False
                     continue
-                seen[nxt] = word + ch
-                queue.append(nxt)
+                seen[nkey] = word + ch
+                queue.append(nkey)
     return found, complete
 
 
@@ -307,14 +422,15 @@ def realize(
     """
     avoid_set = set(avoid) if avoid is not None else None
     witnesses: dict[int, str] = {}
+    regexes = [token_regex(p) for p in patterns]
     for cand in candidates:
         if avoid_set is not None and cand in avoid_set:
             continue
         if shape is not None and not _shape_accepts(shape, cand):
             continue
         vec = 0
-        for i, p in enumerate(patterns):
-            if matches(p, cand):
+        for i, rx in enumerate(regexes):
+            if rx.fullmatch(cand):
                 vec |= 1 << i
         witnesses.setdefault(vec, cand)
     complete = True
@@ -352,7 +468,7 @@ def _shape_accepts(shape: _Shape, text: str) -> bool:
     return shape.accepts(state)
 
 
-def _prefix_ok(head: list[frozenset[str]], word: str) -> bool:
+def _prefix_ok(head: tuple[frozenset[str], ...], word: str) -> bool:
     return all(not x or ch in x for x, ch in zip(head, word, strict=False))
 
 
