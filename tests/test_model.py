@@ -253,7 +253,7 @@ def test_canonical_is_idempotent_and_survives_a_round_trip(policy: Policy) -> No
         ('{"a": [1, 2,], "b": "x,]",}', '{"a": [1, 2 ], "b": "x,]" }'),
         (r'{"a": "q\\", "b": [",}",],}', r'{"a": "q\\", "b": [",}" ] }'),
         (r'{"a": "esc\\\",]",}', r'{"a": "esc\\\",]" }'),
-        ('[1 ,\n ]', '[1  \n ]'),
+        ("[1 ,\n ]", "[1  \n ]"),
         ("no commas", "no commas"),
     ],
 )

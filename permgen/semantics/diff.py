@@ -402,7 +402,9 @@ def _risks(
         if info is None:
             continue
         risk.update(info.risk)
-        if info.access in ("read", "list") and info.service == "oss":
+        if info.service == "oss" and (
+            info.access == "read" or info.name in ("oss:ListObjects", "oss:ListObjectVersions")
+        ):
             reads = True
     if future:
         risk.add("future-actions")

@@ -1,0 +1,73 @@
+"""``permgen review``: what a change to a spec does to permissions, role by role."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from permgen.cli._common import handle_errors
+from permgen.errors import ExitCode, UsageError
+
+
+@click.command("review")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--base",
+    metavar="REV",
+    help="Git revision to compare with (default: the merge base with the default branch).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "sarif"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--fail-on-new-access", is_flag=True, help="Exit 3 when any role gains access.")
+@click.option(
+    "--fail-on-risk",
+    metavar="RISKS",
+    default="",
+    help="Exit 3 when new access has one of these risk classes (comma-separated: destructive, exposure, permissions-management, bucket-wide-read, wildcard-scope, future-actions).",
+)
+@click.option(
+    "--sarif-min-level",
+    type=click.Choice(["note", "warning", "error"]),
+    default="note",
+    show_default=True,
+    help="With --format sarif: leave out results below this level.",
+)
+@handle_errors
+def command(
+    spec: str,
+    base: str | None,
+    fmt: str,
+    fail_on_new_access: bool,
+    fail_on_risk: str,
+    sarif_min_level: str,
+) -> int:
+    """Compile every role of SPEC at a git revision and in the working tree, and show the
+    semantic diff of each changed role: new and removed access, with example requests and
+    risk classes. Roles with placeholders are compared by their ceilings.
+
+    Exit codes: 0; 3 a gate failed; 2 the spec does not compile at either revision (the
+    message says which), or a bad revision.
+    """
+    from permgen.review import GATE_RISKS, gate, review
+    from permgen.review_render import render
+
+    risks = [r.strip() for r in fail_on_risk.split(",") if r.strip()]
+    unknown = [r for r in risks if r not in GATE_RISKS]
+    if unknown:
+        raise UsageError(
+            f"--fail-on-risk: unknown risk class {unknown[0]!r} (known: {', '.join(GATE_RISKS)})"
+        )
+    result = review(spec, base=base)
+    color = fmt == "text" and sys.stdout.isatty()
+    click.echo(render(result, fmt, color=color, min_level=sarif_min_level), nl=False)
+    reasons = gate(result, fail_on_new_access=fail_on_new_access, fail_on_risk=risks)
+    if reasons:
+        click.echo(f"permgen: review gate failed: {'; '.join(reasons)}", err=True)
+        return int(ExitCode.CHECK_FAILED)
+    return int(ExitCode.OK)

@@ -1,0 +1,288 @@
+"""``permgen review``: every role of a spec, between a git revision and the working tree.
+
+Both sides are compiled in full (roles with placeholders by their ceilings), so a change to a
+template, to ``defaults`` or to a user template shows up in every role it affects. Roles are
+paired by name: added, removed, changed or unchanged; a removed role whose policy reappears
+unchanged under a new name is reported as renamed. Each changed role carries the exact
+semantic diff of :mod:`permgen.semantics` (new and removed access, each with a witness
+request and risk classes).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from permgen.compiler import CompiledRole, CompiledSpec, compile_spec
+from permgen.errors import InputError, SpecError
+from permgen.gitrev import default_base, export_dir, repo_root, resolve, show
+from permgen.model import Policy
+from permgen.semantics.diff import AccessItem, DiffResult
+from permgen.spec import Spec, load_spec
+
+Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
+
+#: Risk classes that can gate a review, in the order reports list them.
+GATE_RISKS = (
+    "destructive",
+    "exposure",
+    "permissions-management",
+    "bucket-wide-read",
+    "wildcard-scope",
+    "future-actions",
+)
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    role: str
+    status: Status
+    old: CompiledRole | None
+    new: CompiledRole | None
+    diff: DiffResult | None  # None for unchanged and renamed roles
+    line: int | None = None  # the role's line in the spec it is reported against
+    renamed_from: str | None = None
+    spec_diff: tuple[str, ...] = ()  # unified diff of the role's YAML block
+
+    @property
+    def new_access(self) -> tuple[AccessItem, ...]:
+        return self.diff.new_access if self.diff is not None else ()
+
+    @property
+    def removed_access(self) -> tuple[AccessItem, ...]:
+        return self.diff.removed_access if self.diff is not None else ()
+
+
+@dataclass(frozen=True)
+class Review:
+    spec: str
+    base: str
+    base_commit: str
+    changes: tuple[RoleChange, ...]
+    shared_changes: tuple[str, ...] = field(default=())  # defaults/templates changed
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in ("added", "removed", "changed", "renamed", "unchanged")}
+        for c in self.changes:
+            out[c.status] += 1
+        return out
+
+    def risks(self) -> set[str]:
+        return {r for c in self.changes for item in c.new_access for r in item_risks(item)}
+
+    def has_new_access(self) -> bool:
+        return any(c.new_access for c in self.changes)
+
+
+def item_risks(item: AccessItem) -> tuple[str, ...]:
+    return item.risk
+
+
+# --------------------------------------------------------------------------- compile both sides
+
+
+def _compile_at(
+    spec_path: Path, root: Path, rev: str, tmp: Path, label: str
+) -> tuple[CompiledSpec | None, str]:
+    """Compile the spec as it was at ``rev``; (None, "") when the file did not exist there."""
+    data = show(root, rev, spec_path)
+    if data is None:
+        return None, ""
+    rel = spec_path.resolve().relative_to(root.resolve())
+    target = tmp / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    text = data.decode("utf-8", errors="replace")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raw = None
+    if isinstance(raw, dict) and isinstance(raw.get("templates"), str):
+        templates = (spec_path.resolve().parent / raw["templates"]).resolve()
+        try:
+            templates.relative_to(root.resolve())
+        except ValueError:
+            pass
+        else:
+            export_dir(root, rev, templates, tmp / templates.relative_to(root.resolve()))
+    try:
+        spec = load_spec(target)
+        return compile_spec(spec), text
+    except InputError as exc:
+        raise InputError(
+            f"the spec does not compile at base revision {label} ({rev[:12]}): "
+            f"{_relabel(exc, target, spec_path)}"
+        ) from None
+
+
+def _relabel(exc: InputError, tmp_path: Path, real: Path) -> str:
+    return str(exc).replace(str(tmp_path), f"{real}")
+
+
+def _compile_head(spec_path: Path) -> tuple[CompiledSpec, str]:
+    try:
+        spec = load_spec(spec_path)
+        return compile_spec(spec), spec.source
+    except InputError as exc:
+        raise InputError(f"the spec does not compile in the working tree: {exc}") from None
+
+
+# --------------------------------------------------------------------------- spec lines
+
+
+def _role_blocks(spec: Spec) -> dict[str, list[str]]:
+    """Each role's lines in the spec text (from its key to the next role or the end)."""
+    lines = spec.source.splitlines()
+    starts = sorted((r.line, name) for name, r in spec.roles.items() if r.line)
+    out: dict[str, list[str]] = {}
+    for i, (line, name) in enumerate(starts):
+        end = starts[i + 1][0] - 1 if i + 1 < len(starts) else len(lines)
+        block = lines[line - 1 : end]
+        while block and not block[-1].strip():
+            block.pop()
+        out[name] = block
+    return out
+
+
+def _shared_changes(old: Spec | None, new: Spec) -> tuple[str, ...]:
+    if old is None:
+        return ()
+    out = []
+    old_defaults = _top(old.source, "defaults")
+    new_defaults = _top(new.source, "defaults")
+    if old_defaults != new_defaults:
+        out.append("defaults changed: every role that does not override them is affected")
+    if _top(old.source, "templates") != _top(new.source, "templates"):
+        out.append("the user template directory changed")
+    return tuple(out)
+
+
+def _top(source: str, key: str) -> Any:
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+# --------------------------------------------------------------------------- review
+
+
+def _diff(old: Iterable[Policy], new: Iterable[Policy]) -> DiffResult:
+    from permgen.semantics import diff_policies
+
+    return diff_policies(list(old), list(new))
+
+
+def review(spec_path: str | Path, *, base: str | None = None) -> Review:
+    """Review the spec at ``spec_path`` against revision ``base`` (default: the merge base
+    with the default branch)."""
+    path = Path(spec_path)
+    if not path.exists():
+        raise SpecError("no such file", file=str(spec_path))
+    root = repo_root(path)
+    base_rev = base or default_base(root)
+    commit = resolve(root, base_rev)
+    head, _ = _compile_head(path)
+    with tempfile.TemporaryDirectory(prefix="permgen-review-") as tmp:
+        old, _old_text = _compile_at(path, root, commit, Path(tmp), base_rev)
+    old_roles = dict(old.roles) if old else {}
+    new_roles = dict(head.roles)
+    new_blocks = _role_blocks(head.spec)
+    old_blocks = _role_blocks(old.spec) if old else {}
+
+    changes: list[RoleChange] = []
+    for name in sorted(set(old_roles) | set(new_roles)):
+        o, n = old_roles.get(name), new_roles.get(name)
+        block_diff = tuple(
+            difflib.unified_diff(
+                old_blocks.get(name, []),
+                new_blocks.get(name, []),
+                f"a/{path}",
+                f"b/{path}",
+                lineterm="",
+                n=1,
+            )
+        )
+        if o is not None and n is not None:
+            result = _diff([o.policy], [n.policy])
+            status: Status = "unchanged" if result.equivalent else "changed"
+            changes.append(
+                RoleChange(
+                    name,
+                    status,
+                    o,
+                    n,
+                    None if result.equivalent else result,
+                    n.role.line,
+                    spec_diff=block_diff,
+                )
+            )
+        elif n is not None:
+            changes.append(
+                RoleChange(
+                    name, "added", None, n, _diff([], [n.policy]), n.role.line, spec_diff=block_diff
+                )
+            )
+        elif o is not None:
+            changes.append(
+                RoleChange(
+                    name, "removed", o, None, _diff([o.policy], []), None, spec_diff=block_diff
+                )
+            )
+    changes = _pair_renames(changes)
+    return Review(
+        spec=str(spec_path),
+        base=base_rev,
+        base_commit=commit,
+        changes=tuple(changes),
+        shared_changes=_shared_changes(old.spec if old else None, head.spec),
+    )
+
+
+def _pair_renames(changes: list[RoleChange]) -> list[RoleChange]:
+    """A removed role and an added role with the same policy are one renamed role."""
+    removed = [c for c in changes if c.status == "removed"]
+    added = [c for c in changes if c.status == "added"]
+    used: set[str] = set()
+    renamed: dict[str, RoleChange] = {}
+    for a in added:
+        for r in removed:
+            if r.role in used or a.new is None or r.old is None:
+                continue
+            if _diff([r.old.policy], [a.new.policy]).equivalent:
+                used.add(r.role)
+                renamed[a.role] = RoleChange(
+                    a.role,
+                    "renamed",
+                    r.old,
+                    a.new,
+                    None,
+                    a.line,
+                    renamed_from=r.role,
+                    spec_diff=a.spec_diff,
+                )
+                break
+    out = [c for c in changes if not (c.status == "removed" and c.role in used)]
+    return [renamed.get(c.role, c) if c.status == "added" else c for c in out]
+
+
+def gate(result: Review, *, fail_on_new_access: bool, fail_on_risk: Iterable[str]) -> list[str]:
+    """Why the review fails its gates (empty when it passes)."""
+    reasons: list[str] = []
+    if fail_on_new_access and result.has_new_access():
+        n = sum(len(c.new_access) for c in result.changes)
+        reasons.append(f"{n} new access region(s)")
+    risky = set(fail_on_risk) & result.risks()
+    if risky:
+        reasons.append("new access with risk " + ", ".join(r for r in GATE_RISKS if r in risky))
+    return reasons
+
+
+__all__ = ["GATE_RISKS", "Review", "RoleChange", "gate", "item_risks", "review"]

@@ -1,0 +1,223 @@
+"""Review output: text (coloured on a terminal), JSON, Markdown for pull requests, SARIF."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from permgen import __version__
+from permgen.review import GATE_RISKS, Review, RoleChange
+from permgen.semantics.diff import AccessItem
+from permgen.semantics.render import items_markdown
+
+REVIEW_SCHEMA_VERSION = 1
+SEVERE = ("destructive", "exposure", "permissions-management")
+
+
+def _counts(review: Review) -> dict[str, Any]:
+    risks = {r: 0 for r in GATE_RISKS}
+    for c in review.changes:
+        for item in c.new_access:
+            for r in item.risk:
+                risks[r] += 1
+    return {
+        **review.counts(),
+        "new_access": sum(len(c.new_access) for c in review.changes),
+        "removed_access": sum(len(c.removed_access) for c in review.changes),
+        "risks": {r: n for r, n in risks.items() if n},
+    }
+
+
+def review_json(review: Review) -> dict[str, Any]:
+    return {
+        "version": REVIEW_SCHEMA_VERSION,
+        "spec": review.spec,
+        "base": review.base,
+        "base_commit": review.base_commit,
+        "summary": _counts(review),
+        "shared_changes": list(review.shared_changes),
+        "roles": [
+            {
+                "role": c.role,
+                "status": c.status,
+                "renamed_from": c.renamed_from,
+                "line": c.line,
+                "new_access": [i.to_json() for i in c.new_access],
+                "removed_access": [i.to_json() for i in c.removed_access],
+            }
+            for c in review.changes
+        ],
+    }
+
+
+def _summary_line(review: Review) -> str:
+    s = _counts(review)
+    parts = [f"{s[k]} {k}" for k in ("changed", "added", "removed", "renamed") if s[k]]
+    roles = ", ".join(parts) if parts else "no role changed"
+    risks = ", ".join(f"{n} {r}" for r, n in s["risks"].items())
+    line = f"{roles}; {s['new_access']} new access, {s['removed_access']} removed"
+    return line + (f" ({risks})" if risks else "")
+
+
+def review_text(review: Review, *, color: bool = False) -> str:
+    import click
+
+    def style(text: str, **kw: Any) -> str:
+        return click.style(text, **kw) if color else text
+
+    out = [
+        f"permgen review {review.spec}: {review.base} ({review.base_commit[:12]}) -> working tree",
+        _summary_line(review),
+    ]
+    for note in review.shared_changes:
+        out.append(style(f"note: {note}", fg="yellow"))
+    for c in review.changes:
+        if c.status == "unchanged":
+            continue
+        label = {"added": "+", "removed": "-", "changed": "~", "renamed": ">"}[c.status]
+        head = f"{label} {c.role} ({c.status}{' from ' + c.renamed_from if c.renamed_from else ''})"
+        out.append(style(head, bold=True))
+        for item in c.new_access:
+            out.append(
+                style(
+                    f"    new: {_item_line(item)}",
+                    fg="red" if set(item.risk) & set(SEVERE) else "yellow",
+                )
+            )
+        for item in c.removed_access:
+            out.append(style(f"    removed: {_item_line(item)}", fg="green"))
+    return "\n".join(out) + "\n"
+
+
+def _item_line(item: AccessItem) -> str:
+    w = item.witness
+    actions = ", ".join(item.actions[:4]) + (" ..." if len(item.actions) > 4 else "")
+    if item.future:
+        actions += (" + " if actions else "") + "future actions"
+    risk = f" [{', '.join(item.risk)}]" if item.risk else ""
+    return f"{actions} on {', '.join(item.resources)}{risk}; e.g. {w.action} {w.resource}"
+
+
+def review_markdown(review: Review) -> str:
+    s = _counts(review)
+    out = [
+        "### permgen review",
+        "",
+        f"**{_summary_line(review)}** against `{review.base}` (`{review.base_commit[:12]}`)",
+        "",
+    ]
+    for note in review.shared_changes:
+        out.append(f"> {note}")
+    if review.shared_changes:
+        out.append("")
+    changed = [c for c in review.changes if c.status != "unchanged"]
+    if not changed:
+        out.append("No role grants anything different.")
+        return "\n".join(out) + "\n"
+    risk_cols = [r for r in GATE_RISKS if s["risks"].get(r)]
+    header = "| role | status | new | removed |" + "".join(f" {r} |" for r in risk_cols)
+    out += [header, "|---|---|---|---|" + "---|" * len(risk_cols)]
+    for c in changed:
+        counts = {r: sum(1 for i in c.new_access if r in i.risk) for r in risk_cols}
+        status = c.status + (f" from `{c.renamed_from}`" if c.renamed_from else "")
+        out.append(
+            f"| `{c.role}` | {status} | {len(c.new_access)} | {len(c.removed_access)} |"
+            + "".join(f" {counts[r] or ''} |" for r in risk_cols)
+        )
+    out.append("")
+    for c in changed:
+        if not (c.new_access or c.removed_access or c.spec_diff):
+            continue
+        out += [
+            "<details>",
+            f"<summary><code>{c.role}</code>: {c.status}, {len(c.new_access)} new, {len(c.removed_access)} removed</summary>",
+            "",
+        ]
+        if c.diff is not None:
+            out += items_markdown(c.diff)
+        if c.spec_diff:
+            out += ["Spec lines:", "", "```diff", *c.spec_diff[2:], "```", ""]
+        out += ["</details>", ""]
+    return "\n".join(out) + "\n"
+
+
+def _level(item: AccessItem) -> str:
+    if set(item.risk) & set(SEVERE):
+        return "error"
+    return "warning" if item.risk else "note"
+
+
+_LEVELS = ("note", "warning", "error")
+
+
+def review_sarif(review: Review, *, min_level: str = "note") -> dict[str, Any]:
+    rules = [
+        {
+            "id": "permgen-new-access",
+            "name": "new-access",
+            "shortDescription": {"text": "A change to the spec grants new access."},
+            "fullDescription": {
+                "text": "The role allows requests it did not allow at the base revision; the message gives an example request and the risk classes."
+            },
+            "helpUri": "https://permgen.invalid/docs/commands/review.md",
+            "defaultConfiguration": {"level": "warning"},
+        }
+    ]
+    results = []
+    for c in review.changes:
+        for item in c.new_access:
+            level = _level(item)
+            if _LEVELS.index(level) < _LEVELS.index(min_level):
+                continue
+            w = item.witness
+            text = f"role {c.role} ({c.status}) newly allows {w.action} on {w.resource}" + (
+                f" [{', '.join(item.risk)}]" if item.risk else ""
+            )
+            location: dict[str, Any] = {"artifactLocation": {"uri": review.spec}}
+            if c.line:
+                location["region"] = {"startLine": c.line}
+            results.append(
+                {
+                    "ruleId": "permgen-new-access",
+                    "ruleIndex": 0,
+                    "level": level,
+                    "message": {"text": text},
+                    "locations": [
+                        {
+                            "physicalLocation": location,
+                            "logicalLocations": [{"fullyQualifiedName": f"roles.{c.role}"}],
+                        }
+                    ],
+                    "properties": {"risk": list(item.risk), "witness": w.to_json()},
+                }
+            )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "permgen",
+                        "version": __version__,
+                        "informationUri": "https://permgen.invalid/docs/commands/review.md",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def render(review: Review, fmt: str, *, color: bool = False, min_level: str = "note") -> str:
+    if fmt == "json":
+        return json.dumps(review_json(review), indent=2) + "\n"
+    if fmt == "markdown":
+        return review_markdown(review)
+    if fmt == "sarif":
+        return json.dumps(review_sarif(review, min_level=min_level), indent=2) + "\n"
+    return review_text(review, color=color)
+
+
+__all__ = ["RoleChange", "render", "review_json", "review_markdown", "review_sarif", "review_text"]
