@@ -7,7 +7,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -17,8 +17,8 @@ from tests.test_review import BASE, HEAD, _git
 
 
 class _Api(BaseHTTPRequestHandler):
-    calls: list[tuple[str, str, Any]] = []
-    comments: list[dict[str, Any]] = []
+    calls: ClassVar[list[tuple[str, str, Any]]] = []
+    comments: ClassVar[list[dict[str, Any]]] = []
 
     def _reply(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
