@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from permgen.errors import PolicyParseError
@@ -149,8 +149,8 @@ def _strip_trailing_commas(text: str) -> str:
     The text is split at double quotes; every other piece is outside a string, except
     where a quote was escaped (an odd run of backslashes before it).
     """
-    if "," not in text:
-        return text
+    if "," not in text or _TRAILING_COMMA.search(text) is None:
+        return text  # no comma stands before a bracket anywhere, strings included
     parts = text.split('"')
     inside = False
     last = len(parts) - 1
@@ -240,6 +240,10 @@ def _parse_document(doc: Mapping[str, Any], source: str | None) -> Policy:
 def _strings(
     value: Any, source: str | None, path: str, *, allow_empty: bool = False
 ) -> tuple[str, ...]:
+    if type(value) is str:
+        return (value,)
+    if type(value) is list and value and all(type(v) is str for v in value):
+        return tuple(value)
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for i, item in enumerate(items):
@@ -340,6 +344,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 # --------------------------------------------------------------------------- normal form
 
 
+@lru_cache(maxsize=65536)
 def normalize_action(action: str) -> str:
     """``OSS:getobject`` -> ``oss:GetObject``: the service in lower case, the name as the
     catalog spells it when the catalog knows it; wildcard patterns keep their own case

@@ -37,7 +37,14 @@ from permgen.semantics.conditions import (
     parse_number,
 )
 from permgen.semantics.evaluate import Evaluator, Request, StatementRef, glob_body
-from permgen.semantics.glob import ACTION_SHAPE, ARN_SHAPE, realize, tokens
+from permgen.semantics.glob import (
+    ACTION_SHAPE,
+    ARN_SHAPE,
+    HEAD_SHAPE,
+    arn_segments,
+    realize,
+    tokens,
+)
 
 Kind = Literal["new", "removed"]
 
@@ -200,13 +207,17 @@ class _ResourceClasses:
                 patterns.setdefault(r, len(patterns))
         self.patterns = list(patterns)
         self.pattern_index = patterns
-        found = realize(
-            [tokens(p, arn=True) for p in self.patterns],
-            candidates=[_pretty_resource(p) for p in self.patterns],
-            shape=ARN_SHAPE,
-        )
-        self.exact = found.complete
-        self.classes = found.witnesses  # vec -> witness
+        split = _split_arns(self.patterns)
+        if split is None:
+            found = realize(
+                [tokens(p, arn=True) for p in self.patterns],
+                candidates=[_pretty_resource(p) for p in self.patterns],
+                shape=ARN_SHAPE,
+            )
+            self.exact = found.complete
+            self.classes = found.witnesses  # vec -> witness
+        else:
+            self.classes, self.exact = _split_classes(self.patterns, *split)
 
     def statement_mask(self, vec: int, stmts: Sequence[_Stmt]) -> int:
         mask = 0
@@ -215,6 +226,60 @@ class _ResourceClasses:
             if hit != st.statement.not_resource:
                 mask |= 1 << k
         return mask
+
+
+def _split_arns(patterns: Sequence[str]) -> tuple[list[str], list[str]] | None:
+    """Heads (``acs:svc:region:account``) and rests of ARN patterns, or None when some
+    pattern other than ``*`` is not an ARN pattern."""
+    heads, rests = [], []
+    for p in patterns:
+        if p == "*":
+            heads.append("")
+            rests.append("")
+            continue
+        n = arn_segments(p)
+        if not n:
+            return None
+        heads.append(p[:n])
+        rests.append(p[n + 1 :])
+    return heads, rests
+
+
+def _split_classes(
+    patterns: Sequence[str], heads: list[str], rests: list[str]
+) -> tuple[dict[int, str], bool]:
+    """Resource classes from the heads and the rests separately.
+
+    A well-formed ARN is head + ":" + rest, and (wildcards in the head not crossing ":")
+    a pattern matches it exactly when its head matches the ARN's head and its rest the
+    ARN's rest; any head class combines with any rest class. Searching the two parts
+    apart is much smaller than searching whole ARNs."""
+    uh = sorted({h for h, p in zip(heads, patterns, strict=True) if p != "*"})
+    ur = sorted({r for r, p in zip(rests, patterns, strict=True) if p != "*"})
+    hfound = realize(
+        [tokens(h + ":", arn=True)[:-1] for h in uh],
+        candidates=[_pretty_resource(h + ":x").rsplit(":", 1)[0] for h in uh],
+        shape=HEAD_SHAPE,
+    )
+    rfound = realize(
+        [tokens(r) for r in ur],
+        candidates=[_pretty_resource("acs:x:*:*:" + r).split(":", 4)[4] for r in ur],
+    )
+    star = 0
+    for i, p in enumerate(patterns):
+        if p == "*":
+            star |= 1 << i
+    hindex = {h: i for i, h in enumerate(uh)}
+    rindex = {r: i for i, r in enumerate(ur)}
+    classes: dict[int, str] = {}
+    for hv, hw in hfound.witnesses.items():
+        for rv, rw in rfound.witnesses.items():
+            vec = star
+            for i, p in enumerate(patterns):
+                if p != "*" and hv >> hindex[heads[i]] & 1 and rv >> rindex[rests[i]] & 1:
+                    vec |= 1 << i
+            classes.setdefault(vec, f"{hw}:{rw}")
+    return classes, hfound.complete and rfound.complete
 
 
 def _ip_candidates(values: Sequence[str]) -> list[str]:

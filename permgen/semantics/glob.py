@@ -335,6 +335,24 @@ ARN_SHAPE = _Shape(
 )
 
 
+#: ``acs:<service>:<region>:<account>``, the first four segments of an ARN.
+HEAD_SHAPE = _Shape(
+    {
+        1: ({"a": 2}, 0),
+        2: ({"c": 3}, 0),
+        3: ({"s": 4}, 0),
+        4: ({":": 5}, 0),
+        5: ({":": 0}, 6),
+        6: ({":": 7}, 6),
+        7: ({":": 9}, 8),
+        8: ({":": 9}, 8),
+        9: ({":": 0}, 10),
+        10: ({":": 0}, 10),
+    },
+    {9, 10},
+)
+
+
 def _search(
     pats: list[tuple[Token, ...]], avoid: _Nfa | None, shape: _Shape | None, limit: int
 ) -> tuple[dict[int, str], bool]:
@@ -479,6 +497,8 @@ def _find_zero(
     tries = [filler, filler * 3, "", filler * 40]
     if shape is ARN_SHAPE:
         tries = [f"acs:{filler}:::{filler}", f"acs:{filler * 3}:{filler}:{filler}:{filler * 40}"]
+    elif shape is HEAD_SHAPE:
+        tries = [f"acs:{filler}::", f"acs:{filler * 3}:{filler}:{filler * 20}"]
     elif shape is ACTION_SHAPE:
         tries = [f"{filler}:{filler}", f"{filler * 3}:{filler * 40}"]
     for cand in tries:
@@ -496,6 +516,7 @@ __all__ = [
     "ACTION_SHAPE",
     "ANY",
     "ARN_SHAPE",
+    "HEAD_SHAPE",
     "STAR",
     "Realized",
     "Token",
