@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,34 +54,44 @@ def main() -> int:
             verdict(med / len(requests), 50e-6),
         )
     )
-    pairs = [(parse_policy(policy(i)), parse_policy(edited(policy(i), i))) for i in range(20)]
+    # every pair is new to the process: no cache is warmed by the same pair
+    pairs = [
+        (parse_policy(policy(1000 + i)), parse_policy(edited(policy(1000 + i), i)))
+        for i in range(60)
+    ]
     per = []
     for a, b in pairs:
-        per.extend(time_call(lambda a=a, b=b: diff_policies([a], [b]), runs=3, warmup=1))
+        start = time.perf_counter()
+        diff_policies([a], [b])
+        per.append(time.perf_counter() - start)
     med, p90, _ = summary(per)
     rows.append(
         (
-            "diff: two 30-statement policies (library, median of 60)",
+            "diff: two 30-statement policies (library, 60 different pairs)",
             f"median {med * 1000:.1f} ms, p90 {p90 * 1000:.1f} ms",
             "<= 50 ms",
             verdict(med, 0.05),
         )
     )
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump([[policy(i), edited(policy(i), i)] for i in range(2000)], fh)
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-c", BATCH.format(bench=str(Path(__file__).parent))],
+        [sys.executable, "-c", BATCH, fh.name],
         env=bench_env(),
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
     )
     total = time.perf_counter() - start
+    Path(fh.name).unlink()
+    if out.returncode:
+        raise SystemExit(f"batch failed: {out.stderr[-2000:]}")
     changed, inner = out.stdout.split()
     rows.append(
         (
-            "diff: 2,000 typical edits, whole process",
-            f"{total:.2f} s ({float(inner):.2f} s diffing; {changed} non-equivalent)",
+            "diff: 2,000 typical edits read from a file, whole process",
+            f"{total:.2f} s ({float(inner):.2f} s after start-up; {changed} non-equivalent)",
             "<= 10 s",
             verdict(total, 10),
         )

@@ -33,10 +33,11 @@ class ActionInfo:
     access: str
     risk: tuple[str, ...]
     source: str
+    service: str = ""
 
-    @property
-    def service(self) -> str:
-        return self.name.partition(":")[0]
+    def __post_init__(self) -> None:
+        if not self.service:
+            object.__setattr__(self, "service", self.name.partition(":")[0])
 
 
 @cache
@@ -68,6 +69,7 @@ def canonical_action_name(service: str, name: str) -> str:
     return info.name if info else f"{service.lower()}:{name}"
 
 
+@cache
 def known_services() -> frozenset[str]:
     return frozenset(info.service for info in actions().values())
 

@@ -435,7 +435,7 @@ def _check_recovery(ctx: LintContext) -> Iterator[Finding]:
         if s.not_action:
             continue
         for j, a in enumerate(s.actions):
-            hits = [n for n in RECOVERY_ACTIONS if wildcard_match(a, n, ignore_case=True)]
+            hits = _hits(a, RECOVERY_ACTIONS)
             if hits:
                 via = "" if hits == [a] else f" (matches {', '.join(hits)})"
                 yield (
@@ -462,15 +462,28 @@ RECOVERY = _register(
 )
 
 
+@cache
+def _exposure_actions() -> tuple[str, ...]:
+    return tuple(i.name for i in catalog.actions().values() if "exposure" in i.risk)
+
+
+def _hits(pattern: str, names: tuple[str, ...]) -> list[str]:
+    """The names a pattern matches: a set lookup for a plain name, matching otherwise."""
+    if "*" not in pattern and "?" not in pattern:
+        low = pattern.lower()
+        return [n for n in names if n.lower() == low]
+    return [n for n in names if wildcard_match(pattern, n, ignore_case=True)]
+
+
 def _check_exposure(ctx: LintContext) -> Iterator[Finding]:
-    exposure = tuple(i.name for i in catalog.actions().values() if "exposure" in i.risk)
+    exposure = _exposure_actions()
     for i, s in _allowed(ctx):
         if s.not_action:
             continue
         for j, a in enumerate(s.actions):
             if a == "*" or a.lower() == "oss:*":
                 continue  # PG104 already says it
-            hits = [n for n in exposure if wildcard_match(a, n, ignore_case=True)]
+            hits = _hits(a, exposure)
             if hits:
                 via = (
                     ""

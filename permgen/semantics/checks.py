@@ -32,51 +32,95 @@ def contained(a: str, b: str, *, ignore_case: bool = False) -> bool:
         return True
     if ignore_case:
         a, b = a.lower(), b.lower()
+        if a == b:
+            return True
+    wild_b = _first_wild(b)
+    if wild_b == len(b):  # b is a literal: it contains only itself
+        return False
+    lit_a = a[: _first_wild(a)]
+    if not lit_a.startswith(b[:wild_b]):
+        return False  # a matches strings that do not start with b's literal prefix
+    if b.endswith("*") and _first_wild(b) == len(b) - 1:
+        return True  # b is "L*" and every string of a starts with L
     found = realize([tokens(a), tokens(b)])
     return not any(vec & 1 and not vec & 2 for vec in found.witnesses)
 
 
+def _first_wild(pattern: str) -> int:
+    cut = [i for i in (pattern.find("*"), pattern.find("?")) if i >= 0]
+    return min(cut) if cut else len(pattern)
+
+
+@lru_cache(maxsize=65536)
+def contained_resource(a: str, b: str) -> bool:
+    """Resource pattern ``a`` is contained in ``b`` (ARN heads and rests compared apart,
+    wildcards in the head not crossing ":", as the evaluator matches them)."""
+    from permgen.semantics.glob import arn_segments
+
+    if b == "*" or a == b:
+        return True
+    na, nb = arn_segments(a), arn_segments(b)
+    if na and nb:
+        head_a, head_b = a[:na], b[:nb]
+        if head_a != head_b:
+            found = realize(
+                [tokens(head_a + ":", arn=True)[:-1], tokens(head_b + ":", arn=True)[:-1]]
+            )
+            if any(vec & 1 and not vec & 2 for vec in found.witnesses):
+                return False
+        return contained(a[na + 1 :], b[nb + 1 :])
+    found = realize([tokens(a, arn=True), tokens(b, arn=True)])
+    return not any(vec & 1 and not vec & 2 for vec in found.witnesses)
+
+
 def _all_contained(items: Sequence[str], within: Sequence[str], *, ignore_case: bool) -> bool:
-    return all(any(contained(x, y, ignore_case=ignore_case) for y in within) for x in items)
+    if ignore_case:
+        return all(any(contained(x, y, ignore_case=True) for y in within) for x in items)
+    return all(any(contained_resource(x, y) for y in within) for x in items)
 
 
-def _covers(big: Statement, small: Statement) -> bool:
+def _covers(
+    big: Statement, small: Statement, conds: dict[int, frozenset[object]] | None = None
+) -> bool:
     """``big`` matches every request ``small`` matches (plain Action/Resource only)."""
     if big.not_action or big.not_resource or small.not_action or small.not_resource:
         return False
-    if not set(big.conditions) <= set(small.conditions):
-        return False
+    if big.conditions:
+        big_c = conds[id(big)] if conds else frozenset(big.conditions)
+        small_c = conds[id(small)] if conds else frozenset(small.conditions)
+        if not big_c <= small_c:
+            return False
     return _all_contained(small.actions, big.actions, ignore_case=True) and _all_contained(
         small.resources, big.resources, ignore_case=False
     )
 
 
 def redundant_statements(policy: Policy) -> Iterator[SemanticIssue]:
-    for i, s in enumerate(policy.statements):
-        if s.effect != ALLOW:
+    statements = policy.statements
+    conds: dict[int, frozenset[object]] = {id(s): frozenset(s.conditions) for s in statements}
+    denies = [(j, d) for j, d in enumerate(statements) if d.effect == DENY]
+    allows = [(j, t) for j, t in enumerate(statements) if t.effect == ALLOW]
+    for i, s in allows:
+        shadow = next((j for j, d in denies if _covers(d, s, conds)), None)
+        if shadow is not None:
+            yield SemanticIssue(
+                "shadowed",
+                i,
+                f"every request this Allow matches is denied by Statement[{shadow}]; it grants nothing",
+            )
             continue
-        for j, d in enumerate(policy.statements):
-            if j != i and d.effect == DENY and _covers(d, s):
-                yield SemanticIssue(
-                    "shadowed",
-                    i,
-                    f"every request this Allow matches is denied by Statement[{j}]; it grants nothing",
-                )
-                break
-        else:
-            for j, t in enumerate(policy.statements):
-                if j == i or t.effect != ALLOW or not _covers(t, s):
-                    continue
-                if _covers(s, t) and j > i:
-                    continue  # two identical statements: report only the later one
-                yield SemanticIssue(
-                    "contained",
-                    i,
-                    f"Statement[{j}] already allows every request this statement allows",
-                )
-                break
+        for j, t in allows:
+            if j == i or not _covers(t, s, conds):
+                continue
+            if j > i and _covers(s, t, conds):
+                continue  # two identical statements: report only the later one
+            yield SemanticIssue(
+                "contained", i, f"Statement[{j}] already allows every request this statement allows"
+            )
+            break
 
 
+@lru_cache(maxsize=8)
 def _oss_actions(level: str | None = None) -> tuple[str, ...]:
     return tuple(
         i.name
@@ -90,9 +134,16 @@ def effectively_all_on_bucket(policy: Policy) -> Iterator[SemanticIssue]:
     from permgen.model import wildcard_match
 
     objects, buckets = _oss_actions("object"), _oss_actions("bucket")
+    fewest = min(len(objects), len(buckets))
     for i, s in enumerate(policy.statements):
         if s.effect != ALLOW or s.not_resource:
             continue
+        if (
+            not s.not_action
+            and len(s.actions) < fewest
+            and not any("*" in a or "?" in a for a in s.actions)
+        ):
+            continue  # a short list of plain names cannot name every action
         named = [
             r
             for r in s.resources
@@ -115,29 +166,40 @@ def effectively_all_on_bucket(policy: Policy) -> Iterator[SemanticIssue]:
             )
 
 
-def destructive_without_conditions(policy: Policy) -> Iterator[SemanticIssue]:
-    from permgen.model import wildcard_match
-
-    deletes = tuple(
+@lru_cache(maxsize=1)
+def _deletes() -> tuple[str, ...]:
+    return tuple(
         i.name for i in catalog.actions().values() if i.service == "oss" and i.access == "delete"
     )
+
+
+def _matches_action(pattern: str, name: str) -> bool:
+    from permgen.model import wildcard_match
+
+    if "*" not in pattern and "?" not in pattern:
+        return pattern.lower() == name.lower()
+    return wildcard_match(pattern, name, ignore_case=True)
+
+
+def destructive_without_conditions(policy: Policy) -> Iterator[SemanticIssue]:
+    deletes = _deletes()
     for i, s in enumerate(policy.statements):
         if s.effect != ALLOW or s.conditions or s.not_action:
             continue
-        hits = [
-            d for d in deletes if any(wildcard_match(a, d, ignore_case=True) for a in s.actions)
-        ]
+        hits = [d for d in deletes if any(_matches_action(a, d) for a in s.actions)]
         if hits:
+            more = "..." if len(hits) > 3 else ""
             yield SemanticIssue(
                 "destructive-unconditioned",
                 i,
-                f"allows {', '.join(hits[:3])}{'...' if len(hits) > 3 else ''} with no condition (source network, HTTPS)",
+                f"allows {', '.join(hits[:3])}{more} with no condition (source network, HTTPS)",
             )
 
 
 __all__ = [
     "SemanticIssue",
     "contained",
+    "contained_resource",
     "destructive_without_conditions",
     "effectively_all_on_bucket",
     "redundant_statements",
