@@ -587,8 +587,14 @@ def diff_policies(
                     found.setdefault((side, responsible), []).append((avec, rvec, choice, m))
                     differing.add((avec, rvec, choice))
 
-    old_eval = Evaluator(old, missing_key=missing_key)
-    new_eval = Evaluator(new, missing_key=missing_key)
+    # Statements left out above cannot match a request decided differently, so evaluators
+    # over the rest decide every witness exactly as evaluators over whole policies would.
+    old_eval = Evaluator.from_statements(
+        [(st.statement, st.policy, st.index) for st in stmts if st.side == "old"], missing_key=missing_key
+    )
+    new_eval = Evaluator.from_statements(
+        [(st.statement, st.policy, st.index) for st in stmts if st.side == "new"], missing_key=missing_key
+    )
     exact = actions.exact and resources.exact and all(kc.exact for kc in key_classes)
     items: dict[str, list[AccessItem]] = {"new": [], "removed": []}
     pretty = {_pretty_resource(p) for p in resources.patterns}

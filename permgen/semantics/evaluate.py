@@ -172,6 +172,18 @@ class Evaluator:
         self.deny_statements = tuple(c for c in compiled if c.statement.effect == DENY)
         self.allow_statements = tuple(c for c in compiled if c.statement.effect != DENY)
 
+    @classmethod
+    def from_statements(
+        cls, statements: Sequence[tuple[Statement, str, int]], *, missing_key: MissingKey = MissingKey.NEGATED_TRUE
+    ) -> Evaluator:
+        """An evaluator over some statements of some policies: (statement, policy name,
+        index in that policy); decisions name the statements by those."""
+        self = cls([], missing_key=missing_key)
+        compiled = [CompiledStatement(s, p, i) for s, p, i in statements]
+        self.deny_statements = tuple(c for c in compiled if c.statement.effect == DENY)
+        self.allow_statements = tuple(c for c in compiled if c.statement.effect != DENY)
+        return self
+
     def decide(self, request: Request) -> Decision:
         context = {k.lower(): v for k, v in request.context.items()}
         action, resource, missing = request.action, request.resource, self.missing_key
