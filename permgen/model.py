@@ -59,6 +59,7 @@ _OPERATOR_BY_LOWER = {op.lower(): op for op in OPERATORS}
 
 _STATEMENT_KEYS = ("Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition")
 _STATEMENT_KEY_BY_LOWER = {k.lower(): k for k in _STATEMENT_KEYS}
+_STATEMENT_KEY_SET = frozenset(_STATEMENT_KEYS)
 
 
 @dataclass(frozen=True, order=True)
@@ -165,12 +166,14 @@ def _strip_trailing_commas(text: str) -> str:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen[key] = value
-    return seen
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return data
 
 
 class _DuplicateKey(ValueError):
@@ -264,27 +267,37 @@ def _strings(
 def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
     if not isinstance(raw, Mapping):
         raise _err("a statement must be a JSON object", source, path)
-    fields: dict[str, Any] = {}
-    for key, value in raw.items():
-        canon = _STATEMENT_KEY_BY_LOWER.get(key.lower())
-        if canon is None:
-            hint = (
-                " (RAM identity policies have no Principal)" if key.lower() == "principal" else ""
-            )
-            raise _err(f"unknown element {key!r}{hint}", source, f"{path}.{key}")
-        fields[canon] = value
+    fields: Mapping[str, Any]
+    if all(key in _STATEMENT_KEY_SET for key in raw):
+        fields = raw  # the usual case: every key already in its canonical spelling
+    else:
+        remapped: dict[str, Any] = {}
+        for key, value in raw.items():
+            canon = _STATEMENT_KEY_BY_LOWER.get(key.lower())
+            if canon is None:
+                hint = (
+                    " (RAM identity policies have no Principal)"
+                    if key.lower() == "principal"
+                    else ""
+                )
+                raise _err(f"unknown element {key!r}{hint}", source, f"{path}.{key}")
+            remapped[canon] = value
+        fields = remapped
     effect = fields.get("Effect")
     if effect is None:
         raise _err('missing "Effect" (Allow or Deny)', source, path)
-    if not isinstance(effect, str) or effect.lower() not in ("allow", "deny"):
-        raise _err(f'Effect must be "Allow" or "Deny", not {effect!r}', source, f"{path}.Effect")
-    effect = ALLOW if effect.lower() == "allow" else DENY
+    if effect != ALLOW and effect != DENY:
+        if not isinstance(effect, str) or effect.lower() not in ("allow", "deny"):
+            raise _err(
+                f'Effect must be "Allow" or "Deny", not {effect!r}', source, f"{path}.Effect"
+            )
+        effect = ALLOW if effect.lower() == "allow" else DENY
 
     if ("Action" in fields) == ("NotAction" in fields):
         raise _err("a statement needs exactly one of Action or NotAction", source, path)
     not_action = "NotAction" in fields
     akey = "NotAction" if not_action else "Action"
-    actions = tuple(normalize_action(a) for a in _strings(fields[akey], source, f"{path}.{akey}"))
+    actions = tuple(map(normalize_action, _strings(fields[akey], source, f"{path}.{akey}")))
     for i, a in enumerate(actions):
         if a != "*" and ":" not in a:
             raise _err(

@@ -590,10 +590,12 @@ def diff_policies(
     # Statements left out above cannot match a request decided differently, so evaluators
     # over the rest decide every witness exactly as evaluators over whole policies would.
     old_eval = Evaluator.from_statements(
-        [(st.statement, st.policy, st.index) for st in stmts if st.side == "old"], missing_key=missing_key
+        [(st.statement, st.policy, st.index) for st in stmts if st.side == "old"],
+        missing_key=missing_key,
     )
     new_eval = Evaluator.from_statements(
-        [(st.statement, st.policy, st.index) for st in stmts if st.side == "new"], missing_key=missing_key
+        [(st.statement, st.policy, st.index) for st in stmts if st.side == "new"],
+        missing_key=missing_key,
     )
     exact = actions.exact and resources.exact and all(kc.exact for kc in key_classes)
     items: dict[str, list[AccessItem]] = {"new": [], "removed": []}

@@ -174,7 +174,10 @@ class Evaluator:
 
     @classmethod
     def from_statements(
-        cls, statements: Sequence[tuple[Statement, str, int]], *, missing_key: MissingKey = MissingKey.NEGATED_TRUE
+        cls,
+        statements: Sequence[tuple[Statement, str, int]],
+        *,
+        missing_key: MissingKey = MissingKey.NEGATED_TRUE,
     ) -> Evaluator:
         """An evaluator over some statements of some policies: (statement, policy name,
         index in that policy); decisions name the statements by those."""
