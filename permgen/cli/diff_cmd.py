@@ -63,21 +63,16 @@ def command(
             raise UsageError(
                 "compare a role with a principal as: permgen diff SPEC --role R --principal user:NAME"
             )
-        try:
-            from permgen.sync.principal_diff import principal_policies  # type: ignore[import-not-found]
-        except ImportError:
-            raise UsageError(
-                "diff --principal needs the account client, which this build does not include"
-            ) from None
-        old_label, new_label = principal, f"{old}#{role}"
-        old_set, new_set = principal_policies(old, role, principal)
-    else:
-        if new is None:
-            raise UsageError("give two policy files: permgen diff OLD NEW")
-        from permgen.cli._policies import read_policies
+        raise UsageError(
+            "diff --principal needs the account client (RAM API), which is not part of this "
+            "release yet; compare policy files instead: permgen diff OLD NEW"
+        )
+    if new is None:
+        raise UsageError("give two policy files: permgen diff OLD NEW")
+    from permgen.cli._policies import read_policies
 
-        old_label, new_label = old, new
-        old_set, new_set = read_policies(old), read_policies(new)
+    old_label, new_label = old, new
+    old_set, new_set = read_policies(old), read_policies(new)
     result = diff_policies(old_set, new_set, missing_key=MissingKey(missing_key))
     if fmt == "json":
         click.echo(json.dumps(diff_json(result, old=old_label, new=new_label), indent=2))
