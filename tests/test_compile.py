@@ -455,7 +455,10 @@ def test_one_role_prints_the_policy_and_several_print_an_object() -> None:
     many = run_cli("compile", spec, "--role", "ingest-writer", "--role", "analytics-reader")
     assert sorted(json.loads(many.output)) == ["analytics-reader", "ingest-writer"]
     everything = run_cli("compile", spec)
-    assert len(json.loads(everything.output)) == 6
+    doc = json.loads(everything.output)
+    assert len(doc) == 6
+    for name, policy in doc.items():
+        assert policy == json.loads((EXAMPLES / "compiled" / f"{name}.json").read_text())
 
 
 def test_unknown_role_suggests() -> None:

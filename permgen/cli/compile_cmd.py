@@ -112,9 +112,14 @@ def command(
 
         click.echo(policy_text(next(iter(compiled.roles.values())).policy, indent=indent), nl=False)
         return int(ExitCode.OK)
-    doc = {name: r.policy.to_json() for name, r in compiled.roles.items()}
     if indent is None:
-        click.echo(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
+        # each policy's compact JSON is already known (its size was checked on it)
+        body = ",".join(
+            f"{json.dumps(name, ensure_ascii=False)}:{r.policy.dumps()}"
+            for name, r in compiled.roles.items()
+        )
+        click.echo("{" + body + "}")
     else:
+        doc = {name: r.policy.to_json() for name, r in compiled.roles.items()}
         click.echo(json.dumps(doc, indent=indent, ensure_ascii=False))
     return int(ExitCode.OK)
