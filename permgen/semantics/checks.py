@@ -79,25 +79,49 @@ def _all_contained(items: Sequence[str], within: Sequence[str], *, ignore_case: 
     return all(any(contained_resource(x, y) for y in within) for x in items)
 
 
-def _covers(
-    big: Statement, small: Statement, conds: dict[int, frozenset[object]] | None = None
-) -> bool:
+@dataclass(frozen=True)
+class _Shape:
+    """What containment checks need of a statement, computed once."""
+
+    conditions: frozenset[object]
+    actions: frozenset[str]  # lower-case
+    resources: frozenset[str]
+    wild_actions: bool
+    wild_resources: bool
+
+    @classmethod
+    def of(cls, s: Statement) -> _Shape:
+        return cls(
+            frozenset(s.conditions),
+            frozenset(a.lower() for a in s.actions),
+            frozenset(s.resources),
+            any("*" in a or "?" in a for a in s.actions),
+            any("*" in r or "?" in r for r in s.resources),
+        )
+
+
+def _covers(big: Statement, small: Statement, shapes: dict[int, _Shape] | None = None) -> bool:
     """``big`` matches every request ``small`` matches (plain Action/Resource only)."""
     if big.not_action or big.not_resource or small.not_action or small.not_resource:
         return False
-    if big.conditions:
-        big_c = conds[id(big)] if conds else frozenset(big.conditions)
-        small_c = conds[id(small)] if conds else frozenset(small.conditions)
-        if not big_c <= small_c:
+    b = shapes[id(big)] if shapes else _Shape.of(big)
+    sm = shapes[id(small)] if shapes else _Shape.of(small)
+    if big.conditions and not b.conditions <= sm.conditions:
+        return False
+    # plain names on the covering side: containment is set inclusion
+    if not b.wild_actions:
+        if not sm.actions <= b.actions:
             return False
-    return _all_contained(small.actions, big.actions, ignore_case=True) and _all_contained(
-        small.resources, big.resources, ignore_case=False
-    )
+    elif not _all_contained(small.actions, big.actions, ignore_case=True):
+        return False
+    if not b.wild_resources:
+        return sm.resources <= b.resources
+    return _all_contained(small.resources, big.resources, ignore_case=False)
 
 
 def redundant_statements(policy: Policy) -> Iterator[SemanticIssue]:
     statements = policy.statements
-    conds: dict[int, frozenset[object]] = {id(s): frozenset(s.conditions) for s in statements}
+    conds: dict[int, _Shape] = {id(s): _Shape.of(s) for s in statements}
     denies = [(j, d) for j, d in enumerate(statements) if d.effect == DENY]
     allows = [(j, t) for j, t in enumerate(statements) if t.effect == ALLOW]
     for i, s in allows:
