@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from permgen import __version__
 from permgen.review import GATE_RISKS, Review, RoleChange
+from permgen.sarif import sarif_log
 from permgen.semantics.diff import AccessItem
 from permgen.semantics.render import items_markdown
 
@@ -191,23 +191,9 @@ def review_sarif(review: Review, *, min_level: str = "note") -> dict[str, Any]:
                     "properties": {"risk": list(item.risk), "witness": w.to_json()},
                 }
             )
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "permgen",
-                        "version": __version__,
-                        "informationUri": "https://permgen.invalid/docs/commands/review.md",
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
+    return sarif_log(
+        rules, results, information_uri="https://permgen.invalid/docs/commands/review.md"
+    )
 
 
 def render(review: Review, fmt: str, *, color: bool = False, min_level: str = "note") -> str:

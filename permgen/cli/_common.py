@@ -55,3 +55,14 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def exit_ok() -> int:
     return int(ExitCode.OK)
+
+
+def missing_key_option(func: F) -> F:
+    """``--missing-key``: how a condition on a key absent from a request evaluates."""
+    return click.option(
+        "--missing-key",
+        type=click.Choice(["negated-true", "false"]),
+        default="negated-true",
+        show_default=True,
+        help="How a condition on a key absent from the request evaluates (docs/unconfirmed.md).",
+    )(func)

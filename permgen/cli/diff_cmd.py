@@ -6,7 +6,7 @@ import json
 
 import click
 
-from permgen.cli._common import handle_errors
+from permgen.cli._common import handle_errors, missing_key_option
 from permgen.errors import ExitCode, UsageError
 
 
@@ -28,13 +28,7 @@ from permgen.errors import ExitCode, UsageError
     "--principal",
     help="user:NAME, role:NAME or group:NAME: compare a role with what the principal has in the account.",
 )
-@click.option(
-    "--missing-key",
-    type=click.Choice(["negated-true", "false"]),
-    default="negated-true",
-    show_default=True,
-    help="How a condition on a key absent from a request evaluates (docs/unconfirmed.md).",
-)
+@missing_key_option
 @handle_errors
 def command(
     old: str,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from permgen.cli._common import handle_errors
+from permgen.cli._common import handle_errors, missing_key_option
 from permgen.errors import ExitCode, UsageError
 
 
@@ -36,13 +36,7 @@ from permgen.errors import ExitCode, UsageError
     type=click.Choice(["allow", "deny"]),
     help="Exit 3 unless the decision is this (deny = explicit or implicit).",
 )
-@click.option(
-    "--missing-key",
-    type=click.Choice(["negated-true", "false"]),
-    default="negated-true",
-    show_default=True,
-    help="How a condition on a key absent from the request evaluates (docs/unconfirmed.md).",
-)
+@missing_key_option
 @handle_errors
 def command(
     policies: tuple[str, ...],

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from permgen import __version__
 from permgen.lint.core import Finding
 from permgen.lint.engine import LintReport
+from permgen.sarif import sarif_log
 
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 INFORMATION_URI = "https://permgen.invalid/docs/rules.md"
@@ -83,23 +83,7 @@ def to_sarif(report: LintReport) -> dict[str, Any]:
                 "partialFingerprints": {"permgenFinding/v1": f.id},
             }
         )
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "permgen",
-                        "version": __version__,
-                        "informationUri": INFORMATION_URI,
-                        "rules": rules,
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
+    return sarif_log(rules, results, information_uri=INFORMATION_URI)
 
 
 def render(report: LintReport, fmt: str) -> str:

@@ -335,20 +335,10 @@ ARN_SHAPE = _Shape(
 )
 
 
-#: ``acs:<service>:<region>:<account>``, the first four segments of an ARN.
+#: ``acs:<service>:<region>:<account>``, the first four segments of an ARN: the ARN shape
+#: without its fourth ":" and rest.
 HEAD_SHAPE = _Shape(
-    {
-        1: ({"a": 2}, 0),
-        2: ({"c": 3}, 0),
-        3: ({"s": 4}, 0),
-        4: ({":": 5}, 0),
-        5: ({":": 0}, 6),
-        6: ({":": 7}, 6),
-        7: ({":": 9}, 8),
-        8: ({":": 9}, 8),
-        9: ({":": 0}, 10),
-        10: ({":": 0}, 10),
-    },
+    {**{k: v for k, v in ARN_SHAPE.table.items() if k < 9}, 9: ({":": 0}, 10), 10: ({":": 0}, 10)},
     {9, 10},
 )
 
