@@ -1,0 +1,621 @@
+"""The emulator's in-process backend: one account's RAM and STS state, and one handler per
+RPC action.
+
+Deterministic: ids come from a counter, time from an injectable clock. Every handler's
+docstring says which real behaviours it reproduces. Errors use RAM's and STS's real codes and
+HTTP statuses (:class:`EmulatorError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from permgen.errors import PolicyParseError
+from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, parse_policy
+
+ACCOUNT = "1234567890123456"
+ADMIN_KEY_ID = "LTAIpermgenEmulatorAdmin"
+ADMIN_KEY_SECRET = "permgen-emulator-admin-secret-not-real"  # exists only inside the emulator
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,128}$")
+_SESSION_RE = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
+
+
+class EmulatorError(Exception):
+    def __init__(self, code: str, status: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+
+
+def _now_text(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Key:
+    key_id: str
+    secret: str
+    principal: str  # "root", "user/<name>" or "role/<name>/<session>"
+    token: str | None = None
+    expires: float | None = None
+
+
+@dataclass
+class PolicyRecord:
+    name: str
+    type: str  # System | Custom
+    description: str
+    versions: dict[str, str] = field(default_factory=dict)  # version id -> document
+    default: str = "v1"
+    created: str = ""
+    next_version: int = 2
+
+
+@dataclass
+class RoleRecord:
+    name: str
+    trust: dict[str, Any]
+    max_session: int = 3600
+    role_id: str = ""
+
+
+SYSTEM_POLICIES = {
+    "AliyunOSSFullAccess": {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}],
+    },
+    "AliyunOSSReadOnlyAccess": {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": ["oss:Get*", "oss:List*"], "Resource": "*"}],
+    },
+    "AliyunSTSAssumeRoleAccess": {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+    },
+}
+
+
+class Backend:
+    """One account. ``clock`` returns seconds since the epoch (tests move it)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.reset()
+
+    def reset(self) -> None:
+        self.counter = 0
+        self.keys: dict[str, Key] = {ADMIN_KEY_ID: Key(ADMIN_KEY_ID, ADMIN_KEY_SECRET, "root")}
+        self.users: dict[str, str] = {}  # name -> user id
+        self.groups: dict[str, set[str]] = {}  # name -> member user names
+        self.roles: dict[str, RoleRecord] = {}
+        self.policies: dict[tuple[str, str], PolicyRecord] = {}
+        self.attachments: dict[
+            tuple[str, str], set[tuple[str, str]]
+        ] = {}  # (kind, name) -> {(type, policy)}
+        for name, doc in SYSTEM_POLICIES.items():
+            self.policies[("System", name)] = PolicyRecord(
+                name, "System", name, {"v1": json.dumps(doc)}
+            )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter:016d}"
+
+    def _policy(self, name: str, ptype: str | None) -> PolicyRecord:
+        if ptype not in (None, "", "System", "Custom"):
+            raise EmulatorError(
+                "InvalidParameter.PolicyType",
+                400,
+                f"The parameter PolicyType {ptype!r} is invalid.",
+            )
+        for t in [ptype] if ptype else ["Custom", "System"]:
+            rec = self.policies.get((t, name))
+            if rec is not None:
+                return rec
+        raise EmulatorError("EntityNotExist.Policy", 404, f"The policy does not exist: {name}.")
+
+    def _check_document(self, text: str, limit: int = POLICY_LIMIT) -> None:
+        if len(text.encode()) > limit:
+            raise EmulatorError(
+                "InvalidParameter.PolicyDocument.Length",
+                400,
+                f"The policy document exceeds {limit} bytes.",
+            )
+        try:
+            parse_policy(text)
+        except PolicyParseError as exc:
+            raise EmulatorError(
+                "MalformedPolicyDocument", 400, f"The policy document is malformed: {exc}"
+            ) from None
+
+    def _principal(self, kind: str, name: str) -> tuple[str, str]:
+        exists = {
+            "User": name in self.users,
+            "Group": name in self.groups,
+            "Role": name in self.roles,
+        }[kind]
+        if not exists:
+            raise EmulatorError(
+                f"EntityNotExist.{kind}", 404, f"The {kind.lower()} does not exist: {name}."
+            )
+        return (kind, name)
+
+    def _version_json(self, rec: PolicyRecord, vid: str) -> dict[str, Any]:
+        return {
+            "VersionId": vid,
+            "IsDefaultVersion": vid == rec.default,
+            "PolicyDocument": rec.versions[vid],
+            "CreateDate": rec.created,
+        }
+
+    def add_key(self, principal: str) -> Key:
+        key_id = "LTAI" + hashlib.sha1(f"{principal}{self.counter}".encode()).hexdigest()[:16]
+        self.counter += 1
+        key = Key(key_id, hashlib.sha256(key_id.encode()).hexdigest()[:30], principal)
+        self.keys[key_id] = key
+        return key
+
+    # ------------------------------------------------------------------ seeding
+
+    def CreateUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Create a RAM user. Reproduces: EntityAlreadyExists.User. Not: display names, tags."""
+        name = p.get("UserName", "")
+        if name in self.users:
+            raise EmulatorError(
+                "EntityAlreadyExists.User", 409, f"The user already exists: {name}."
+            )
+        self.users[name] = self._id("2")
+        return {"User": {"UserName": name, "UserId": self.users[name]}}
+
+    def CreateGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Create a RAM group. Reproduces: EntityAlreadyExists.Group."""
+        name = p.get("GroupName", "")
+        if name in self.groups:
+            raise EmulatorError(
+                "EntityAlreadyExists.Group", 409, f"The group already exists: {name}."
+            )
+        self.groups[name] = set()
+        return {"Group": {"GroupName": name}}
+
+    def AddUserToGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Add a user to a group. Reproduces: EntityNotExist.User / .Group."""
+        self._principal("User", p.get("UserName", ""))
+        self._principal("Group", p.get("GroupName", ""))
+        self.groups[p["GroupName"]].add(p["UserName"])
+        return {}
+
+    def CreateRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Create a RAM role with its trust policy and MaxSessionDuration (3,600-43,200).
+        Reproduces: EntityAlreadyExists.Role, InvalidParameter.MaxSessionDuration."""
+        name = p.get("RoleName", "")
+        if name in self.roles:
+            raise EmulatorError(
+                "EntityAlreadyExists.Role", 409, f"The role already exists: {name}."
+            )
+        try:
+            trust = json.loads(p.get("AssumeRolePolicyDocument", ""))
+        except ValueError:
+            raise EmulatorError(
+                "MalformedPolicyDocument", 400, "The trust policy is malformed."
+            ) from None
+        max_session = int(p.get("MaxSessionDuration") or 3600)
+        if not 3600 <= max_session <= 43200:
+            raise EmulatorError(
+                "InvalidParameter.MaxSessionDuration", 400, "MaxSessionDuration must be 3600-43200."
+            )
+        self.roles[name] = RoleRecord(name, trust, max_session, self._id("3"))
+        return {"Role": self._role_json(self.roles[name])}
+
+    def _role_json(self, r: RoleRecord) -> dict[str, Any]:
+        return {
+            "RoleName": r.name,
+            "RoleId": r.role_id,
+            "Arn": f"acs:ram::{ACCOUNT}:role/{r.name.lower()}",
+            "MaxSessionDuration": r.max_session,
+        }
+
+    def GetUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.User."""
+        self._principal("User", p.get("UserName", ""))
+        return {"User": {"UserName": p["UserName"], "UserId": self.users[p["UserName"]]}}
+
+    def GetGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Group."""
+        self._principal("Group", p.get("GroupName", ""))
+        return {"Group": {"GroupName": p["GroupName"]}}
+
+    def GetRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Role."""
+        self._principal("Role", p.get("RoleName", ""))
+        return {"Role": self._role_json(self.roles[p["RoleName"]])}
+
+    # ------------------------------------------------------------------ policies
+
+    def CreatePolicy(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Create a custom policy (version v1, default). Reproduces: name rules
+        (InvalidParameter.PolicyName.InvalidChars / .Length), EntityAlreadyExists.Policy,
+        document grammar (MalformedPolicyDocument) and size (6,144 bytes). Not: tags, quotas."""
+        name = p.get("PolicyName", "")
+        if not name or len(name) > 128:
+            raise EmulatorError(
+                "InvalidParameter.PolicyName.Length",
+                400,
+                "The policy name must be 1-128 characters.",
+            )
+        if not _NAME_RE.match(name):
+            raise EmulatorError(
+                "InvalidParameter.PolicyName.InvalidChars",
+                400,
+                "The policy name has invalid characters.",
+            )
+        if ("Custom", name) in self.policies:
+            raise EmulatorError(
+                "EntityAlreadyExists.Policy", 409, f"The policy already exists: {name}."
+            )
+        doc = p.get("PolicyDocument", "")
+        self._check_document(doc)
+        rec = PolicyRecord(
+            name, "Custom", p.get("Description", ""), {"v1": doc}, created=_now_text(self.clock())
+        )
+        self.policies[("Custom", name)] = rec
+        return {
+            "Policy": {
+                "PolicyName": name,
+                "PolicyType": "Custom",
+                "Description": rec.description,
+                "DefaultVersion": "v1",
+                "CreateDate": rec.created,
+            }
+        }
+
+    def GetPolicy(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the Policy and DefaultPolicyVersion objects, EntityNotExist.Policy."""
+        rec = self._policy(p.get("PolicyName", ""), p.get("PolicyType"))
+        count = sum(1 for v in self.attachments.values() if (rec.type, rec.name) in v)
+        return {
+            "Policy": {
+                "PolicyName": rec.name,
+                "PolicyType": rec.type,
+                "Description": rec.description,
+                "DefaultVersion": rec.default,
+                "AttachmentCount": count,
+            },
+            "DefaultPolicyVersion": self._version_json(rec, rec.default),
+        }
+
+    def GetPolicyVersion(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Policy, EntityNotExist.Policy.Version."""
+        rec = self._policy(p.get("PolicyName", ""), p.get("PolicyType"))
+        vid = p.get("VersionId", "")
+        if vid not in rec.versions:
+            raise EmulatorError(
+                "EntityNotExist.Policy.Version", 404, f"The policy version does not exist: {vid}."
+            )
+        return {"PolicyVersion": self._version_json(rec, vid)}
+
+    def ListPolicyVersions(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the PolicyVersions.PolicyVersion wrapper."""
+        rec = self._policy(p.get("PolicyName", ""), p.get("PolicyType"))
+        return {
+            "PolicyVersions": {"PolicyVersion": [self._version_json(rec, v) for v in rec.versions]}
+        }
+
+    def ListPolicies(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the PolicyType filter and the Policies.Policy wrapper. Not: paging
+        (IsTruncated is always false)."""
+        ptype = p.get("PolicyType")
+        out = [
+            {
+                "PolicyName": r.name,
+                "PolicyType": r.type,
+                "DefaultVersion": r.default,
+                "Description": r.description,
+            }
+            for (t, _), r in sorted(self.policies.items())
+            if not ptype or t == ptype
+        ]
+        return {"Policies": {"Policy": out}, "IsTruncated": False}
+
+    def CreatePolicyVersion(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the 5-version limit (LimitExceeded.Policy.Version) unless
+        RotateStrategy=DeleteOldestNonDefaultVersionWhenLimitExceeded, SetAsDefault (sent by the
+        SDK as 'True'/'true'), document checks. Custom policies only."""
+        rec = self._policy(p.get("PolicyName", ""), "Custom")
+        doc = p.get("PolicyDocument", "")
+        self._check_document(doc)
+        if len(rec.versions) >= 5:
+            if p.get("RotateStrategy") != "DeleteOldestNonDefaultVersionWhenLimitExceeded":
+                raise EmulatorError(
+                    "LimitExceeded.Policy.Version", 409, "The policy already has 5 versions."
+                )
+            oldest = next(v for v in rec.versions if v != rec.default)
+            del rec.versions[oldest]
+        vid = f"v{rec.next_version}"
+        rec.next_version += 1
+        rec.versions[vid] = doc
+        if p.get("SetAsDefault", "").lower() == "true":
+            rec.default = vid
+        return {"PolicyVersion": self._version_json(rec, vid)}
+
+    def SetDefaultPolicyVersion(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Policy.Version."""
+        rec = self._policy(p.get("PolicyName", ""), "Custom")
+        if p.get("VersionId") not in rec.versions:
+            raise EmulatorError(
+                "EntityNotExist.Policy.Version", 404, "The policy version does not exist."
+            )
+        rec.default = p["VersionId"]
+        return {}
+
+    def DeletePolicyVersion(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: DeleteConflict.Policy.Version.Default for the default version."""
+        rec = self._policy(p.get("PolicyName", ""), "Custom")
+        vid = p.get("VersionId", "")
+        if vid not in rec.versions:
+            raise EmulatorError(
+                "EntityNotExist.Policy.Version", 404, "The policy version does not exist."
+            )
+        if vid == rec.default:
+            raise EmulatorError(
+                "DeleteConflict.Policy.Version.Default",
+                409,
+                "The default version cannot be deleted.",
+            )
+        del rec.versions[vid]
+        return {}
+
+    def DeletePolicy(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: DeleteConflict.Policy.User/.Group/.Role while attached,
+        DeleteConflict.Policy.Version while non-default versions exist."""
+        rec = self._policy(p.get("PolicyName", ""), "Custom")
+        for (kind, _), pols in self.attachments.items():
+            if ("Custom", rec.name) in pols:
+                raise EmulatorError(
+                    f"DeleteConflict.Policy.{kind}", 409, "The policy is still attached."
+                )
+        if len(rec.versions) > 1:
+            raise EmulatorError(
+                "DeleteConflict.Policy.Version", 409, "The policy has non-default versions."
+            )
+        del self.policies[("Custom", rec.name)]
+        return {}
+
+    def _attach(self, kind: str, p: dict[str, str], attach: bool) -> dict[str, Any]:
+        target = self._principal(kind, p.get(f"{kind}Name", ""))
+        rec = self._policy(p.get("PolicyName", ""), p.get("PolicyType"))
+        pols = self.attachments.setdefault(target, set())
+        ident = (rec.type, rec.name)
+        if attach:
+            if ident in pols:
+                raise EmulatorError(
+                    f"EntityAlreadyExists.{kind}.Policy", 409, "The policy is already attached."
+                )
+            pols.add(ident)
+        else:
+            if ident not in pols:
+                raise EmulatorError(
+                    f"EntityNotExist.{kind}.Policy", 404, "The policy is not attached."
+                )
+            pols.discard(ident)
+        return {}
+
+    def AttachPolicyToUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.User/.Policy, EntityAlreadyExists.User.Policy."""
+        return self._attach("User", p, True)
+
+    def AttachPolicyToGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Group/.Policy, EntityAlreadyExists.Group.Policy."""
+        return self._attach("Group", p, True)
+
+    def AttachPolicyToRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Role/.Policy; EntityAlreadyExists.Role.Policy (that code is
+        UNCONFIRMED for roles; the user and group analogues are documented)."""
+        return self._attach("Role", p, True)
+
+    def DetachPolicyFromUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.User.Policy."""
+        return self._attach("User", p, False)
+
+    def DetachPolicyFromGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Group.Policy."""
+        return self._attach("Group", p, False)
+
+    def DetachPolicyFromRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: EntityNotExist.Role.Policy."""
+        return self._attach("Role", p, False)
+
+    def _list_for(self, kind: str, p: dict[str, str]) -> dict[str, Any]:
+        target = self._principal(kind, p.get(f"{kind}Name", ""))
+        out = []
+        for ptype, name in sorted(self.attachments.get(target, set())):
+            rec = self.policies[(ptype, name)]
+            out.append(
+                {
+                    "PolicyName": name,
+                    "PolicyType": ptype,
+                    "DefaultVersion": rec.default,
+                    "Description": rec.description,
+                }
+            )
+        return {"Policies": {"Policy": out}}
+
+    def ListPoliciesForUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the Policies.Policy wrapper, no paging, EntityNotExist.User."""
+        return self._list_for("User", p)
+
+    def ListPoliciesForGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the Policies.Policy wrapper, EntityNotExist.Group."""
+        return self._list_for("Group", p)
+
+    def ListPoliciesForRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the Policies.Policy wrapper, EntityNotExist.Role."""
+        return self._list_for("Role", p)
+
+    def ListGroupsForUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: the Groups.Group wrapper, EntityNotExist.User."""
+        name = self._principal("User", p.get("UserName", ""))[1]
+        return {
+            "Groups": {
+                "Group": [
+                    {"GroupName": g}
+                    for g, members in sorted(self.groups.items())
+                    if name in members
+                ]
+            }
+        }
+
+    def ListEntitiesForPolicy(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Reproduces: Users.User, Groups.Group and Roles.Role wrappers."""
+        rec = self._policy(p.get("PolicyName", ""), p.get("PolicyType"))
+        ident = (rec.type, rec.name)
+        found: dict[str, list[str]] = {"User": [], "Group": [], "Role": []}
+        for (kind, name), pols in sorted(self.attachments.items()):
+            if ident in pols:
+                found[kind].append(name)
+        return {
+            "Users": {"User": [{"UserName": n, "UserId": self.users[n]} for n in found["User"]]},
+            "Groups": {"Group": [{"GroupName": n} for n in found["Group"]]},
+            "Roles": {"Role": [self._role_json(self.roles[n]) for n in found["Role"]]},
+        }
+
+    # ------------------------------------------------------------------ STS
+
+    def AssumeRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Issue STS credentials. Reproduces: RoleArn format (InvalidParameter.RoleArn), the
+        role's existence (EntityNotExist.Role), RoleSessionName rules (2-64 of [A-Za-z0-9.@_-]),
+        DurationSeconds 900..MaxSessionDuration, the session policy's grammar and 2,048-byte
+        size (InvalidParameter.PolicyGrammar / .PolicySize), root may not assume roles and the
+        trust policy must name the caller's account or user (NoPermission). Not: the caller's
+        own sts:AssumeRole permission, ExternalId, SourceIdentity."""
+        arn = p.get("RoleArn", "")
+        m = re.match(r"^acs:ram::(\d+):role/([A-Za-z0-9.-]{1,64})$", arn)
+        if not m:
+            raise EmulatorError(
+                "InvalidParameter.RoleArn", 400, "The parameter RoleArn is wrongly formed."
+            )
+        role = next((r for r in self.roles.values() if r.name.lower() == m.group(2).lower()), None)
+        if m.group(1) != ACCOUNT or role is None:
+            raise EmulatorError(
+                "EntityNotExist.Role", 404, f"The role does not exist: {m.group(2)}."
+            )
+        session = p.get("RoleSessionName", "")
+        if not _SESSION_RE.match(session):
+            raise EmulatorError(
+                "InvalidParameter.RoleSessionName",
+                400,
+                "The parameter RoleSessionName is wrongly formed.",
+            )
+        duration = int(p.get("DurationSeconds") or 3600)
+        if not 900 <= duration <= role.max_session:
+            raise EmulatorError(
+                "InvalidParameter.DurationSeconds",
+                400,
+                f"The Min/Max value of DurationSeconds is 15min/{role.max_session // 60}min.",
+            )
+        policy = p.get("Policy")
+        if policy:
+            if len(policy.encode()) > SESSION_POLICY_LIMIT:
+                raise EmulatorError(
+                    "InvalidParameter.PolicySize",
+                    400,
+                    "The size of Policy must be smaller than 2048 bytes.",
+                )
+            try:
+                parse_policy(policy)
+            except PolicyParseError as exc:
+                raise EmulatorError(
+                    "InvalidParameter.PolicyGrammar", 400, f"The policy grammar is invalid: {exc}"
+                ) from None
+        if caller.principal == "root":
+            raise EmulatorError("NoPermission", 403, "Roles may not be assumed by root accounts.")
+        if not self._trusts(role, caller):
+            raise EmulatorError("NoPermission", 403, "You are not authorized to assume this role.")
+        key = self.add_key(f"role/{role.name}/{session}")
+        key.key_id = "STS." + key.key_id[4:]
+        self.keys.pop(next(k for k, v in self.keys.items() if v is key))
+        self.keys[key.key_id] = key
+        key.token = "CAIS" + hashlib.sha256(f"{key.key_id}{self.counter}".encode()).hexdigest() * 4
+        key.expires = self.clock() + duration
+        return {
+            "AssumedRoleUser": {
+                "AssumedRoleId": f"{role.role_id}:{session}",
+                "Arn": f"acs:ram::{ACCOUNT}:role/{role.name.lower()}/{session}",
+            },
+            "Credentials": {
+                "AccessKeyId": key.key_id,
+                "AccessKeySecret": key.secret,
+                "SecurityToken": key.token,
+                "Expiration": _now_text(key.expires),
+            },
+        }
+
+    def _trusts(self, role: RoleRecord, caller: Key) -> bool:
+        allowed: list[str] = []
+        for st in role.trust.get("Statement", []):
+            if st.get("Effect") == "Allow":
+                ram = st.get("Principal", {}).get("RAM", [])
+                allowed += [ram] if isinstance(ram, str) else list(ram)
+        me = f"acs:ram::{ACCOUNT}:{caller.principal.rsplit('/', 1)[0] if caller.principal.startswith('role/') else caller.principal}"
+        return any(a in (f"acs:ram::{ACCOUNT}:root", me) or a == ACCOUNT for a in allowed)
+
+    def GetCallerIdentity(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Who signed the request: the account, a RAM user, or an assumed role's session."""
+        if caller.principal.startswith("role/"):
+            _, role, session = caller.principal.split("/", 2)
+            return {
+                "AccountId": ACCOUNT,
+                "IdentityType": "AssumedRoleUser",
+                "Arn": f"acs:ram::{ACCOUNT}:role/{role.lower()}/{session}",
+                "RoleId": self.roles[role].role_id,
+                "PrincipalId": f"{self.roles[role].role_id}:{session}",
+            }
+        if caller.principal.startswith("user/"):
+            name = caller.principal[5:]
+            return {
+                "AccountId": ACCOUNT,
+                "IdentityType": "RAMUser",
+                "Arn": f"acs:ram::{ACCOUNT}:user/{name}",
+                "UserId": self.users.get(name, ""),
+            }
+        return {
+            "AccountId": ACCOUNT,
+            "IdentityType": "Account",
+            "Arn": f"acs:ram::{ACCOUNT}:root",
+            "UserId": ACCOUNT,
+        }
+
+
+RAM_ACTIONS = (
+    "CreateUser", "CreateGroup", "AddUserToGroup", "CreateRole", "GetUser", "GetGroup", "GetRole",
+    "CreatePolicy", "GetPolicy", "GetPolicyVersion", "ListPolicyVersions", "ListPolicies",
+    "CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicyVersion", "DeletePolicy",
+    "AttachPolicyToUser", "AttachPolicyToGroup", "AttachPolicyToRole", "DetachPolicyFromUser",
+    "DetachPolicyFromGroup", "DetachPolicyFromRole", "ListPoliciesForUser", "ListPoliciesForGroup",
+    "ListPoliciesForRole", "ListGroupsForUser", "ListEntitiesForPolicy",
+)  # fmt: skip
+STS_ACTIONS = ("AssumeRole", "GetCallerIdentity")
+
+#: (API version, action) -> handler name
+HANDLERS = {("2015-05-01", a): a for a in RAM_ACTIONS} | {("2015-04-01", a): a for a in STS_ACTIONS}
+
+
+__all__ = [
+    "ACCOUNT",
+    "ADMIN_KEY_ID",
+    "ADMIN_KEY_SECRET",
+    "HANDLERS",
+    "Backend",
+    "EmulatorError",
+    "Key",
+]

@@ -1,0 +1,267 @@
+"""The emulator's HTTP front: Alibaba Cloud's RPC protocol on 127.0.0.1.
+
+The real SDK (aliyun-python-sdk-core) talks to it unchanged: POST with every parameter in the
+query string (form-body parameters are accepted and signed too). Every request is checked the
+way the cloud checks it: the HMAC-SHA1 signature, the timestamp (within 15 minutes), the nonce
+(never reused), the AccessKeyId, and for STS credentials the SecurityToken and its expiry.
+Faults (an error code, a status, a delay, a dropped connection) can be injected per action.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from permgen.emulator.backend import HANDLERS, Backend, EmulatorError
+from permgen.emulator.signing import verify
+
+MAX_SKEW = 15 * 60
+
+
+@dataclass
+class Fault:
+    action: str
+    code: str = "ServiceUnavailable"
+    status: int = 503
+    times: int = 1
+    delay: float = 0.0
+    drop: bool = False  # close the connection without an answer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # requests are not logged
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, code: str, message: str, request_id: str) -> None:
+        self._send(
+            status,
+            {
+                "RequestId": request_id,
+                "HostId": "permgen-emulator",
+                "Code": code,
+                "Message": message,
+            },
+        )
+
+    def _handle(self, method: str) -> None:
+        request_id = str(uuid.UUID(int=self.server.next_id()))
+        params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            body = self.rfile.read(length).decode("utf-8", errors="replace")
+            if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+                params.update(parse_qsl(body, keep_blank_values=True))
+        try:
+            result = self.server.dispatch(method, params)
+        except EmulatorError as exc:
+            self._error(exc.status, exc.code, exc.message, request_id)
+            return
+        except _Drop:
+            self.close_connection = True
+            return
+        self._send(200, {"RequestId": request_id, **result})
+
+
+class _Drop(Exception):
+    pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+        super().__init__(address, _Handler)
+        self.backend = backend
+        self.lock = threading.Lock()
+        self.nonces: set[str] = set()
+        self.faults: list[Fault] = []
+        self.counter = 0
+        self.calls: dict[str, int] = {}
+
+    def next_id(self) -> int:
+        with self.lock:
+            self.counter += 1
+            return self.counter
+
+    def _authenticate(self, method: str, params: dict[str, str]) -> Any:
+        backend = self.backend
+        for required in (
+            "AccessKeyId",
+            "Signature",
+            "Timestamp",
+            "SignatureNonce",
+            "Action",
+            "Version",
+        ):
+            if not params.get(required):
+                raise EmulatorError(
+                    "MissingParameter",
+                    400,
+                    f"The input parameter {required} that is mandatory for processing this request is not supplied.",
+                )
+        if params.get("SignatureMethod") != "HMAC-SHA1" or params.get("SignatureVersion") != "1.0":
+            raise EmulatorError(
+                "InvalidParameter", 400, "Only HMAC-SHA1 signatures, version 1.0, are supported."
+            )
+        key = backend.keys.get(params["AccessKeyId"])
+        if key is None:
+            raise EmulatorError(
+                "InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."
+            )
+        try:
+            stamp = (
+                datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+                .replace(tzinfo=UTC)
+                .timestamp()
+            )
+        except ValueError:
+            raise EmulatorError(
+                "InvalidTimeStamp.Format",
+                400,
+                "Specified time stamp or date value is not well formatted.",
+            ) from None
+        if abs(stamp - time.time()) > MAX_SKEW:  # request stamps are wall-clock time
+            raise EmulatorError(
+                "InvalidTimeStamp.Expired", 400, "Specified time stamp or date value is expired."
+            )
+        ok, sts = verify(method, params, key.secret)
+        if not ok:
+            raise EmulatorError(
+                "SignatureDoesNotMatch",
+                400,
+                "Specified signature is not matched with our calculation. server string to sign is:"
+                + sts,
+            )
+        if key.token is not None:
+            if params.get("SecurityToken") != key.token:
+                raise EmulatorError(
+                    "InvalidSecurityToken.MismatchWithAccessKey",
+                    400,
+                    "Specified SecurityToken mismatch with the AccessKey.",
+                )
+            if key.expires is not None and backend.clock() >= key.expires:
+                raise EmulatorError(
+                    "InvalidSecurityToken.Expired", 400, "Specified SecurityToken is expired."
+                )
+        with self.lock:
+            if params["SignatureNonce"] in self.nonces:
+                raise EmulatorError(
+                    "SignatureNonceUsed", 400, "Specified signature nonce was used already."
+                )
+            self.nonces.add(params["SignatureNonce"])
+        return key
+
+    def dispatch(self, method: str, params: dict[str, str]) -> dict[str, Any]:
+        key = self._authenticate(method, params)
+        action = params["Action"]
+        handler = HANDLERS.get((params["Version"], action))
+        if handler is None:
+            raise EmulatorError(
+                "InvalidAction.NotFound",
+                400,
+                f"Specified api is not found: {action} ({params['Version']}).",
+            )
+        fault = self._take_fault(action)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                raise _Drop()
+            if fault.code:
+                raise EmulatorError(fault.code, fault.status, f"Injected fault: {fault.code}.")
+        with self.lock:
+            self.calls[action] = self.calls.get(action, 0) + 1
+            result: dict[str, Any] = getattr(self.backend, handler)(params, key)
+        return result
+
+    def _take_fault(self, action: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.action in (action, "*") and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+class Emulator:
+    """A running emulator: ``Emulator().start()`` serves on 127.0.0.1 (port 0 = any free one)."""
+
+    def __init__(
+        self, backend: Backend | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.backend = backend or Backend()
+        self._server = _Server((host, port), self.backend)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def calls(self) -> dict[str, int]:
+        return dict(self._server.calls)
+
+    def inject(
+        self,
+        action: str,
+        code: str = "ServiceUnavailable",
+        status: int = 503,
+        *,
+        times: int = 1,
+        delay: float = 0.0,
+        drop: bool = False,
+    ) -> None:
+        """Make the next ``times`` calls of ``action`` ("*" = any) fail this way."""
+        with self._server.lock:
+            self._server.faults.append(Fault(action, code, status, times, delay, drop))
+
+    def start(self) -> Emulator:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="permgen-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["Emulator", "Fault"]
