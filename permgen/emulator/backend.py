@@ -93,6 +93,7 @@ class Backend:
 
     def reset(self) -> None:
         self.counter = 0
+        self.last_session_policy = ""  # what the last AssumeRole was asked to narrow to
         self.keys: dict[str, Key] = {ADMIN_KEY_ID: Key(ADMIN_KEY_ID, ADMIN_KEY_SECRET, "root")}
         self.users: dict[str, str] = {}  # name -> user id
         self.groups: dict[str, set[str]] = {}  # name -> member user names
@@ -177,6 +178,20 @@ class Backend:
             )
         self.users[name] = self._id("2")
         return {"User": {"UserName": name, "UserId": self.users[name]}}
+
+    def CreateAccessKey(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Create an AccessKey for a RAM user (the secret is returned once, as in the cloud).
+        Reproduces: EntityNotExist.User. Not: the two-key limit, key status changes."""
+        name = self._principal("User", p.get("UserName", ""))[1]
+        key = self.add_key(f"user/{name}")
+        return {
+            "AccessKey": {
+                "AccessKeyId": key.key_id,
+                "AccessKeySecret": key.secret,
+                "Status": "Active",
+                "CreateDate": _now_text(self.clock()),
+            }
+        }
 
     def CreateGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Create a RAM group. Reproduces: EntityAlreadyExists.Group."""
@@ -524,6 +539,7 @@ class Backend:
                 f"The Min/Max value of DurationSeconds is 15min/{role.max_session // 60}min.",
             )
         policy = p.get("Policy")
+        self.last_session_policy = policy or ""
         if policy:
             if len(policy.encode()) > SESSION_POLICY_LIMIT:
                 raise EmulatorError(
@@ -597,7 +613,7 @@ class Backend:
 
 
 RAM_ACTIONS = (
-    "CreateUser", "CreateGroup", "AddUserToGroup", "CreateRole", "GetUser", "GetGroup", "GetRole",
+    "CreateUser", "CreateAccessKey", "CreateGroup", "AddUserToGroup", "CreateRole", "GetUser", "GetGroup", "GetRole",
     "CreatePolicy", "GetPolicy", "GetPolicyVersion", "ListPolicyVersions", "ListPolicies",
     "CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicyVersion", "DeletePolicy",
     "AttachPolicyToUser", "AttachPolicyToGroup", "AttachPolicyToRole", "DetachPolicyFromUser",

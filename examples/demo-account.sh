@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The account side of the demo, on the embedded emulator (run by examples/demo.sh).
+set -euo pipefail
+OUT="$1"
+permgen emulator --port 0 > "$OUT/emulator.env" &
+EMU=$!
+trap 'kill $EMU 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  [ -s "$OUT/emulator.env" ] && [ "$(wc -l < "$OUT/emulator.env")" -ge 3 ] && break
+  sleep 0.1
+done
+# shellcheck disable=SC1091
+source "$OUT/emulator.env"
+echo "emulator at $PERMGEN_ENDPOINT (account 1234567890123456)"
+
+echo "an administrator creates the uploader role and a token-vendor user with a key (RAM API, real SDK):"
+python3 - "$OUT/vendor.env" <<'PY'
+import json, os, shlex, sys
+from permgen.account.sdk import call, make_client
+from permgen.account.types import AccessKey, ClientConfig, Secret
+config = ClientConfig(endpoint=os.environ["PERMGEN_ENDPOINT"])
+admin = make_client(AccessKey(os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"], Secret(os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"])), config)
+trust = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::1234567890123456:root"]}}]}
+call(admin, "Ram", "CreateRole", {"RoleName": "oss-uploader", "AssumeRolePolicyDocument": json.dumps(trust)}, config)
+call(admin, "Ram", "CreateUser", {"UserName": "token-vendor"}, config)
+key = call(admin, "Ram", "CreateAccessKey", {"UserName": "token-vendor"}, config)["AccessKey"]
+with open(sys.argv[1], "w") as fh:
+    fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(key['AccessKeyId'])}\n")
+    fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(key['AccessKeySecret'])}\n")
+print("  role oss-uploader; user token-vendor with key", key["AccessKeyId"])
+PY
+# shellcheck disable=SC1091
+source "$OUT/vendor.env"
+
+echo "the token vendor mints a 15-minute, write-only token for alice's prefix:"
+permgen token mobile-uploader --spec examples/platform.yaml --var user=alice --format json > "$OUT/token.json"
+python3 - "$OUT/token.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"  {d['AccessKeyId']} for session {d['RoleSessionName']}, expires {d['Expiration']}")
+PY
+echo "a command run with the token in its environment sees only STS credentials:"
+permgen token mobile-uploader --spec examples/platform.yaml --var user=alice --exec -- \
+  python3 -c "import os; print('  OSS_ACCESS_KEY_ID =', os.environ['OSS_ACCESS_KEY_ID'][:12] + '...')"

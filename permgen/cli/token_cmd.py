@@ -1,0 +1,168 @@
+"""``permgen token``: short-lived STS credentials scoped to one role's session policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from permgen.cli._common import handle_errors, parse_vars
+from permgen.errors import ExitCode, UsageError
+
+
+@click.command("token")
+@click.argument("role")
+@click.option(
+    "--spec",
+    "spec_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The role spec.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Fill a placeholder of the role (repeatable).",
+)
+@click.option("--session", help="RoleSessionName (default: permgen-<role>-<values>, sanitized).")
+@click.option(
+    "--duration", type=int, help="Seconds, 900 to the role's sts.duration (default: that maximum)."
+)
+@click.option("--role-arn", help="Assume this role instead of the spec's sts.role_arn.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["env", "json", "aliyun-cli", "ossutil"]),
+    default="env",
+    show_default=True,
+)
+@click.option(
+    "--profile-name",
+    default="permgen",
+    show_default=True,
+    help="Profile to write (aliyun-cli, ossutil).",
+)
+@click.option(
+    "--config-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file to write (default: ~/.aliyun/config.json or ~/.ossutilconfig).",
+)
+@click.option(
+    "--exec",
+    "exec_",
+    is_flag=True,
+    help="Run the command after -- with the credentials in its environment.",
+)
+@click.option(
+    "--endpoint",
+    envvar="PERMGEN_ENDPOINT",
+    help="An emulator URL (env PERMGEN_ENDPOINT); default: the real cloud.",
+)
+@click.option("--region", default="cn-hangzhou", show_default=True)
+@click.option("--profile", help="aliyun CLI profile holding the caller's credentials.")
+@click.option(
+    "--access-key-id",
+    envvar="PERMGEN_ACCESS_KEY_ID",
+    help="Caller's AccessKeyId (prefer ALIBABA_CLOUD_ACCESS_KEY_ID).",
+)
+@click.option(
+    "--access-key-secret",
+    envvar="PERMGEN_ACCESS_KEY_SECRET",
+    help="Caller's secret (prefer the environment: flags show in ps).",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@handle_errors
+def command(
+    role: str,
+    spec_path: Path,
+    variables: tuple[str, ...],
+    session: str | None,
+    duration: int | None,
+    role_arn: str | None,
+    fmt: str,
+    profile_name: str,
+    config_file: Path | None,
+    exec_: bool,
+    endpoint: str | None,
+    region: str,
+    profile: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+    command: tuple[str, ...],
+) -> int:
+    """Mint STS credentials for ROLE: AssumeRole with the role's session policy.
+
+    \b
+    permgen token mobile-uploader --spec roles.yaml --var user=alice --format env
+    permgen token mobile-uploader --spec roles.yaml --var user=alice --exec -- ossutil cp f oss://b/k
+
+    Exit codes: 0; 1 cloud or network error; 2 bad input. With --exec, the command's own code.
+    """
+    from permgen.account.credentials import resolve
+    from permgen.account.sdk import SdkStsClient
+    from permgen.account.types import ClientConfig
+    from permgen.spec import load_spec
+    from permgen.tokens import (
+        env_lines,
+        environment,
+        json_document,
+        mint,
+        write_aliyun_profile,
+        write_ossutil_profile,
+    )
+
+    if exec_ and not command:
+        raise UsageError("--exec needs a command after --")
+    if command and not exec_:
+        raise UsageError(f"unexpected argument {command[0]!r} (use --exec -- CMD ARGS)")
+    spec = load_spec(spec_path)
+    caller = resolve(
+        access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
+    )
+    sts = SdkStsClient(caller, ClientConfig(endpoint=endpoint, region=region))
+    minted = mint(
+        spec,
+        role,
+        parse_vars(variables),
+        sts,
+        session=session,
+        duration=duration,
+        role_arn=role_arn,
+    )
+    creds = minted.credentials
+    click.echo(
+        f"permgen: {minted.session_name}: {creds.access_key_id}, expires {creds.expiration}",
+        err=True,
+    )
+    if exec_:
+        env = {**os.environ, **environment(creds)}
+        try:
+            return subprocess.call(list(command), env=env)
+        except FileNotFoundError:
+            raise UsageError(f"--exec: command not found: {command[0]}") from None
+    if fmt == "env":
+        click.echo(env_lines(creds), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(json_document(minted), indent=2))
+    elif fmt == "aliyun-cli":
+        path = config_file or Path.home() / ".aliyun" / "config.json"
+        write_aliyun_profile(path, profile_name, creds, region)
+        click.echo(
+            f"wrote profile {profile_name!r} to {path} (use: aliyun --profile {profile_name} ...)",
+            err=True,
+        )
+    else:
+        path = config_file or Path.home() / ".ossutilconfig"
+        write_ossutil_profile(path, profile_name, creds, region)
+        click.echo(
+            f"wrote [profile {profile_name}] to {path} (use: ossutil --profile {profile_name} ...)",
+            err=True,
+        )
+    sys.stdout.flush()
+    return int(ExitCode.OK)
