@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -25,17 +26,61 @@ from permgen.cli._common import handle_errors
     show_default=True,
     help="Address to listen on (keep it on loopback).",
 )
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False),
+    help="Keep the account in this file: loaded at start, written (atomically, 0600) after every change.",
+)
+@click.option(
+    "--seed",
+    "seed_file",
+    type=click.Path(dir_okay=False, exists=True),
+    help="YAML of users, groups, roles, policies, attachments, access keys and faults to create at start.",
+)
 @handle_errors
-def command(port: int, host: str) -> int:
+def command(port: int, host: str, state_file: str | None, seed_file: str | None) -> int:
     """Serve one emulated account (1234567890123456) until interrupted.
 
     At start it prints shell lines to point permgen and the Alibaba SDKs at it:
     export PERMGEN_ENDPOINT=..., ALIBABA_CLOUD_ACCESS_KEY_ID=..., ALIBABA_CLOUD_ACCESS_KEY_SECRET=...
     (an administrator key that exists only in the emulator).
     """
-    from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Emulator
+    import json
+    from pathlib import Path
 
-    emulator = Emulator(host=host, port=port)
+    from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator, EmulatorError
+    from permgen.errors import InputError
+
+    backend = Backend()
+    if state_file and Path(state_file).exists():
+        try:
+            backend.load(json.loads(Path(state_file).read_text("utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{state_file}: not an emulator state file: {exc}") from None
+    faults: list[dict[str, Any]] = []
+    if seed_file:
+        import yaml
+
+        try:
+            data = yaml.safe_load(Path(seed_file).read_text("utf-8")) or {}
+            faults = backend.seed(data)
+        except yaml.YAMLError as exc:
+            raise InputError(f"{seed_file}: not valid YAML: {exc}") from None
+        except EmulatorError as exc:
+            raise InputError(f"{seed_file}: {exc.code}: {exc.message}") from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"{seed_file}: unexpected shape: {exc!r}") from None
+    emulator = Emulator(backend, host=host, port=port, state_file=state_file)
+    for f in faults:
+        emulator.inject(
+            f["action"],
+            f.get("code", "ServiceUnavailable"),
+            int(f.get("status", 503)),
+            times=int(f.get("times", 1)),
+            delay=float(f.get("delay", 0)),
+            drop=bool(f.get("drop", False)),
+        )
     click.echo(f"export PERMGEN_ENDPOINT={emulator.url}")
     click.echo(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={ADMIN_KEY_ID}")
     click.echo(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={ADMIN_KEY_SECRET}")

@@ -107,6 +107,105 @@ class Backend:
                 name, "System", name, {"v1": json.dumps(doc)}
             )
 
+    # ------------------------------------------------------------------ persistence
+
+    def dump(self) -> dict[str, Any]:
+        """The whole state as JSON-able data (for ``--state FILE``)."""
+        return {
+            "version": 1,
+            "counter": self.counter,
+            "keys": [vars(k) for k in self.keys.values()],
+            "users": self.users,
+            "groups": {g: sorted(m) for g, m in self.groups.items()},
+            "roles": [vars(r) for r in self.roles.values()],
+            "policies": [vars(p) for p in self.policies.values() if p.type == "Custom"],
+            "attachments": [
+                {"kind": kind, "name": name, "policies": sorted([list(x) for x in pols])}
+                for (kind, name), pols in sorted(self.attachments.items())
+            ],
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace the state with what :meth:`dump` wrote."""
+        self.reset()
+        self.counter = int(data.get("counter", 0))
+        for k in data.get("keys", []):
+            self.keys[k["key_id"]] = Key(**k)
+        self.users = dict(data.get("users", {}))
+        self.groups = {g: set(m) for g, m in data.get("groups", {}).items()}
+        self.roles = {r["name"]: RoleRecord(**r) for r in data.get("roles", [])}
+        for p in data.get("policies", []):
+            rec = PolicyRecord(**p)
+            self.policies[(rec.type, rec.name)] = rec
+        for a in data.get("attachments", []):
+            self.attachments[(a["kind"], a["name"])] = {(t, n) for t, n in a["policies"]}
+
+    def seed(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Create what a seed file describes, through the same handlers the API uses (so the
+        same checks apply); returns its ``faults`` entries for the server.
+
+        ``{users: [{name, groups: [..], access_keys: [{id, secret}]}], groups: [..],
+        roles: [{name, trust: {..} | trusted: [principal ARN..], max_session}],
+        policies: [{name, document: {..}, description}], attachments: [{policy, type, to: "user:NAME"}],
+        faults: [{action, code, status, times, delay, drop}]}``
+        """
+        root = self.keys[ADMIN_KEY_ID]
+        for g in data.get("groups", []):
+            self.CreateGroup({"GroupName": g}, root)
+        for u in data.get("users", []):
+            self.CreateUser({"UserName": u["name"]}, root)
+            for g in u.get("groups", []):
+                if g not in self.groups:
+                    self.CreateGroup({"GroupName": g}, root)
+                self.AddUserToGroup({"UserName": u["name"], "GroupName": g}, root)
+            for k in u.get("access_keys", []):
+                self.keys[k["id"]] = Key(k["id"], k["secret"], f"user/{u['name']}")
+        for r in data.get("roles", []):
+            trust = r.get("trust") or {
+                "Version": "1",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"RAM": r.get("trusted", [f"acs:ram::{ACCOUNT}:root"])},
+                    }
+                ],
+            }
+            self.CreateRole(
+                {
+                    "RoleName": r["name"],
+                    "AssumeRolePolicyDocument": json.dumps(trust),
+                    "MaxSessionDuration": str(r.get("max_session", 3600)),
+                },
+                root,
+            )
+        for p in data.get("policies", []):
+            self.CreatePolicy(
+                {
+                    "PolicyName": p["name"],
+                    "PolicyDocument": json.dumps(p["document"]),
+                    "Description": p.get("description", ""),
+                },
+                root,
+            )
+        for a in data.get("attachments", []):
+            kind, _, name = a["to"].partition(":")
+            handler = {
+                "user": self.AttachPolicyToUser,
+                "group": self.AttachPolicyToGroup,
+                "role": self.AttachPolicyToRole,
+            }[kind]
+            handler(
+                {
+                    f"{kind.capitalize()}Name": name,
+                    "PolicyName": a["policy"],
+                    "PolicyType": a.get("type", "Custom"),
+                },
+                root,
+            )
+        faults: list[dict[str, Any]] = list(data.get("faults", []))
+        return faults
+
     # ------------------------------------------------------------------ helpers
 
     def _id(self, prefix: str) -> str:

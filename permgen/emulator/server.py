@@ -102,6 +102,7 @@ class _Server(ThreadingHTTPServer):
         self.faults: list[Fault] = []
         self.counter = 0
         self.calls: dict[str, int] = {}
+        self.state_file: str | None = None
 
     def next_id(self) -> int:
         with self.lock:
@@ -197,6 +198,10 @@ class _Server(ThreadingHTTPServer):
         with self.lock:
             self.calls[action] = self.calls.get(action, 0) + 1
             result: dict[str, Any] = getattr(self.backend, handler)(params, key)
+            if self.state_file and not action.startswith(("Get", "List")):
+                from permgen.fileio import write_secret_file  # the state holds the keys' secrets
+
+                write_secret_file(self.state_file, json.dumps(self.backend.dump(), indent=1))
         return result
 
     def _take_fault(self, action: str) -> Fault | None:
@@ -212,10 +217,16 @@ class Emulator:
     """A running emulator: ``Emulator().start()`` serves on 127.0.0.1 (port 0 = any free one)."""
 
     def __init__(
-        self, backend: Backend | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        backend: Backend | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_file: str | None = None,
     ) -> None:
         self.backend = backend or Backend()
         self._server = _Server((host, port), self.backend)
+        self._server.state_file = state_file
         self._thread: threading.Thread | None = None
 
     @property

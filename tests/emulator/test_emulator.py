@@ -404,3 +404,90 @@ def test_the_emulator_command_prints_its_endpoint_and_stops_on_sigterm() -> None
         assert proc.wait(timeout=10) == 0
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_seed_and_state_files(tmp_path: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(
+        "users:\n"
+        "  - {name: alice, groups: [devs], access_keys: [{id: LTAIaliceTestKey01, secret: alice-test-secret}]}\n"
+        "roles:\n  - {name: uploader, max_session: 7200}\n"
+        "policies:\n  - {name: reader, document: {Version: '1', Statement: [{Effect: Allow, Action: oss:GetObject, Resource: 'acs:oss:*:*:b/*'}]}}\n"
+        "attachments:\n  - {policy: reader, to: 'group:devs'}\n  - {policy: AliyunOSSReadOnlyAccess, type: System, to: 'user:alice'}\n"
+        "faults:\n  - {action: GetPolicy, code: Throttling, status: 400, times: 1}\n"
+    )
+    state = tmp_path / "state.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "permgen", "emulator", *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().split("=", 1)[1]
+        proc.stdout.readline()
+        proc.stdout.readline()
+        return proc, url
+
+    class _At:
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+    proc, url = start("--seed", str(seed), "--state", str(state))
+    try:
+        alice = client(_At(url), "LTAIaliceTestKey01", "alice-test-secret")  # type: ignore[arg-type]
+        groups = call(alice, "ListGroupsForUser", UserName="alice")["Groups"]["Group"]
+        assert [g["GroupName"] for g in groups] == ["devs"]
+        assert (
+            error_code(alice, "GetPolicy", PolicyName="reader", PolicyType="Custom") == "Throttling"
+        )
+        assert (
+            call(alice, "GetPolicy", PolicyName="reader", PolicyType="Custom")["Policy"][
+                "PolicyName"
+            ]
+            == "reader"
+        )
+        call(alice, "CreatePolicy", PolicyName="later", PolicyDocument=DOC)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        if proc.stdout:
+            proc.stdout.close()
+    assert oct(state.stat().st_mode & 0o777) == "0o600"
+    proc, url = start("--state", str(state))
+    try:
+        alice = client(_At(url), "LTAIaliceTestKey01", "alice-test-secret")  # type: ignore[arg-type]
+        names = {
+            p["PolicyName"]
+            for p in call(alice, "ListPolicies", PolicyType="Custom")["Policies"]["Policy"]
+        }
+        assert names == {"reader", "later"}
+        attached = call(alice, "ListPoliciesForUser", UserName="alice")["Policies"]["Policy"]
+        assert [(p["PolicyName"], p["PolicyType"]) for p in attached] == [
+            ("AliyunOSSReadOnlyAccess", "System")
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_a_bad_seed_file_is_bad_input(tmp_path: Any) -> None:
+    from tests.conftest import run_cli
+
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("attachments:\n  - {policy: nope, to: 'user:ghost'}\n")
+    result = run_cli("emulator", "--seed", str(seed))
+    assert result.exit_code == 2
+    assert "EntityNotExist.User" in result.output
