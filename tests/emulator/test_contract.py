@@ -1,0 +1,172 @@
+"""One contract suite for RAM, run in process and over HTTP through the real SDK."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from permgen.account.sdk import SdkRamClient
+from permgen.account.types import AccessKey, ClientConfig, Principal, Secret
+from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
+from permgen.emulator.inprocess import InProcessRam
+from permgen.errors import CloudError
+
+DOC = json.dumps(
+    {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}
+        ],
+    }
+)
+DOC2 = json.dumps(
+    {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "oss:PutObject", "Resource": "acs:oss:*:*:b/*"}
+        ],
+    }
+)
+
+
+@pytest.fixture(params=["in-process", "http-sdk"])
+def ram(request: pytest.FixtureRequest) -> Iterator[Any]:
+    backend = Backend()
+    root = backend.keys[ADMIN_KEY_ID]
+    backend.CreateUser({"UserName": "alice"}, root)
+    backend.CreateGroup({"GroupName": "devs"}, root)
+    backend.AddUserToGroup({"UserName": "alice", "GroupName": "devs"}, root)
+    backend.CreateRole(
+        {"RoleName": "etl", "AssumeRolePolicyDocument": json.dumps({"Statement": []})}, root
+    )
+    if request.param == "in-process":
+        yield InProcessRam(backend)
+        return
+    with Emulator(backend) as emu:
+        yield SdkRamClient(
+            AccessKey(ADMIN_KEY_ID, Secret(ADMIN_KEY_SECRET)),
+            ClientConfig(endpoint=emu.url, max_attempts=1),
+        )
+
+
+def _code(fn: Any, *args: Any, **kw: Any) -> str:
+    with pytest.raises(CloudError) as info:
+        fn(*args, **kw)
+    return info.value.code
+
+
+def test_create_attach_list(ram: Any) -> None:
+    info = ram.create_policy("reader", DOC, "read b")
+    assert (info.policy_name, info.policy_type, info.default_version) == ("reader", "Custom", "v1")
+    ram.attach_policy(Principal("user", "alice"), "reader", "Custom")
+    ram.attach_policy(Principal("group", "devs"), "AliyunOSSReadOnlyAccess", "System")
+    ram.attach_policy(Principal("role", "etl"), "reader", "Custom")
+    assert [
+        (p.policy_name, p.policy_type) for p in ram.list_policies_for(Principal("user", "alice"))
+    ] == [("reader", "Custom")]
+    assert [p.policy_name for p in ram.list_policies_for(Principal("group", "devs"))] == [
+        "AliyunOSSReadOnlyAccess"
+    ]
+    assert ram.list_groups_for_user("alice") == ["devs"]
+    entities = ram.list_entities_for_policy("reader", "Custom")
+    assert (entities.users, entities.groups, entities.roles) == (("alice",), (), ("etl",))
+    got = ram.get_policy("reader", "Custom")
+    assert json.loads(got.default_document) == json.loads(DOC)
+    assert got.attachment_count == 2
+
+
+def test_versions(ram: Any) -> None:
+    ram.create_policy("p", DOC)
+    v = ram.create_policy_version("p", DOC2, set_as_default=True, rotate=False)
+    assert (v.version_id, v.is_default) == ("v2", True)
+    assert json.loads(ram.get_policy_version("p", "Custom", "v2").document) == json.loads(DOC2)
+    for _ in range(3):
+        ram.create_policy_version("p", DOC, set_as_default=False, rotate=False)
+    assert (
+        _code(ram.create_policy_version, "p", DOC, set_as_default=True, rotate=False)
+        == "LimitExceeded.Policy.Version"
+    )
+    rotated = ram.create_policy_version("p", DOC, set_as_default=True, rotate=True)
+    assert rotated.version_id == "v6"
+    assert [x.version_id for x in ram.list_policy_versions("p", "Custom")] == [
+        "v2",
+        "v3",
+        "v4",
+        "v5",
+        "v6",
+    ]
+    assert _code(ram.delete_policy_version, "p", "v6") == "DeleteConflict.Policy.Version.Default"
+    ram.set_default_policy_version("p", "v3")
+    ram.delete_policy_version("p", "v6")
+    assert ram.get_policy("p", "Custom").default_version == "v3"
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda r: r.get_policy("nope", "Custom"), "EntityNotExist.Policy"),
+        (
+            lambda r: r.get_policy_version("AliyunOSSFullAccess", "System", "v9"),
+            "EntityNotExist.Policy.Version",
+        ),
+        (lambda r: r.create_policy("bad_name", DOC), "InvalidParameter.PolicyName.InvalidChars"),
+        (
+            lambda r: r.create_policy("p", '{"Version": "1", "Statement": [{"Effect": "Allow"}]}'),
+            "MalformedPolicyDocument",
+        ),
+        (
+            lambda r: r.create_policy("p", DOC[:-2] + ", " + ", ".join(['"x": 1'] * 1) + "}]}"),
+            "MalformedPolicyDocument",
+        ),
+        (
+            lambda r: r.attach_policy(Principal("user", "ghost"), "AliyunOSSFullAccess", "System"),
+            "EntityNotExist.User",
+        ),
+        (
+            lambda r: r.detach_policy(Principal("user", "alice"), "AliyunOSSFullAccess", "System"),
+            "EntityNotExist.User.Policy",
+        ),
+        (lambda r: r.list_policies_for(Principal("role", "ghost")), "EntityNotExist.Role"),
+        (lambda r: r.get_policy("AliyunOSSFullAccess", "Weird"), "InvalidParameter.PolicyType"),
+    ],
+)
+def test_error_codes(ram: Any, call: Any, code: str) -> None:
+    assert _code(call, ram) == code
+
+
+def test_attach_twice_and_delete_conflicts(ram: Any) -> None:
+    ram.create_policy("p", DOC)
+    ram.attach_policy(Principal("user", "alice"), "p", "Custom")
+    assert (
+        _code(ram.attach_policy, Principal("user", "alice"), "p", "Custom")
+        == "EntityAlreadyExists.User.Policy"
+    )
+    assert _code(ram.create_policy, "p", DOC) == "EntityAlreadyExists.Policy"
+    assert _code(ram.delete_policy, "p") == "DeleteConflict.Policy.User"
+    ram.detach_policy(Principal("user", "alice"), "p", "Custom")
+    ram.delete_policy("p")
+    assert _code(ram.get_policy, "p", "Custom") == "EntityNotExist.Policy"
+
+
+def test_reads_are_retried_and_writes_are_not() -> None:
+    with Emulator(Backend()) as emu:
+        client = SdkRamClient(
+            AccessKey(ADMIN_KEY_ID, Secret(ADMIN_KEY_SECRET)),
+            ClientConfig(endpoint=emu.url, max_attempts=3, backoff_base=0.01),
+        )
+        emu.inject("ListPolicies", "Throttling.User", 400, times=2)
+        assert client.list_policies("System")
+        emu.inject("CreatePolicy", "ServiceUnavailable", 503, times=1)
+        assert _code(client.create_policy, "p", DOC) == "ServiceUnavailable"
+        emu.inject("GetPolicy", "InternalError", 500, times=5)
+        with pytest.raises(CloudError) as info:
+            client.get_policy("AliyunOSSFullAccess", "System")
+        assert info.value.http_status == 500
+        emu.inject("ListPolicies", "Throttling", 400, times=5)
+        from permgen.errors import ThrottledError
+
+        with pytest.raises(ThrottledError):
+            client.list_policies()
