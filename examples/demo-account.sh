@@ -13,7 +13,7 @@ done
 source "$OUT/emulator.env"
 echo "emulator at $PERMGEN_ENDPOINT (account 1234567890123456)"
 
-echo "an administrator creates the uploader role and a token-vendor user with a key (RAM API, real SDK):"
+echo "an administrator creates the principals the spec names, and a token-vendor user with a key (RAM API, real SDK):"
 python3 - "$OUT/vendor.env" <<'PY'
 import json, os, shlex, sys
 from permgen.account.sdk import call, make_client
@@ -21,14 +21,24 @@ from permgen.account.types import AccessKey, ClientConfig, Secret
 config = ClientConfig(endpoint=os.environ["PERMGEN_ENDPOINT"])
 admin = make_client(AccessKey(os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"], Secret(os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"])), config)
 trust = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::1234567890123456:root"]}}]}
-call(admin, "Ram", "CreateRole", {"RoleName": "oss-uploader", "AssumeRolePolicyDocument": json.dumps(trust)}, config)
-call(admin, "Ram", "CreateUser", {"UserName": "token-vendor"}, config)
+for role in ("oss-uploader", "EtlRole"):
+    call(admin, "Ram", "CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": json.dumps(trust)}, config)
+for user in ("analytics-bot", "rotator-bot", "token-vendor"):
+    call(admin, "Ram", "CreateUser", {"UserName": user}, config)
+for group in ("analysts", "finance", "auditors"):
+    call(admin, "Ram", "CreateGroup", {"GroupName": group}, config)
 key = call(admin, "Ram", "CreateAccessKey", {"UserName": "token-vendor"}, config)["AccessKey"]
 with open(sys.argv[1], "w") as fh:
     fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(key['AccessKeyId'])}\n")
     fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(key['AccessKeySecret'])}\n")
-print("  role oss-uploader; user token-vendor with key", key["AccessKeyId"])
+print("  roles oss-uploader, EtlRole; users analytics-bot, rotator-bot; groups analysts, finance, auditors")
+print("  token-vendor's key", key["AccessKeyId"])
 PY
+
+echo "plan, apply, and plan again (no drift):"
+permgen plan examples/platform.yaml || true
+permgen apply examples/platform.yaml --yes
+permgen plan examples/platform.yaml --detailed-exitcode
 # shellcheck disable=SC1091
 source "$OUT/vendor.env"
 
