@@ -11,6 +11,7 @@ for _ in $(seq 100); do
 done
 # shellcheck disable=SC1091
 source "$OUT/emulator.env"
+export PERMGEN_ADMIN_KEY_ID="$ALIBABA_CLOUD_ACCESS_KEY_ID" PERMGEN_ADMIN_KEY_SECRET="$ALIBABA_CLOUD_ACCESS_KEY_SECRET"
 echo "emulator at $PERMGEN_ENDPOINT (account 1234567890123456)"
 
 echo "an administrator creates the principals the spec names, and a token-vendor user with a key (RAM API, real SDK):"
@@ -39,9 +40,20 @@ echo "plan, apply, and plan again (no drift):"
 permgen plan examples/platform.yaml || true
 permgen apply examples/platform.yaml --yes
 permgen plan examples/platform.yaml --detailed-exitcode
+
+echo "diff a role against what a principal has today (a group grant gives the bot more than its role):"
+python3 - <<'PY'
+import os
+from permgen.account.sdk import call, make_client
+from permgen.account.types import AccessKey, ClientConfig, Secret
+config = ClientConfig(endpoint=os.environ["PERMGEN_ENDPOINT"])
+admin = make_client(AccessKey(os.environ["PERMGEN_ADMIN_KEY_ID"], Secret(os.environ["PERMGEN_ADMIN_KEY_SECRET"])), config)
+call(admin, "Ram", "AddUserToGroup", {"UserName": "analytics-bot", "GroupName": "analysts"}, config)
+call(admin, "Ram", "AttachPolicyToGroup", {"GroupName": "analysts", "PolicyName": "AliyunOSSReadOnlyAccess", "PolicyType": "System"}, config)
+PY
+permgen diff examples/platform.yaml --role analytics-reader --principal user:analytics-bot | head -12
 # shellcheck disable=SC1091
 source "$OUT/vendor.env"
-
 echo "the token vendor mints a 15-minute, write-only token for alice's prefix:"
 permgen token mobile-uploader --spec examples/platform.yaml --var user=alice --format json > "$OUT/token.json"
 python3 - "$OUT/token.json" <<'PY'

@@ -116,6 +116,24 @@ def read_current(ram: RamApi, names: Iterable[str]) -> list[Current]:
     return out
 
 
+def principal_policies(ram: RamApi, principal: Principal) -> list[Policy]:
+    """Every policy in force for a principal today: its own attachments and, for a user, its
+    groups' (system policies fetched by type), each named ``TYPE:NAME via WHO``."""
+    holders = [principal]
+    if principal.kind == "user":
+        holders += [Principal("group", g) for g in ram.list_groups_for_user(principal.name)]
+    out: list[Policy] = []
+    for holder in holders:
+        for attached in ram.list_policies_for(holder):
+            info = ram.get_policy(attached.policy_name, attached.policy_type)
+            parsed = parse_policy(info.default_document, source=attached.policy_name)
+            label = f"{attached.policy_type}:{attached.policy_name}" + (
+                "" if holder == principal else f" via {holder}"
+            )
+            out.append(Policy(parsed.statements, name=label))
+    return out
+
+
 def _same(a: str, b: str) -> bool:
     from permgen.semantics import diff_policies
 

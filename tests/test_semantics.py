@@ -441,17 +441,12 @@ def test_explain_command(tmp_path: Path) -> None:
     )
 
 
-def test_diff_against_a_principal_is_a_clear_usage_error_for_now() -> None:
-    result = run_cli(
-        "diff",
-        str(EXAMPLES / "platform.yaml"),
-        "--role",
-        "ingest-writer",
-        "--principal",
-        "user:bob",
-    )
-    assert result.exit_code == 2
-    assert "needs the account client" in result.output
+def test_diff_against_a_principal_needs_role_and_principal() -> None:
     assert (
         run_cli("diff", str(EXAMPLES / "platform.yaml"), "--principal", "user:bob").exit_code == 2
     )
+    result = run_cli(
+        "diff", str(EXAMPLES / "platform.yaml"), "--role", "ingest-writer", "--principal", "bob"
+    )
+    assert result.exit_code == 2
+    assert "--principal" in result.output

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from permgen.cli._account import account_options
 from permgen.cli._common import handle_errors, missing_key_option
 from permgen.errors import ExitCode, UsageError
 
@@ -29,6 +30,7 @@ from permgen.errors import ExitCode, UsageError
     help="user:NAME, role:NAME or group:NAME: compare a role with what the principal has in the account.",
 )
 @missing_key_option
+@account_options
 @handle_errors
 def command(
     old: str,
@@ -38,6 +40,11 @@ def command(
     role: str | None,
     principal: str | None,
     missing_key: str,
+    endpoint: str | None,
+    region: str,
+    profile: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
 ) -> int:
     """Semantic diff: what NEW allows that OLD denies (new access), and the reverse.
 
@@ -46,7 +53,9 @@ def command(
     permgen diff SPEC --role R --principal P   a role against a principal in the account
 
     Exact over every request (action x resource x condition keys), with an example request
-    for each difference, the statement responsible and its risk classes.
+    for each difference, the statement responsible and its risk classes. Against a principal,
+    new access is what the role would add and removed access what the principal has today
+    beyond the role (its own policies and, for a user, its groups').
     Exit codes: 0; 3 new access with --fail-on-new-access; 2 bad input; 1 cloud error.
     """
     from permgen.semantics import MissingKey, diff_policies
@@ -57,16 +66,26 @@ def command(
             raise UsageError(
                 "compare a role with a principal as: permgen diff SPEC --role R --principal user:NAME"
             )
-        raise UsageError(
-            "diff --principal needs the account client (RAM API), which is not part of this "
-            "release yet; compare policy files instead: permgen diff OLD NEW"
-        )
-    if new is None:
-        raise UsageError("give two policy files: permgen diff OLD NEW")
-    from permgen.cli._policies import read_policies
+        from permgen.account.types import Principal
+        from permgen.cli._account import ram_client
+        from permgen.compiler import compile_file
+        from permgen.sync import principal_policies
 
-    old_label, new_label = old, new
-    old_set, new_set = read_policies(old), read_policies(new)
+        try:
+            who = Principal.parse(principal)
+        except ValueError as exc:
+            raise UsageError(f"--principal: {exc}") from None
+        role_policy = compile_file(old, roles=[role]).roles[role].policy
+        client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
+        old_label, new_label = f"{who} today", f"{old}#{role}"
+        old_set, new_set = principal_policies(client, who), [role_policy]
+    else:
+        if new is None:
+            raise UsageError("give two policy files: permgen diff OLD NEW")
+        from permgen.cli._policies import read_policies
+
+        old_label, new_label = old, new
+        old_set, new_set = read_policies(old), read_policies(new)
     result = diff_policies(old_set, new_set, missing_key=MissingKey(missing_key))
     if fmt == "json":
         click.echo(json.dumps(diff_json(result, old=old_label, new=new_label), indent=2))

@@ -185,3 +185,48 @@ def test_plan_and_apply_commands(
     assert done.exit_code == 0 and "applied" in done.output
     clean = run_cli("plan", spec, "--detailed-exitcode", "--format", "json")
     assert clean.exit_code == 0 and json.loads(clean.output) == {"changes": [], "refused": []}
+
+
+def test_diff_a_role_against_a_principal(
+    account: tuple[Emulator, SdkRamClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu, ram = account
+    apply(ram, _plan(ram))
+    emu.backend.AddUserToGroup(
+        {"UserName": "analytics-bot", "GroupName": "analysts"}, emu.backend.keys[ADMIN_KEY_ID]
+    )
+    ram.attach_policy(Principal("group", "analysts"), "AliyunOSSReadOnlyAccess", "System")
+    monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
+    result = run_cli(
+        "diff",
+        str(EXAMPLES / "platform.yaml"),
+        "--role",
+        "analytics-reader",
+        "--principal",
+        "user:analytics-bot",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["new_access"] == []  # the role is already in force
+    excess = doc["removed_access"]
+    assert excess, "the group's read-only policy grants beyond the role"
+    assert {i["statement"]["policy"] for i in excess} == {
+        "System:AliyunOSSReadOnlyAccess via group:analysts"
+    }
+    # the role alone, for a user who has nothing: everything it grants is new
+    fresh = run_cli(
+        "diff",
+        str(EXAMPLES / "platform.yaml"),
+        "--role",
+        "ingest-writer",
+        "--principal",
+        "user:rotator-bot",
+        "--format",
+        "json",
+    )
+    items = json.loads(fresh.output)["new_access"]
+    assert {a for i in items for a in i["actions"]} >= {"oss:PutObject", "oss:GetObject"}
