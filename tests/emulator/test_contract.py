@@ -170,3 +170,53 @@ def test_reads_are_retried_and_writes_are_not() -> None:
 
         with pytest.raises(ThrottledError):
             client.list_policies()
+
+
+def test_dropped_connections_and_delays() -> None:
+    import time
+
+    from permgen.errors import EndpointError
+
+    with Emulator(Backend()) as emu:
+        ram = SdkRamClient(
+            AccessKey(ADMIN_KEY_ID, Secret(ADMIN_KEY_SECRET)),
+            ClientConfig(endpoint=emu.url, max_attempts=2, backoff_base=0.01),
+        )
+        emu.inject("ListPolicies", drop=True, times=1)
+        assert ram.list_policies("System")  # a read: the dropped attempt is retried
+        emu.inject("CreatePolicy", drop=True, times=1)
+        with pytest.raises(EndpointError):
+            ram.create_policy("p", DOC)  # a write is not retried
+        emu.inject("GetPolicy", code="", delay=0.4, times=1)
+        start = time.perf_counter()
+        assert ram.get_policy("AliyunOSSFullAccess", "System").policy_name == "AliyunOSSFullAccess"
+        assert time.perf_counter() - start >= 0.4
+
+
+def test_credentials_come_from_flags_then_environment_then_the_cli_profile(tmp_path: Any) -> None:
+    from permgen.account.credentials import resolve
+    from permgen.errors import InputError
+
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"current": "sts", "profiles": [
+        {"name": "ak", "mode": "AK", "access_key_id": "LTAIprofile", "access_key_secret": "p-secret"},
+        {"name": "sts", "mode": "StsToken", "access_key_id": "STS.profile", "access_key_secret": "s-secret", "sts_token": "tok"},
+        {"name": "odd", "mode": "EcsRamRole"},
+    ]}))  # fmt: skip
+    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIenv", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "e-secret"}
+    assert (
+        resolve(
+            access_key_id="LTAIflag", access_key_secret="f", environ=env, config_path=cfg
+        ).access_key_id
+        == "LTAIflag"
+    )
+    assert resolve(environ=env, config_path=cfg).access_key_id == "LTAIenv"
+    current = resolve(environ={}, config_path=cfg)
+    assert (current.access_key_id, current.security_token is not None) == ("STS.profile", True)
+    assert resolve(profile="ak", environ=env, config_path=cfg).access_key_id == "LTAIprofile"
+    with pytest.raises(InputError, match="mode 'EcsRamRole'"):
+        resolve(profile="odd", environ={}, config_path=cfg)
+    with pytest.raises(InputError, match="no credentials"):
+        resolve(environ={}, config_path=tmp_path / "missing.json")
+    with pytest.raises(InputError, match="both"):
+        resolve(access_key_id="LTAIonly", environ={}, config_path=cfg)
