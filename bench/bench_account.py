@@ -155,7 +155,7 @@ def main() -> int:
                 ALIBABA_CLOUD_ACCESS_KEY_SECRET=ADMIN_KEY_SECRET,
             )
             os.environ.update(env)
-            med, p90, _ = summary(
+            med, _p90, _ = summary(
                 time_process([*permgen_argv(), "plan", str(spec)], runs=3, warmup=1)
             )
             rows.append(
@@ -173,7 +173,7 @@ def main() -> int:
                 check=True,
                 capture_output=True,
             )
-            med, p90, _ = summary(
+            med, _p90, _ = summary(
                 time_process(
                     [*permgen_argv(), "plan", str(spec), "--detailed-exitcode"], runs=5, warmup=1
                 )
