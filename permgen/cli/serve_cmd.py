@@ -1,0 +1,92 @@
+"""``permgen serve``: the token-vending HTTP service."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from permgen.cli._account import account_options
+from permgen.cli._common import handle_errors
+from permgen.errors import UsageError
+
+
+@click.command("serve")
+@click.option(
+    "--spec", "spec_path", type=click.Path(dir_okay=False, path_type=Path), help="The role spec."
+)
+@click.option(
+    "--callers",
+    "callers_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The callers file (YAML): ids, key hashes, role bindings.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--audit-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append JSON-lines audit records here (default: stderr).",
+)
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="Print a new API key and its SHA-256 for the callers file, and exit.",
+)
+@account_options
+@handle_errors
+def command(
+    spec_path: Path | None,
+    callers_path: Path | None,
+    host: str,
+    port: int,
+    audit_log: Path | None,
+    new_key: bool,
+    endpoint: str | None,
+    region: str,
+    profile: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+) -> int:
+    """Serve short-lived STS credentials over HTTP to authenticated callers.
+
+    \b
+    POST /v1/tokens      {"role": ..., "vars": {...}, "duration": ...}
+    GET  /v1/sts/ROLE    the shape OSS mobile SDKs' auth-server providers read
+    GET  /healthz, GET /metrics (Prometheus)
+    See docs/token-service.md.
+    """
+    if new_key:
+        from permgen.serve import new_key as make
+
+        key, digest = make()
+        click.echo(f"key: {key}\nkey_sha256: {digest}")
+        return 0
+    if spec_path is None or callers_path is None:
+        raise UsageError("permgen serve needs --spec and --callers (or --new-key)")
+    import uvicorn
+
+    from permgen.account.credentials import resolve
+    from permgen.account.sdk import SdkStsClient
+    from permgen.account.types import ClientConfig
+    from permgen.serve import TokenService, create_app, load_callers
+    from permgen.spec import load_spec
+
+    spec = load_spec(spec_path)
+    callers = load_callers(callers_path, spec)
+    sts = SdkStsClient(
+        resolve(access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile),
+        ClientConfig(endpoint=endpoint, region=region),
+    )
+    audit = audit_log.open("a", encoding="utf-8") if audit_log else sys.stderr
+    app = create_app(TokenService(spec, callers, sts, audit=audit))
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0

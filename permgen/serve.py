@@ -1,0 +1,400 @@
+"""``permgen serve``: the token-vending HTTP service (Starlette on uvicorn).
+
+Callers authenticate with high-entropy API keys, stored only as SHA-256 hashes and compared in
+constant time. Each caller is bound to the roles it may request, and the placeholder values of
+each role come from the binding (``{caller}`` is the caller's id; a fixed value; or
+``{request}``: taken from the request and validated like ``--var``), never from the request
+unless the binding says so. Tokens are cached per (role, values, duration) and reused until
+near expiry, with one AssumeRole in flight per key. Per-caller rate limits answer 429 with
+Retry-After. Nothing is kept that stops several instances from running side by side: the
+cache and the rate limits are per instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from permgen.account.types import StsApi, StsCredentials
+from permgen.errors import CloudError, EndpointError, InputError, PermgenError
+from permgen.spec import Spec, check_placeholder_value
+from permgen.tokens import mint
+
+MAX_BODY = 16 * 1024
+CALLER = "{caller}"
+FROM_REQUEST = "{request}"
+
+
+def new_key() -> tuple[str, str]:
+    """A new API key and the SHA-256 hash to put in the callers file."""
+    key = "pgk_" + secrets.token_urlsafe(32)
+    return key, hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Binding:
+    role: str
+    values: Mapping[str, str]  # placeholder -> "{caller}", "{request}" or a fixed value
+    max_duration: int | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: str
+    key_hash: bytes
+    bindings: Mapping[str, Binding]
+    rate: float = 10.0  # tokens per second
+    burst: int = 20
+
+
+def load_callers(path: str | Path, spec: Spec) -> list[Caller]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text("utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: cannot read the callers file: {exc}") from None
+    callers = []
+    for i, raw in enumerate(data.get("callers") or []):
+        where = f"{path}: callers[{i}]"
+        try:
+            key_hash = bytes.fromhex(raw["key_sha256"])
+            if len(key_hash) != 32:
+                raise ValueError("not 64 hex digits")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(
+                f"{where}.key_sha256: a SHA-256 hex digest is required ({exc})"
+            ) from None
+        bindings: dict[str, Binding] = {}
+        for role, b in (raw.get("roles") or {}).items():
+            r = spec.roles.get(role)
+            if r is None or r.sts is None:
+                raise InputError(f"{where}.roles.{role}: not a role with an sts: block in the spec")
+            values = dict((b or {}).get("vars") or {})
+            missing = [p for p in r.placeholders if p not in values]
+            if missing:
+                raise InputError(
+                    f"{where}.roles.{role}.vars: no binding for placeholder {{{missing[0]}}}"
+                )
+            for name, value in values.items():
+                if value not in (CALLER, FROM_REQUEST) and check_placeholder_value(name, value):
+                    raise InputError(
+                        f"{where}.roles.{role}.vars.{name}: {check_placeholder_value(name, value)}"
+                    )
+            bindings[role] = Binding(role, values, (b or {}).get("max_duration"))
+        caller_id = str(raw.get("id", ""))
+        if not caller_id:
+            raise InputError(f"{where}.id: required")
+        callers.append(
+            Caller(
+                caller_id, key_hash, bindings, float(raw.get("rate", 10)), int(raw.get("burst", 20))
+            )
+        )
+    if not callers:
+        raise InputError(f"{path}: no callers")
+    return callers
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+@dataclass
+class Metrics:
+    requests: dict[int, int] = field(default_factory=dict)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    assume_role_calls: int = 0
+    assume_role_errors: int = 0
+    latency_buckets: dict[float, int] = field(
+        default_factory=lambda: {
+            b: 0 for b in (0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, float("inf"))
+        }
+    )
+    latency_sum: float = 0.0
+
+    def observe(self, status: int, seconds: float) -> None:
+        self.requests[status] = self.requests.get(status, 0) + 1
+        self.latency_sum += seconds
+        for b in self.latency_buckets:
+            if seconds <= b:
+                self.latency_buckets[b] += 1
+
+    def text(self) -> str:
+        lines = ["# TYPE permgen_requests_total counter"]
+        lines += [
+            f'permgen_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())
+        ]
+        lines += [
+            "# TYPE permgen_token_cache_hits_total counter", f"permgen_token_cache_hits_total {self.cache_hits}",
+            "# TYPE permgen_token_cache_misses_total counter", f"permgen_token_cache_misses_total {self.cache_misses}",
+            "# TYPE permgen_assume_role_total counter", f"permgen_assume_role_total {self.assume_role_calls}",
+            "# TYPE permgen_assume_role_errors_total counter", f"permgen_assume_role_errors_total {self.assume_role_errors}",
+            "# TYPE permgen_request_seconds histogram",
+        ]  # fmt: skip
+        for b, n in self.latency_buckets.items():
+            le = "+Inf" if b == float("inf") else repr(b)
+            lines.append(f'permgen_request_seconds_bucket{{le="{le}"}} {n}')
+        total = sum(self.requests.values())
+        lines += [
+            f"permgen_request_seconds_sum {self.latency_sum:.6f}",
+            f"permgen_request_seconds_count {total}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+class TokenService:
+    """The service's logic, independent of HTTP (tested in process and over HTTP)."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        callers: list[Caller],
+        sts: StsApi,
+        *,
+        audit: TextIO | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self.spec = spec
+        self.callers = callers
+        self.sts = sts
+        self.audit = audit
+        self.clock = clock
+        self.cache: dict[tuple[Any, ...], tuple[StsCredentials, float, float, str]] = {}
+        self.locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self.buckets: dict[str, _Bucket] = {}
+        self.metrics = Metrics()
+
+    def authenticate(self, header: str | None) -> Caller | None:
+        if not header or not header.startswith("Bearer "):
+            return None
+        digest = hashlib.sha256(header[7:].strip().encode()).digest()
+        found = None
+        for c in self.callers:  # compare with every caller, in constant time each
+            if hmac.compare_digest(digest, c.key_hash):
+                found = c
+        return found
+
+    def allow(self, caller: Caller) -> float:
+        """0 when the caller may go on, else the seconds to wait."""
+        now = self.clock()
+        b = self.buckets.setdefault(caller.id, _Bucket(float(caller.burst), now))
+        b.tokens = min(float(caller.burst), b.tokens + (now - b.stamp) * caller.rate)
+        b.stamp = now
+        if b.tokens >= 1:
+            b.tokens -= 1
+            return 0.0
+        return (1 - b.tokens) / caller.rate
+
+    def resolve(self, caller: Caller, role: str, requested: Mapping[str, Any]) -> dict[str, str]:
+        binding = caller.bindings.get(role)
+        if binding is None:
+            raise PermissionError(f"caller {caller.id} may not request role {role}")
+        values: dict[str, str] = {}
+        for name, source in binding.values.items():
+            if source == CALLER:
+                values[name] = caller.id
+            elif source == FROM_REQUEST:
+                if name not in requested:
+                    raise ValueError(f"vars.{name} is required")
+                values[name] = str(requested[name])
+            else:
+                values[name] = source
+        extra = [k for k in requested if binding.values.get(k) != FROM_REQUEST]
+        if extra:
+            raise PermissionError(f"vars.{extra[0]} may not be chosen by the caller")
+        for name, value in values.items():
+            problem = check_placeholder_value(name, value)
+            if problem:
+                raise ValueError(problem.replace("--var ", "vars."))
+        return values
+
+    async def token(
+        self, caller: Caller, role: str, requested: Mapping[str, Any], duration: int | None
+    ) -> tuple[StsCredentials, str, bool]:
+        values = self.resolve(caller, role, requested)
+        binding = caller.bindings[role]
+        if (
+            duration is not None
+            and binding.max_duration is not None
+            and duration > binding.max_duration
+        ):
+            raise ValueError(
+                f"duration {duration} is over this caller's maximum {binding.max_duration}"
+            )
+        key = (role, tuple(sorted(values.items())), duration)
+        lock = self.locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one AssumeRole in flight per key
+            hit = self.cache.get(key)
+            now = self.clock()
+            if hit is not None:
+                creds, issued, expires, session = hit
+                if expires - now > max(60.0, 0.1 * (expires - issued)):
+                    self.metrics.cache_hits += 1
+                    self._audit(caller, role, values, session, creds.access_key_id, True)
+                    return creds, session, True
+            self.metrics.cache_misses += 1
+            self.metrics.assume_role_calls += 1
+            loop = asyncio.get_running_loop()
+            try:
+                minted = await loop.run_in_executor(
+                    None, lambda: mint(self.spec, role, values, self.sts, duration=duration)
+                )
+            except (CloudError, EndpointError):
+                self.metrics.assume_role_errors += 1
+                raise
+            issued = now
+            self.cache[key] = (
+                minted.credentials,
+                issued,
+                issued + minted.duration,
+                minted.session_name,
+            )
+            self._audit(
+                caller, role, values, minted.session_name, minted.credentials.access_key_id, False
+            )
+            return minted.credentials, minted.session_name, False
+
+    def _audit(
+        self,
+        caller: Caller,
+        role: str,
+        values: Mapping[str, str],
+        session: str,
+        key_id: str,
+        hit: bool,
+    ) -> None:
+        if self.audit is None:
+            return
+        record = {
+            "time": round(self.clock(), 3),
+            "caller": caller.id,
+            "role": role,
+            "values": dict(values),
+            "session": session,
+            "access_key_id": key_id,
+            "cache_hit": hit,
+        }
+        self.audit.write(json.dumps(record) + "\n")
+        self.audit.flush()
+
+
+def create_app(service: TokenService) -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route
+
+    def problem(status: int, message: str, **headers: str) -> Response:
+        return JSONResponse(
+            {"error": message, "status": status}, status_code=status, headers=headers or None
+        )
+
+    async def issue(request: Request, role: str | None, compat: bool) -> Response:
+        start = time.perf_counter()
+        response = await _issue(request, role, compat)
+        service.metrics.observe(response.status_code, time.perf_counter() - start)
+        return response
+
+    async def _issue(request: Request, role: str | None, compat: bool) -> Response:
+        caller = service.authenticate(request.headers.get("authorization"))
+        if caller is None:
+            return problem(401, "missing or unknown API key", **{"WWW-Authenticate": "Bearer"})
+        wait = service.allow(caller)
+        if wait:
+            return problem(429, "rate limit", **{"Retry-After": str(max(1, int(wait + 0.999)))})
+        requested: dict[str, Any] = {}
+        duration: int | None = None
+        if not compat:
+            length = int(request.headers.get("content-length") or 0)
+            if length > MAX_BODY:
+                return problem(413, f"body over {MAX_BODY} bytes")
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                return problem(413, f"body over {MAX_BODY} bytes")
+            try:
+                doc = json.loads(body or b"null")
+            except ValueError:
+                return problem(400, "the body is not JSON")
+            if not isinstance(doc, dict) or not isinstance(doc.get("role"), str):
+                return problem(400, 'expected {"role": "...", "vars": {...}, "duration": seconds}')
+            role = doc["role"]
+            requested = doc.get("vars") or {}
+            if not isinstance(requested, dict) or not all(
+                isinstance(v, str) for v in requested.values()
+            ):
+                return problem(400, "vars must be an object of strings")
+            duration = doc.get("duration")
+            if duration is not None and (
+                not isinstance(duration, int) or isinstance(duration, bool)
+            ):
+                return problem(400, "duration must be an integer number of seconds")
+        assert role is not None
+        try:
+            creds, session, hit = await service.token(caller, role, requested, duration)
+        except PermissionError as exc:
+            return problem(403, str(exc))
+        except (ValueError, InputError) as exc:
+            return problem(400, str(exc))
+        except CloudError as exc:
+            status = 503 if exc.code.startswith("Throttling") else 502
+            return problem(status, f"STS: {exc.code}")
+        except EndpointError:
+            return problem(503, "STS is unreachable")
+        except PermgenError as exc:
+            return problem(400, str(exc))
+        if compat:
+            return JSONResponse(
+                {
+                    "StatusCode": 200,
+                    "AccessKeyId": creds.access_key_id,
+                    "AccessKeySecret": creds.access_key_secret.reveal(),
+                    "SecurityToken": creds.security_token.reveal(),
+                    "Expiration": creds.expiration,
+                }
+            )
+        return JSONResponse(
+            {
+                "access_key_id": creds.access_key_id,
+                "access_key_secret": creds.access_key_secret.reveal(),
+                "security_token": creds.security_token.reveal(),
+                "expiration": creds.expiration,
+                "session_name": session,
+                "cached": hit,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def tokens(request: Request) -> Response:
+        return await issue(request, None, False)
+
+    async def compat(request: Request) -> Response:
+        return await issue(request, request.path_params["role"], True)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(service.metrics.text(), media_type="text/plain; version=0.0.4")
+
+    return Starlette(
+        routes=[
+            Route("/v1/tokens", tokens, methods=["POST"]),
+            Route("/v1/sts/{role}", compat, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ]
+    )
+
+
+__all__ = ["Binding", "Caller", "TokenService", "create_app", "load_callers", "new_key"]

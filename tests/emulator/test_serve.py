@@ -1,0 +1,298 @@
+"""The token service over real HTTP (uvicorn), backed by the emulator through the SDK."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from permgen.account.sdk import SdkStsClient
+from permgen.account.types import ClientConfig
+from permgen.emulator import Backend, Emulator
+from permgen.model import parse_policy
+from permgen.semantics import Evaluator, Request
+from permgen.serve import TokenService, create_app, load_callers, new_key
+from permgen.spec import load_spec
+from tests.conftest import EXAMPLES
+from tests.emulator.test_emulator import call, client
+
+TRUST = json.dumps(
+    {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": ["acs:ram::1234567890123456:root"]},
+            }
+        ],
+    }
+)
+ALICE_KEY, ALICE_HASH = new_key()
+BOB_KEY, BOB_HASH = new_key()
+
+
+class Service:
+    def __init__(self, url: str, emu: Emulator, audit: io.StringIO) -> None:
+        self.url, self.emu, self.audit = url, emu, audit
+
+    def post(
+        self, body: Any, key: str | None = ALICE_KEY, raw: bytes | None = None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        data = raw if raw is not None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            self.url + "/v1/tokens",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        return _open(req)
+
+    def get(self, path: str, key: str | None = ALICE_KEY) -> tuple[int, Any, dict[str, str]]:
+        req = urllib.request.Request(self.url + path)
+        if key:
+            req.add_header("Authorization", f"Bearer {key}")
+        return _open(req)
+
+
+def _open(req: urllib.request.Request) -> tuple[int, Any, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            text = resp.read().decode()
+            return (
+                resp.status,
+                (json.loads(text) if "json" in resp.headers.get("content-type", "") else text),
+                dict(resp.headers),
+            )
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read()), dict(exc.headers)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    with Emulator(Backend()) as emu:
+        admin = client(emu)
+        call(admin, "CreateUser", UserName="vendor")
+        call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
+        key = emu.backend.add_key("user/vendor")
+        callers = tmp_path / "callers.yaml"
+        callers.write_text(
+            f"callers:\n"
+            f"  - {{id: alice, key_sha256: {ALICE_HASH}, rate: 50, burst: 50, roles: {{mobile-uploader: {{vars: {{user: '{{caller}}'}}}}}}}}\n"
+            f"  - {{id: bob, key_sha256: {BOB_HASH}, rate: 1, burst: 2, roles: {{mobile-uploader: {{vars: {{user: '{{request}}'}}}}}}}}\n"
+        )
+        spec = load_spec(EXAMPLES / "platform.yaml")
+        from permgen.account.types import AccessKey, Secret
+
+        sts = SdkStsClient(
+            AccessKey(key.key_id, Secret(key.secret)), ClientConfig(endpoint=emu.url)
+        )
+        audit = io.StringIO()
+        app = create_app(TokenService(spec, load_callers(callers, spec), sts, audit=audit))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", access_log=False)
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield Service(f"http://127.0.0.1:{port}", emu, audit)
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _allows_only_prefix(emu: Emulator, user: str) -> None:
+    policy = parse_policy(emu.backend.last_session_policy)
+    ev = Evaluator([policy])
+    ctx = {"acs:SecureTransport": "true"}
+    base = "acs:oss:*:1234567890123456:user-uploads/incoming/"
+    assert ev.allows(Request("oss:PutObject", f"{base}{user}/x.jpg", ctx))
+    for other in ("bob", "alice", "x", ""):
+        if other != user:
+            assert not ev.allows(Request("oss:PutObject", f"{base}{other}/x.jpg", ctx))
+    assert not ev.allows(Request("oss:GetObject", f"{base}{user}/x.jpg", ctx))
+    assert not ev.allows(Request("oss:DeleteObject", f"{base}{user}/x.jpg", ctx))
+
+
+def test_a_token_for_the_callers_own_prefix_and_the_cache(service: Service) -> None:
+    status, body, headers = service.post({"role": "mobile-uploader"})
+    assert status == 200, body
+    assert (
+        body["access_key_id"].startswith("STS.")
+        and body["session_name"] == "permgen-mobile-uploader-alice"
+    )
+    assert headers.get("cache-control") == "no-store"
+    _allows_only_prefix(service.emu, "alice")
+    again = service.post({"role": "mobile-uploader"})[1]
+    assert again["cached"] is True and again["access_key_id"] == body["access_key_id"]
+    assert service.emu.calls["AssumeRole"] == 1
+    records = [json.loads(line) for line in service.audit.getvalue().splitlines()]
+    assert [r["cache_hit"] for r in records] == [False, True]
+    assert all(
+        body["access_key_secret"] not in line and body["security_token"] not in line
+        for line in service.audit.getvalue().splitlines()
+    )
+
+
+def test_concurrent_requests_for_one_key_make_one_assume_role(service: Service) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: service.post({"role": "mobile-uploader"})[0], range(16)))
+    assert results == [200] * 16
+    assert service.emu.calls["AssumeRole"] == 1
+
+
+def test_the_compat_endpoint(service: Service) -> None:
+    status, body, _ = service.get("/v1/sts/mobile-uploader")
+    assert status == 200
+    assert set(body) == {
+        "StatusCode",
+        "AccessKeyId",
+        "AccessKeySecret",
+        "SecurityToken",
+        "Expiration",
+    }
+    assert body["StatusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "status"),
+    [
+        (None, {"role": "mobile-uploader"}, 401),
+        ("pgk_wrong", {"role": "mobile-uploader"}, 401),
+        (ALICE_KEY, {"role": "ingest-writer"}, 403),
+        (
+            ALICE_KEY,
+            {"role": "mobile-uploader", "vars": {"user": "bob"}},
+            403,
+        ),  # alice's user is bound to her id
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "*"}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "a/b"}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": ".."}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "${x}"}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": ""}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "x" * 65}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader"}, 400),
+        (ALICE_KEY, {"nope": 1}, 400),
+        (ALICE_KEY, {"role": "mobile-uploader", "duration": "900"}, 400),
+    ],
+)
+def test_bad_requests_and_attacks(
+    service: Service, key: str | None, body: Any, status: int
+) -> None:
+    got, doc, headers = service.post(body, key=key)
+    assert got == status, doc
+    assert "access_key_id" not in doc
+    if status == 401:
+        assert headers.get("www-authenticate") == "Bearer"
+
+
+def test_malformed_and_oversized_bodies(service: Service) -> None:
+    assert service.post(None, raw=b"{not json")[0] == 400
+    assert service.post(None, raw=b"x" * (17 * 1024))[0] == 413
+
+
+def test_a_caller_can_choose_only_what_the_binding_allows(service: Service) -> None:
+    status, body, _ = service.post(
+        {"role": "mobile-uploader", "vars": {"user": "bob"}}, key=BOB_KEY
+    )
+    assert status == 200, body
+    _allows_only_prefix(service.emu, "bob")
+
+
+def test_rate_limit_answers_429_with_retry_after(service: Service) -> None:
+    codes = [
+        service.post({"role": "mobile-uploader", "vars": {"user": "bob"}}, key=BOB_KEY)[0]
+        for _ in range(4)
+    ]
+    assert codes[:2] == [200, 200]
+    assert 429 in codes[2:]
+    status, _, headers = service.post(
+        {"role": "mobile-uploader", "vars": {"user": "bob"}}, key=BOB_KEY
+    )
+    assert status == 429 and int(headers["retry-after"]) >= 1
+
+
+def test_sts_failures_map_to_5xx(service: Service) -> None:
+    service.emu.inject("AssumeRole", "Throttling.User", 400, times=10)
+    status, body, _ = service.post({"role": "mobile-uploader"})
+    assert status == 503 and "Throttling" in body["error"]
+
+
+def test_health_and_metrics(service: Service) -> None:
+    assert service.get("/healthz", key=None)[1] == {"status": "ok"}
+    service.post({"role": "mobile-uploader"})
+    status, text, _ = service.get("/metrics", key=None)
+    assert status == 200
+    assert 'permgen_requests_total{status="200"} 1' in text
+    assert "permgen_assume_role_total 1" in text
+
+
+def test_the_openapi_description_is_valid_and_matches_the_routes() -> None:
+    import yaml
+    from openapi_spec_validator import validate
+
+    from tests.conftest import ROOT
+
+    doc = yaml.safe_load((ROOT / "docs" / "token-service.openapi.yaml").read_text())
+    validate(doc)
+    assert set(doc["paths"]) == {"/v1/tokens", "/v1/sts/{role}", "/healthz", "/metrics"}
+
+
+def test_a_token_response_has_the_documented_fields(service: Service) -> None:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    doc = yaml.safe_load((ROOT / "docs" / "token-service.openapi.yaml").read_text())
+    body = service.post({"role": "mobile-uploader"})[1]
+    assert set(body) == set(doc["components"]["schemas"]["Token"]["required"])
+
+
+def test_callers_file_errors() -> None:
+    from permgen.errors import InputError
+
+    spec = load_spec(EXAMPLES / "platform.yaml")
+
+    def bad(text: str, fragment: str, tmp: Path) -> None:
+        p = tmp / "c.yaml"
+        p.write_text(text)
+        with pytest.raises(InputError, match=fragment):
+            load_callers(p, spec)
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        bad("callers: []\n", "no callers", tmp)
+        bad("callers:\n  - {id: a, key_sha256: zz, roles: {}}\n", "SHA-256", tmp)
+        bad(
+            f"callers:\n  - {{id: a, key_sha256: {ALICE_HASH}, roles: {{ingest-writer: {{}}}}}}\n",
+            "sts: block",
+            tmp,
+        )
+        bad(
+            f"callers:\n  - {{id: a, key_sha256: {ALICE_HASH}, roles: {{mobile-uploader: {{vars: {{}}}}}}}}\n",
+            r"placeholder \{user\}",
+            tmp,
+        )
+        bad(
+            f"callers:\n  - {{id: a, key_sha256: {ALICE_HASH}, roles: {{mobile-uploader: {{vars: {{user: 'a/b'}}}}}}}}\n",
+            "can never widen",
+            tmp,
+        )
