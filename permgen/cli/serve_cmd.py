@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -81,6 +82,9 @@ def command(
     )
     audit = audit_log.open("a", encoding="utf-8") if audit_log else sys.stderr
     app = create_app(TokenService(spec, callers, sts, audit=audit))
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; a handler that
+    # does nothing turns that into a clean exit 0
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         app,
         host=host,

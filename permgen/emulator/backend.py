@@ -94,6 +94,7 @@ class Backend:
     def reset(self) -> None:
         self.counter = 0
         self.last_session_policy = ""  # what the last AssumeRole was asked to narrow to
+        self.session_policies: list[str] = []  # every session policy AssumeRole was given
         self.keys: dict[str, Key] = {ADMIN_KEY_ID: Key(ADMIN_KEY_ID, ADMIN_KEY_SECRET, "root")}
         self.users: dict[str, str] = {}  # name -> user id
         self.groups: dict[str, set[str]] = {}  # name -> member user names
@@ -639,6 +640,7 @@ class Backend:
             )
         policy = p.get("Policy")
         self.last_session_policy = policy or ""
+        self.session_policies.append(policy or "")
         if policy:
             if len(policy.encode()) > SESSION_POLICY_LIMIT:
                 raise EmulatorError(

@@ -115,11 +115,19 @@ def service(tmp_path: Path) -> Iterator[Service]:
         yield Service(f"http://127.0.0.1:{port}", emu, audit)
         server.should_exit = True
         thread.join(timeout=10)
+        # every token minted in a test: its session policy allows nothing outside one prefix
+        for text in emu.backend.session_policies:
+            resources = {r for st in parse_policy(text).statements for r in st.resources}
+            (prefix,) = {r.split("/incoming/")[1].split("/")[0] for r in resources}
+            _check_prefix_only(text, prefix)
 
 
 def _allows_only_prefix(emu: Emulator, user: str) -> None:
-    policy = parse_policy(emu.backend.last_session_policy)
-    ev = Evaluator([policy])
+    _check_prefix_only(emu.backend.last_session_policy, user)
+
+
+def _check_prefix_only(text: str, user: str) -> None:
+    ev = Evaluator([parse_policy(text)])
     ctx = {"acs:SecureTransport": "true"}
     base = "acs:oss:*:1234567890123456:user-uploads/incoming/"
     assert ev.allows(Request("oss:PutObject", f"{base}{user}/x.jpg", ctx))
@@ -296,3 +304,69 @@ def test_callers_file_errors() -> None:
             "can never widen",
             tmp,
         )
+
+
+def test_serve_shuts_down_gracefully_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    callers = tmp_path / "callers.yaml"
+    callers.write_text(
+        f"callers:\n  - {{id: alice, key_sha256: {ALICE_HASH}, roles: {{mobile-uploader: {{vars: {{user: '{{caller}}'}}}}}}}}\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PERMGEN_ENDPOINT": "http://127.0.0.1:9",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIx",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "y",
+    }
+    port = 19000 + os.getpid() % 1000
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "permgen",
+            "serve",
+            "--spec",
+            str(EXAMPLES / "platform.yaml"),
+            "--callers",
+            str(callers),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the service did not start")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_serve_new_key_and_usage() -> None:
+    from tests.conftest import run_cli
+
+    out = run_cli("serve", "--new-key")
+    lines = dict(line.split(": ", 1) for line in out.output.strip().splitlines())
+    import hashlib
+
+    assert hashlib.sha256(lines["key"].encode()).hexdigest() == lines["key_sha256"]
+    assert run_cli("serve").exit_code == 2
