@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from permgen.catalog import RISK_CLASSES
 from permgen.compiler import CompiledRole, CompiledSpec, compile_spec
 from permgen.errors import InputError, SpecError
 from permgen.gitrev import default_base, export_dir, repo_root, resolve, show
@@ -29,14 +30,7 @@ from permgen.spec import Spec, load_spec
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
 
 #: Risk classes that can gate a review, in the order reports list them.
-GATE_RISKS = (
-    "destructive",
-    "exposure",
-    "permissions-management",
-    "bucket-wide-read",
-    "wildcard-scope",
-    "future-actions",
-)
+GATE_RISKS = RISK_CLASSES
 
 
 @dataclass(frozen=True)

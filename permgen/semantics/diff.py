@@ -48,14 +48,8 @@ from permgen.semantics.glob import (
 
 Kind = Literal["new", "removed"]
 
-RISK_ORDER = (
-    "destructive",
-    "exposure",
-    "permissions-management",
-    "bucket-wide-read",
-    "wildcard-scope",
-    "future-actions",
-)
+#: Risk classes in the order reports list them (most severe first): the catalog's.
+RISK_ORDER = catalog.RISK_CLASSES
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,8 @@ from permgen.emulator import Backend, Emulator
 from permgen.model import parse_policy
 from permgen.semantics import Evaluator, Request
 from tests.conftest import EXAMPLES, run_cli
-from tests.emulator.test_emulator import Clock, call, client
+from tests.emulator.test_emulator import TRUST, Clock, call, client
 
-TRUST = json.dumps(
-    {
-        "Version": "1",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "sts:AssumeRole",
-                "Principal": {"RAM": ["acs:ram::1234567890123456:root"]},
-            }
-        ],
-    }
-)
 SPEC = str(EXAMPLES / "platform.yaml")
 
 
