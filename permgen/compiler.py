@@ -37,6 +37,7 @@ from permgen.model import (
     sorted_statements,
 )
 from permgen.spec import (
+    BUILTIN_TEMPLATES,
     PLACEHOLDER_RE,
     Conditions,
     Grant,
@@ -208,7 +209,12 @@ def compile_role(
         fill = used
     text = render(role.template, _context(role, fill), user_dir=templates_dir, role=role.name)
     try:
-        rendered = parse_policy(text, source=f"template {role.template!r} for role {role.name}")
+        # built-in templates build every object with json.dumps, so they cannot repeat a key
+        rendered = parse_policy(
+            text,
+            source=f"template {role.template!r} for role {role.name}",
+            trusted=role.template in BUILTIN_TEMPLATES,
+        )
     except PolicyParseError as exc:
         raise SpecError(
             f"template {role.template!r} did not render a valid policy: {exc.detail}"

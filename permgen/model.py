@@ -182,9 +182,13 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
-def loads_lenient(text: str, *, source: str | None = None) -> Any:
+def loads_lenient(
+    text: str, *, source: str | None = None, duplicate_keys_checked: bool = True
+) -> Any:
     """Parse JSON the way Alibaba's examples are written (trailing commas allowed)."""
     try:
+        if not duplicate_keys_checked:
+            return json.loads(_strip_trailing_commas(text))
         return json.loads(_strip_trailing_commas(text), object_pairs_hook=_no_duplicate_keys)
     except _DuplicateKey as exc:
         raise PolicyParseError(
@@ -197,17 +201,24 @@ def loads_lenient(text: str, *, source: str | None = None) -> Any:
         ) from None
 
 
-def parse_policy(data: str | bytes | Mapping[str, Any], *, source: str | None = None) -> Policy:
+def parse_policy(
+    data: str | bytes | Mapping[str, Any], *, source: str | None = None, trusted: bool = False
+) -> Policy:
     """Parse a RAM identity policy from JSON text or an already-decoded mapping.
 
-    Raises :class:`PolicyParseError` naming the JSON path of the first problem.
+    Raises :class:`PolicyParseError` naming the JSON path of the first problem. ``trusted``
+    skips the duplicate-key check, for text permgen itself built with json.dumps.
     """
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise PolicyParseError("not UTF-8 text", source=source) from None
-    doc = loads_lenient(data, source=source) if isinstance(data, str) else data
+    doc = (
+        loads_lenient(data, source=source, duplicate_keys_checked=not trusted)
+        if isinstance(data, str)
+        else data
+    )
     if not isinstance(doc, Mapping):
         raise PolicyParseError("a policy must be a JSON object", source=source)
     return _parse_document(doc, source)
