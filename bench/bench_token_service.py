@@ -75,7 +75,7 @@ def main() -> int:
         key, digest = new_key()
         seed = Path(tmp) / "seed.yaml"
         seed.write_text(
-            "users:\n  - {name: vendor, access_keys: [{id: LTAIbenchVendor00001, secret: bench-vendor-secret}]}\n"
+            "users:\n  - {name: vendor, access_keys: [{id: LTAI-bench-vendor-key, secret: bench-vendor-secret}]}\n"
             "roles:\n  - {name: oss-uploader}\n"
         )
         callers = Path(tmp) / "callers.yaml"
@@ -97,7 +97,7 @@ def main() -> int:
         senv = {
             **env,
             "PERMGEN_ENDPOINT": endpoint,
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIbenchVendor00001",
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-bench-vendor-key",
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "bench-vendor-secret",
         }
         audit = Path(tmp) / "audit.jsonl"

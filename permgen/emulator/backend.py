@@ -21,7 +21,7 @@ from permgen.errors import PolicyParseError
 from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, parse_policy
 
 ACCOUNT = "1234567890123456"
-ADMIN_KEY_ID = "LTAIpermgenEmulatorAdmin"
+ADMIN_KEY_ID = "LTAI-permgen-emulator-admin"
 ADMIN_KEY_SECRET = "permgen-emulator-admin-secret-not-real"  # exists only inside the emulator
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,128}$")
@@ -261,7 +261,8 @@ class Backend:
         }
 
     def add_key(self, principal: str) -> Key:
-        key_id = "LTAI" + hashlib.sha1(f"{principal}{self.counter}".encode()).hexdigest()[:16]
+        # obviously an emulator key: a dash never appears in a real AccessKeyId
+        key_id = "LTAI-emu-" + hashlib.sha1(f"{principal}{self.counter}".encode()).hexdigest()[:12]
         self.counter += 1
         key = Key(key_id, hashlib.sha256(key_id.encode()).hexdigest()[:30], principal)
         self.keys[key_id] = key
@@ -659,7 +660,7 @@ class Backend:
         if not self._trusts(role, caller):
             raise EmulatorError("NoPermission", 403, "You are not authorized to assume this role.")
         key = self.add_key(f"role/{role.name}/{session}")
-        key.key_id = "STS." + key.key_id[4:]
+        key.key_id = "STS.emu-" + key.key_id.rsplit("-", 1)[1]
         self.keys.pop(next(k for k, v in self.keys.items() if v is key))
         self.keys[key.key_id] = key
         key.token = "CAIS" + hashlib.sha256(f"{key.key_id}{self.counter}".encode()).hexdigest() * 4

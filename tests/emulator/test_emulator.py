@@ -417,7 +417,7 @@ def test_seed_and_state_files(tmp_path: Any) -> None:
     seed = tmp_path / "seed.yaml"
     seed.write_text(
         "users:\n"
-        "  - {name: alice, groups: [devs], access_keys: [{id: LTAIaliceTestKey01, secret: alice-test-secret}]}\n"
+        "  - {name: alice, groups: [devs], access_keys: [{id: LTAI-alice-test-key, secret: alice-test-secret}]}\n"
         "roles:\n  - {name: uploader, max_session: 7200}\n"
         "policies:\n  - {name: reader, document: {Version: '1', Statement: [{Effect: Allow, Action: oss:GetObject, Resource: 'acs:oss:*:*:b/*'}]}}\n"
         "attachments:\n  - {policy: reader, to: 'group:devs'}\n  - {policy: AliyunOSSReadOnlyAccess, type: System, to: 'user:alice'}\n"
@@ -445,7 +445,7 @@ def test_seed_and_state_files(tmp_path: Any) -> None:
 
     proc, url = start("--seed", str(seed), "--state", str(state))
     try:
-        alice = client(_At(url), "LTAIaliceTestKey01", "alice-test-secret")  # type: ignore[arg-type]
+        alice = client(_At(url), "LTAI-alice-test-key", "alice-test-secret")  # type: ignore[arg-type]
         groups = call(alice, "ListGroupsForUser", UserName="alice")["Groups"]["Group"]
         assert [g["GroupName"] for g in groups] == ["devs"]
         assert (
@@ -466,7 +466,7 @@ def test_seed_and_state_files(tmp_path: Any) -> None:
     assert oct(state.stat().st_mode & 0o777) == "0o600"
     proc, url = start("--state", str(state))
     try:
-        alice = client(_At(url), "LTAIaliceTestKey01", "alice-test-secret")  # type: ignore[arg-type]
+        alice = client(_At(url), "LTAI-alice-test-key", "alice-test-secret")  # type: ignore[arg-type]
         names = {
             p["PolicyName"]
             for p in call(alice, "ListPolicies", PolicyType="Custom")["Policies"]["Policy"]
