@@ -75,10 +75,20 @@ def cli_markdown() -> str:
     return make()
 
 
+def emulator_markdown() -> str:
+    """docs/emulator.md with its coverage table (from the handlers' docstrings) at the end."""
+    from permgen.emulator import coverage_markdown
+
+    text = (ROOT / "docs" / "emulator.md").read_text("utf-8")
+    head = text[: text.index("| API | action | reproduces |")]
+    return head + coverage_markdown()
+
+
 GENERATED: list[tuple[str, Callable[[], str]]] = [
     ("docs/rules.md", rules_markdown),
     ("docs/actions.md", actions_markdown),
     ("docs/cli.md", cli_markdown),
+    ("docs/emulator.md", emulator_markdown),
 ]
 
 
