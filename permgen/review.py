@@ -83,11 +83,11 @@ def item_risks(item: AccessItem) -> tuple[str, ...]:
 
 def _compile_at(
     spec_path: Path, root: Path, rev: str, tmp: Path, label: str
-) -> tuple[CompiledSpec | None, str]:
-    """Compile the spec as it was at ``rev``; (None, "") when the file did not exist there."""
+) -> CompiledSpec | None:
+    """Compile the spec as it was at ``rev``; None when the file did not exist there."""
     data = show(root, rev, spec_path)
     if data is None:
-        return None, ""
+        return None
     rel = spec_path.resolve().relative_to(root.resolve())
     target = tmp / rel
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -106,8 +106,7 @@ def _compile_at(
         else:
             export_dir(root, rev, templates, tmp / templates.relative_to(root.resolve()))
     try:
-        spec = load_spec(target)
-        return compile_spec(spec), text
+        return compile_spec(load_spec(target))
     except InputError as exc:
         raise InputError(
             f"the spec does not compile at base revision {label} ({rev[:12]}): "
@@ -119,10 +118,9 @@ def _relabel(exc: InputError, tmp_path: Path, real: Path) -> str:
     return str(exc).replace(str(tmp_path), f"{real}")
 
 
-def _compile_head(spec_path: Path) -> tuple[CompiledSpec, str]:
+def _compile_head(spec_path: Path) -> CompiledSpec:
     try:
-        spec = load_spec(spec_path)
-        return compile_spec(spec), spec.source
+        return compile_spec(load_spec(spec_path))
     except InputError as exc:
         raise InputError(f"the spec does not compile in the working tree: {exc}") from None
 
@@ -183,9 +181,9 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
     root = repo_root(path)
     base_rev = base or default_base(root)
     commit = resolve(root, base_rev)
-    head, _ = _compile_head(path)
+    head = _compile_head(path)
     with tempfile.TemporaryDirectory(prefix="permgen-review-") as tmp:
-        old, _old_text = _compile_at(path, root, commit, Path(tmp), base_rev)
+        old = _compile_at(path, root, commit, Path(tmp), base_rev)
     old_roles = dict(old.roles) if old else {}
     new_roles = dict(head.roles)
     new_blocks = _role_blocks(head.spec)

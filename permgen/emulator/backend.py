@@ -93,7 +93,6 @@ class Backend:
 
     def reset(self) -> None:
         self.counter = 0
-        self.last_session_policy = ""  # what the last AssumeRole was asked to narrow to
         self.session_policies: list[str] = []  # every session policy AssumeRole was given
         self.keys: dict[str, Key] = {ADMIN_KEY_ID: Key(ADMIN_KEY_ID, ADMIN_KEY_SECRET, "root")}
         self.users: dict[str, str] = {}  # name -> user id
@@ -107,6 +106,11 @@ class Backend:
             self.policies[("System", name)] = PolicyRecord(
                 name, "System", name, {"v1": json.dumps(doc)}
             )
+
+    @property
+    def last_session_policy(self) -> str:
+        """What the last AssumeRole was asked to narrow to ("" when none)."""
+        return self.session_policies[-1] if self.session_policies else ""
 
     # ------------------------------------------------------------------ persistence
 
@@ -640,7 +644,6 @@ class Backend:
                 f"The Min/Max value of DurationSeconds is 15min/{role.max_session // 60}min.",
             )
         policy = p.get("Policy")
-        self.last_session_policy = policy or ""
         self.session_policies.append(policy or "")
         if policy:
             if len(policy.encode()) > SESSION_POLICY_LIMIT:

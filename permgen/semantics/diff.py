@@ -155,10 +155,6 @@ class _ActionClasses:
         return mask
 
 
-def _glob_regex(pattern: str) -> str:
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-
-
 @lru_cache(maxsize=4096)
 def _action_classes(
     patterns: tuple[str, ...],
@@ -190,7 +186,7 @@ def _action_classes(
 
 @lru_cache(maxsize=65536)
 def _compiled_glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(_glob_regex(pattern), re.DOTALL)
+    return re.compile(glob_body(pattern), re.DOTALL)
 
 
 class _ResourceClasses:
@@ -348,7 +344,6 @@ class _KeyClasses:
                 values.extend(["true", "false"])
         self.exact = complete
         self.atoms = atoms
-        self.missing = missing
         seen: dict[tuple[bool, ...], str | None] = {}
         for candidate in values:  # (None stands for "absent")
             ctx = {} if candidate is None else {key: candidate}
@@ -634,7 +629,7 @@ def diff_policies(
             tuple(
                 r
                 for r in st.statement.resources
-                if re.fullmatch(_glob_regex(r), witness_req.resource, re.DOTALL)
+                if re.fullmatch(glob_body(r, arn=True), witness_req.resource, re.DOTALL)
             )
             or st.statement.resources
         )

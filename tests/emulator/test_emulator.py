@@ -59,13 +59,11 @@ def client(
 
 def call(c: AcsClient, action: str, product: str = "Ram", **params: str) -> dict[str, Any]:
     req = CommonRequest()
-    req.set_domain(c.get_region_id())  # replaced by the endpoint table
     req.set_product(product)
     req.set_version("2015-05-01" if product == "Ram" else "2015-04-01")
     req.set_action_name(action)
     req.set_method("POST")
     req.set_protocol_type("http")
-    req.set_domain(None)
     for k, v in params.items():
         req.add_query_param(k, v)
     data: dict[str, Any] = json.loads(c.do_action_with_exception(req))
