@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from permgen.model import Condition, Policy, Statement, parse_policy
 from permgen.semantics import Evaluator, MissingKey, Request, TokenEvaluator, diff_policies
+from permgen.semantics.checks import redundant_statements
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
 CASES = ROOT / "tests" / "eval_cases"
@@ -329,6 +330,31 @@ def test_adding_a_deny_never_adds_access(p: Policy, extra: Statement) -> None:
     )
     result = diff_policies([p], [Policy(p.statements + (deny,))])
     assert result.new_access == ()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_policy)
+def test_a_statement_reported_redundant_can_be_removed(p: Policy) -> None:
+    """PG201 says a statement grants nothing of its own: without it, nothing changes."""
+    for issue in redundant_statements(p):
+        rest = p.statements[: issue.statement_index] + p.statements[issue.statement_index + 1 :]
+        result = diff_policies([p], [Policy(rest)])
+        assert result.exact and result.equivalent, (issue, result.removed_access)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_policy, st.integers(min_value=0))
+def test_a_repeated_allow_is_reported_once(p: Policy, pick: int) -> None:
+    allows = [s for s in p.statements if s.effect == "Allow" and not s.not_resource]
+    if not allows:
+        return
+    copy = allows[pick % len(allows)]
+    doubled = Policy((*p.statements, copy))
+    reported = {i.statement_index for i in redundant_statements(doubled)}
+    original = {i.statement_index for i in redundant_statements(p)}
+    # the copy (the later of the two) is reported; what was reported before still is
+    assert len(p.statements) in reported
+    assert original <= reported
 
 
 # ------------------------------------------------------------------ commands

@@ -79,33 +79,29 @@ def _all_contained(items: Sequence[str], within: Sequence[str], *, ignore_case: 
     return all(any(contained_resource(x, y) for y in within) for x in items)
 
 
-@dataclass(frozen=True)
 class _Shape:
-    """What containment checks need of a statement, computed once."""
+    """What containment checks need of a plain (Action + Resource) statement, computed once."""
 
-    conditions: frozenset[object]
-    actions: frozenset[str]  # lower-case
-    resources: frozenset[str]
-    wild_actions: bool
-    wild_resources: bool
+    __slots__ = ("_conditions", "actions", "index", "statement", "wild_actions", "wild_resources")
 
-    @classmethod
-    def of(cls, s: Statement) -> _Shape:
-        return cls(
-            frozenset(s.conditions),
-            frozenset(a.lower() for a in s.actions),
-            frozenset(s.resources),
-            any("*" in a or "?" in a for a in s.actions),
-            any("*" in r or "?" in r for r in s.resources),
-        )
+    def __init__(self, index: int, s: Statement) -> None:
+        self.index = index
+        self.statement = s
+        self.actions = frozenset([a.lower() for a in s.actions])
+        self.wild_actions = any("*" in a or "?" in a for a in s.actions)
+        self.wild_resources = any("*" in r or "?" in r for r in s.resources)
+        self._conditions: frozenset[object] | None = None
+
+    @property
+    def conditions(self) -> frozenset[object]:
+        if self._conditions is None:
+            self._conditions = frozenset(self.statement.conditions)
+        return self._conditions
 
 
-def _covers(big: Statement, small: Statement, shapes: dict[int, _Shape] | None = None) -> bool:
-    """``big`` matches every request ``small`` matches (plain Action/Resource only)."""
-    if big.not_action or big.not_resource or small.not_action or small.not_resource:
-        return False
-    b = shapes[id(big)] if shapes else _Shape.of(big)
-    sm = shapes[id(small)] if shapes else _Shape.of(small)
+def _covers(b: _Shape, sm: _Shape) -> bool:
+    """``b``'s statement matches every request ``sm``'s matches."""
+    big, small = b.statement, sm.statement
     if big.conditions and not b.conditions <= sm.conditions:
         return False
     # plain names on the covering side: containment is set inclusion
@@ -115,17 +111,50 @@ def _covers(big: Statement, small: Statement, shapes: dict[int, _Shape] | None =
     elif not _all_contained(small.actions, big.actions, ignore_case=True):
         return False
     if not b.wild_resources:
-        return sm.resources <= b.resources
+        return set(small.resources) <= set(big.resources)
     return _all_contained(small.resources, big.resources, ignore_case=False)
 
 
+class _Index:
+    """Statements that could cover a given one, in statement order.
+
+    A statement whose actions are all plain names can cover only statements whose
+    actions are all among them, so it is filed under each of its actions; a statement
+    with a wildcard action is a candidate for every statement.
+    """
+
+    def __init__(self, shapes: list[_Shape]) -> None:
+        self.by_action: dict[str, list[_Shape]] = {}
+        self.wild: list[_Shape] = []
+        for sh in shapes:
+            if sh.wild_actions:
+                self.wild.append(sh)
+            else:
+                for a in sh.actions:
+                    self.by_action.setdefault(a, []).append(sh)
+
+    def candidates(self, sm: _Shape) -> list[_Shape]:
+        first = sm.statement.actions[0].lower()
+        named = [] if sm.wild_actions else self.by_action.get(first, [])
+        if not self.wild:
+            return named
+        if not named:
+            return self.wild
+        return sorted([*named, *self.wild], key=lambda sh: sh.index)
+
+
 def redundant_statements(policy: Policy) -> Iterator[SemanticIssue]:
-    statements = policy.statements
-    conds: dict[int, _Shape] = {id(s): _Shape.of(s) for s in statements}
-    denies = [(j, d) for j, d in enumerate(statements) if d.effect == DENY]
-    allows = [(j, t) for j, t in enumerate(statements) if t.effect == ALLOW]
-    for i, s in allows:
-        shadow = next((j for j, d in denies if _covers(d, s, conds)), None)
+    shapes = [
+        _Shape(j, t)
+        for j, t in enumerate(policy.statements)
+        if not (t.not_action or t.not_resource) and t.actions
+    ]
+    denies = _Index([sh for sh in shapes if sh.statement.effect == DENY])
+    allow_shapes = [sh for sh in shapes if sh.statement.effect == ALLOW]
+    allows = _Index(allow_shapes)
+    for ss in allow_shapes:
+        i = ss.index
+        shadow = next((d.index for d in denies.candidates(ss) if _covers(d, ss)), None)
         if shadow is not None:
             yield SemanticIssue(
                 "shadowed",
@@ -133,10 +162,11 @@ def redundant_statements(policy: Policy) -> Iterator[SemanticIssue]:
                 f"every request this Allow matches is denied by Statement[{shadow}]; it grants nothing",
             )
             continue
-        for j, t in allows:
-            if j == i or not _covers(t, s, conds):
+        for ts in allows.candidates(ss):
+            j = ts.index
+            if j == i or not _covers(ts, ss):
                 continue
-            if j > i and _covers(s, t, conds):
+            if j > i and _covers(ss, ts):
                 continue  # two identical statements: report only the later one
             yield SemanticIssue(
                 "contained", i, f"Statement[{j}] already allows every request this statement allows"
