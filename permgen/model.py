@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
+from itertools import pairwise
 from typing import Any
 
 from permgen.errors import PolicyParseError
@@ -56,6 +57,7 @@ OPERATORS: tuple[str, ...] = (
     "IpAddressIncludeBorder",
 )
 _OPERATOR_BY_LOWER = {op.lower(): op for op in OPERATORS}
+_OPERATOR_SET = frozenset(OPERATORS)
 
 _STATEMENT_KEYS = ("Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition")
 _STATEMENT_KEY_BY_LOWER = {k.lower(): k for k in _STATEMENT_KEYS}
@@ -86,8 +88,11 @@ class Statement:
     def __post_init__(self) -> None:
         # Conditions are ANDed, so their order carries no meaning; keeping them sorted by
         # (operator, key) makes the emitted Condition block and the value agree.
-        ordered = tuple(sorted(self.conditions, key=lambda c: (c.operator, c.key)))
-        if ordered != self.conditions:
+        conds = self.conditions
+        if len(conds) > 1 and any(
+            (a.operator, a.key) > (b.operator, b.key) for a, b in pairwise(conds)
+        ):
+            ordered = tuple(sorted(conds, key=lambda c: (c.operator, c.key)))
             object.__setattr__(self, "conditions", ordered)
 
     @property
@@ -276,10 +281,10 @@ def _strings(
 
 
 def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):
         raise _err("a statement must be a JSON object", source, path)
     fields: Mapping[str, Any]
-    if all(key in _STATEMENT_KEY_SET for key in raw):
+    if _STATEMENT_KEY_SET.issuperset(raw):
         fields = raw  # the usual case: every key already in its canonical spelling
     else:
         remapped: dict[str, Any] = {}
@@ -324,17 +329,17 @@ def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
     conditions: list[Condition] = []
     if "Condition" in fields:
         block = fields["Condition"]
-        if not isinstance(block, Mapping):
+        if type(block) is not dict and not isinstance(block, Mapping):
             raise _err("Condition must be an object", source, f"{path}.Condition")
         for op, keyed in block.items():
-            canon_op = _OPERATOR_BY_LOWER.get(op.lower())
+            canon_op = op if op in _OPERATOR_SET else _OPERATOR_BY_LOWER.get(op.lower())
             if canon_op is None:
                 raise _err(
                     f"unknown condition operator {op!r}{_suggest(op, OPERATORS)}",
                     source,
                     f"{path}.Condition.{op}",
                 )
-            if not isinstance(keyed, Mapping) or not keyed:
+            if not keyed or (type(keyed) is not dict and not isinstance(keyed, Mapping)):
                 raise _err(
                     "an operator takes an object of condition keys",
                     source,
@@ -480,6 +485,8 @@ def wildcard_regex(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str
 
 
 def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    if "*" not in pattern and "?" not in pattern and pattern.isascii() and value.isascii():
+        return pattern.lower() == value.lower() if ignore_case else pattern == value
     return wildcard_regex(pattern, ignore_case=ignore_case).fullmatch(value) is not None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 
 from permgen import catalog
 from permgen.lint.core import Check, LintContext, Rule
@@ -45,6 +45,7 @@ def oss_arn(resource: str) -> tuple[str, str, str] | None:
     return parts[2], parts[3], parts[4]
 
 
+@lru_cache(maxsize=16384)
 def resource_levels(resource: str) -> frozenset[str]:
     """The OSS resource levels a Resource pattern can match."""
     if resource == "*":
