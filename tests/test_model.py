@@ -17,6 +17,7 @@ from permgen.model import (
     merge_statements,
     parse_policy,
     wildcard_match,
+    wildcard_regex,
 )
 
 
@@ -198,6 +199,16 @@ def test_merge_statements_merges_only_what_keeps_meaning() -> None:
 )
 def test_wildcards(pattern: str, value: str, expected: bool) -> None:
     assert wildcard_match(pattern, value) is expected
+
+
+_names = st.text(alphabet="aAbB:*?/K\u212a\u0130i", max_size=6)
+
+
+@given(_names, _names, st.booleans())
+def test_wildcard_match_agrees_with_its_regex(pattern: str, value: str, ignore_case: bool) -> None:
+    """The plain-name fast path answers exactly as the compiled pattern does."""
+    expected = wildcard_regex(pattern, ignore_case=ignore_case).fullmatch(value) is not None
+    assert wildcard_match(pattern, value, ignore_case=ignore_case) is expected
 
 
 # ------------------------------------------------------------------ properties
