@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import pytest
 from permgen import catalog
 from permgen.lint import RULES, Finding, lint_files, lint_policy
 from permgen.lint.core import LintContext, Rule
-from permgen.lint.engine import LintReport, run_rules
+from permgen.lint.engine import PARALLEL_MIN_INPUTS, LintReport, run_rules
 from permgen.model import parse_policy
 from permgen.tools.update_golden import cases, expected_for
 from tests.conftest import EXAMPLES, ROOT, run_cli
@@ -401,3 +406,95 @@ def test_catalog_integrity() -> None:
 
 def test_empty_report_counts() -> None:
     assert LintReport().counts() == {"error": 0, "warning": 0, "info": 0}
+
+
+def _many_inputs(tmp_path: Path) -> list[str]:
+    """Enough inputs to go parallel: every corpus file many times, plus the awkward ones."""
+    sources = sorted(p for p in CORPUS.glob("*/*.json") if not p.name.endswith(".expected.json"))
+    paths: list[str] = []
+    for i in range(PARALLEL_MIN_INPUTS + 20):
+        src = sources[i % len(sources)]
+        dst = tmp_path / f"{i:04d}-{src.name}"
+        dst.write_bytes(src.read_bytes())
+        paths.append(str(dst))
+    paths.insert(7, str(tmp_path / "missing.json"))
+    paths.insert(100, str(EXAMPLES / "platform.yaml"))
+    return paths
+
+
+def test_parallel_lint_reports_exactly_what_one_process_does(tmp_path: Path) -> None:
+    paths = _many_inputs(tmp_path)
+    serial = lint_files(paths, jobs=1)
+    parallel = lint_files(paths, jobs=2)
+    assert serial.processes == 1
+    assert parallel.processes == 2
+    assert parallel.findings == serial.findings
+    assert parallel.unreadable == serial.unreadable
+    assert str(tmp_path / "missing.json") in parallel.unreadable
+    assert parallel.inputs == serial.inputs == len(paths)
+
+
+def test_few_inputs_stay_in_one_process(tmp_path: Path) -> None:
+    paths = _many_inputs(tmp_path)[: PARALLEL_MIN_INPUTS - 1]
+    assert lint_files(paths, jobs=4).processes == 1
+
+
+def test_jobs_option_changes_nothing_in_the_output(tmp_path: Path) -> None:
+    paths = _many_inputs(tmp_path)
+    one = run_cli("lint", "--jobs", "1", "--format", "json", *paths)
+    two = run_cli("lint", "-j", "2", "--format", "json", *paths)
+    auto = run_cli("lint", "--format", "json", *paths)
+    assert one.exit_code == two.exit_code == auto.exit_code == 2  # missing.json is unreadable
+    assert one.output == two.output == auto.output
+    assert len(json.loads(one.output)["findings"]) > PARALLEL_MIN_INPUTS
+
+
+def _same_policy_many_times(tmp_path: Path, n: int) -> list[str]:
+    doc = json.dumps(_doc({"Effect": "Allow", "Action": "oss:GetObject", "Resource": "*"}))
+    paths = []
+    for i in range(n):
+        path = tmp_path / f"p{i}.json"
+        path.write_text(doc)
+        paths.append(str(path))
+    return paths
+
+
+def _start_with_workers(args: list[str]) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """Start ``permgen lint -j 2 ...`` and wait until both workers are running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "permgen", "lint", "-j", "2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        cwd=ROOT,
+    )
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 30
+    while len(children.read_text().split()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = children.read_text().split()
+    assert len(workers) == 2, "the workers did not start"
+    return proc, workers
+
+
+def test_ctrl_c_stops_the_workers_without_tracebacks(tmp_path: Path) -> None:
+    proc, workers = _start_with_workers(_same_policy_many_times(tmp_path, 3000))
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.decode() == "permgen: interrupted\n"
+    assert out == b""
+    for pid in workers:  # gone (or a zombie of an exited parent, about to be reaped)
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z"
+
+
+def test_a_worker_that_dies_has_its_share_linted_anyway(tmp_path: Path) -> None:
+    paths = _same_policy_many_times(tmp_path, 3000)
+    proc, workers = _start_with_workers(["--format", "json", *paths])
+    os.kill(int(workers[0]), signal.SIGKILL)  # as the out-of-memory killer would
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    report = json.loads(out)
+    assert report["summary"]["inputs"] == len(paths)
+    assert [f["source"] for f in report["findings"]] == paths  # one PG105 each, in order

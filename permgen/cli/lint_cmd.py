@@ -32,8 +32,16 @@ from permgen.errors import ExitCode
     is_flag=True,
     help="The JSON policies are STS session policies (2,048-byte limit instead of 6,144).",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default="0: one per CPU",
+    help="Processes for large runs (200 inputs or more); 1 lints in this process only.",
+)
 @handle_errors
-def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool) -> int:
+def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs: int) -> int:
     """Lint RAM policy JSON files and role specs (.yaml/.yml; each role's compiled policy).
 
     \b
@@ -42,11 +50,12 @@ def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool) -> i
     2 an input could not be read or parsed at all.
     Rules: docs/rules.md.
     """
-    from permgen.lint.engine import LintReport, lint_files, lint_policy
+    from permgen.lint.engine import LintReport, default_jobs, lint_files, lint_policy
     from permgen.lint.output import render
 
     paths = [p for p in inputs if p != "-"]
-    report = lint_files(paths, session=session) if paths else LintReport()
+    jobs = jobs or default_jobs()
+    report = lint_files(paths, session=session, jobs=jobs) if paths else LintReport()
     if "-" in inputs:
         from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT
 
