@@ -501,3 +501,24 @@ def test_the_template_cache_is_optional(tmp_path: Path, monkeypatch: pytest.Monk
     cache = render._bytecode_cache()
     assert cache is not None
     assert (tmp_path / "c" / "jinja").is_dir()
+
+
+_odd_prefix = st.text(alphabet="ab/,]}\" \\'é", min_size=1, max_size=12).filter(
+    lambda p: not p.startswith("/") and ".." not in p.split("/") and "}" not in p
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=_odd_prefix, template=st.sampled_from(["reader", "writer", "temporary-uploader"]))
+def test_prefix_text_reaches_the_policy_unchanged(prefix: str, template: str) -> None:
+    """Commas, brackets, quotes and backslashes in a prefix are data, never structure."""
+    doc = {
+        "version": 1,
+        "defaults": {"account": "1234567890123456"},
+        "roles": {"r": {"template": template, "grants": [{"bucket": "bkt", "prefixes": [prefix]}]}},
+    }
+    if template == "temporary-uploader":
+        doc["roles"]["r"]["sts"] = {"role_arn": "acs:ram::1234567890123456:role/up"}
+    policy = compile_spec(parse_spec(json.dumps(doc), source="s")).roles["r"].policy
+    resources = {r for s in policy.statements for r in s.resources}
+    assert f"acs:oss:*:1234567890123456:bkt/{prefix}*" in resources
