@@ -483,7 +483,7 @@ def _semantic_problems(data: dict[str, Any], user_templates: set[str] | None) ->
                         )
                     )
         elif user_templates is not None and template not in user_templates:
-            choices = list(BUILTIN_TEMPLATES) + sorted(user_templates)
+            choices = list(dict.fromkeys([*BUILTIN_TEMPLATES, *sorted(user_templates)]))
             hint = difflib.get_close_matches(template, choices, n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(choices)})"
             problems.append(_Problem(base + ("template",), f"unknown template {template!r}{extra}"))
