@@ -50,8 +50,9 @@ def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs
     2 an input could not be read or parsed at all.
     Rules: docs/rules.md.
     """
-    from permgen.lint.engine import LintReport, default_jobs, lint_files, lint_policy
+    from permgen.lint.engine import LintReport, lint_files, lint_policy
     from permgen.lint.output import render
+    from permgen.parallel import default_jobs
 
     paths = [p for p in inputs if p != "-"]
     jobs = jobs or default_jobs()

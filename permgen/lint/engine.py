@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 from permgen.errors import InputError, PolicyParseError
 from permgen.lint.core import Finding, LintContext, Rule, severity_at_least
@@ -125,15 +123,6 @@ def _lint_spec(path: Path, report: LintReport) -> None:
 PARALLEL_MIN_INPUTS = 200
 
 
-def default_jobs() -> int:
-    """How many processes a large lint run uses: the CPUs this process may run on (up to 8)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 8))
-
-
 def lint_files(paths: Iterable[str | Path], *, session: bool = False, jobs: int = 1) -> LintReport:
     """Lint policy JSON files (``-`` for stdin is handled by the caller) and spec files.
 
@@ -142,8 +131,10 @@ def lint_files(paths: Iterable[str | Path], *, session: bool = False, jobs: int 
     the report is the same, in the same order, as with one process. Forking a process that
     runs other threads is unsafe: pass ``jobs`` > 1 only from a single-threaded program.
     """
+    from permgen import parallel
+
     paths = list(paths)
-    if jobs > 1 and len(paths) >= PARALLEL_MIN_INPUTS and hasattr(os, "fork"):
+    if jobs > 1 and len(paths) >= PARALLEL_MIN_INPUTS and parallel.available():
         return _lint_parallel(paths, session, jobs)
     return _lint_chunk((paths, session))
 
@@ -179,84 +170,26 @@ def _lint_chunk(work: tuple[Sequence[str | Path], bool]) -> LintReport:
     return report
 
 
-def _worker(part: Sequence[str | Path], session: bool, read_end: int, write_end: int) -> NoReturn:
-    """A forked worker: lint ``part``, write the pickled report, exit without cleanup."""
-    import pickle
-    import signal
-
-    code = 1
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        os.close(read_end)
-        data = pickle.dumps(_lint_chunk((part, session)), pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write_end, "wb") as out:
-            out.write(data)
-        code = 0
-    finally:
-        os._exit(code)
-
-
 def _lint_parallel(paths: list[str | Path], session: bool, jobs: int) -> LintReport:
-    """Fork one worker per contiguous slice; each sends back its pickled report on a pipe.
+    """One forked worker per contiguous slice (:mod:`permgen.parallel`); a slice whose
+    worker failed is linted again here."""
+    from permgen import parallel
 
-    Workers ignore Ctrl-C: the parent handles it, kills them and reaps them. A worker that
-    fails without a report has its slice linted again here, so any error surfaces exactly
-    as in a one-process run.
-    """
-    import pickle
-    import signal
-
-    size = -(-len(paths) // jobs)
-    slices = [paths[i : i + size] for i in range(0, len(paths), size)]
-    children: list[tuple[int, int]] = []  # (pid, read end of its pipe), in slice order
-    live: dict[int, int | None] = {}  # children not reaped yet -> pipe end still to close
-    interrupt = {signal.SIGINT}
-    try:
-        for part in slices:
-            read_end, write_end = os.pipe()
-            # Ctrl-C stays pending until the worker ignores it and the parent knows its pid.
-            signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
-            try:
-                pid = os.fork()
-                if pid == 0:
-                    _worker(part, session, read_end, write_end)
-                children.append((pid, read_end))
-                live[pid] = read_end
-                os.close(write_end)
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
-        report = LintReport(processes=len(slices))
-        for (pid, read_end), part in zip(children, slices, strict=True):
-            live[pid] = None  # the stream closes it from here on
-            with os.fdopen(read_end, "rb") as stream:
-                data = stream.read()
-            _, status = os.waitpid(pid, 0)
-            del live[pid]
-            if os.waitstatus_to_exitcode(status) == 0 and data:
-                piece: LintReport = pickle.loads(data)  # our own child's bytes
-            else:
-                piece = _lint_chunk((part, session))
-            report.findings.extend(piece.findings)
-            report.unreadable.extend(piece.unreadable)
-            report.inputs += piece.inputs
-        return report
-    except BaseException:
-        for pid, unclosed in live.items():
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            if unclosed is not None:
-                os.close(unclosed)
-        raise
+    slices = parallel.split(paths, jobs)
+    pieces = parallel.fork_map(_lint_chunk, [(part, session) for part in slices])
+    report = LintReport(processes=len(slices))
+    for part, piece in zip(slices, pieces, strict=True):
+        if piece is None:
+            piece = _lint_chunk((part, session))
+        report.findings.extend(piece.findings)
+        report.unreadable.extend(piece.unreadable)
+        report.inputs += piece.inputs
+    return report
 
 
 __all__ = [
     "PARALLEL_MIN_INPUTS",
     "LintReport",
-    "default_jobs",
     "lint_files",
     "lint_policy",
     "run_rules",
