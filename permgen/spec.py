@@ -130,7 +130,28 @@ class _Positions:
         return best
 
 
-_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Implicit tags of plain scalars already resolved in this process, by their text.
+_TAGS: dict[str, str] = {}
+
+
+class _BaseLoader(_SafeLoader):  # type: ignore[misc]
+    """The safe loader, with the implicit tag of a plain scalar remembered by its text.
+
+    Resolving runs a chain of regular expressions per scalar, and a spec repeats the same
+    keys and values (``template``, ``reader``, ``true``) many times. The safe loader has no
+    path resolvers, so a plain scalar's tag depends on its text alone.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            tag = _TAGS.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_TAGS) < 65536:
+                    _TAGS[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
 _STR_TAG = "tag:yaml.org,2002:str"
 #: Nodes a document may expand to, aliases included: a "billion laughs" stops here.
 MAX_NODES = 200_000

@@ -6,9 +6,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from permgen.errors import SpecError
-from permgen.spec import check_placeholder_value, load_spec, parse_spec
+from permgen.spec import check_placeholder_value, load_spec, load_yaml, parse_spec
 
 GOOD = """\
 version: 1
@@ -384,3 +387,26 @@ def test_yaml_types_keep_their_meaning() -> None:
     )
     assert spec.roles["r"].option_map["delete"] is True
     assert spec.roles["r"].option_map["read"] is False
+
+
+_scalars = st.sampled_from(
+    ["1", "1.5", "true", "yes", "no", "null", "~", "0x1f", "0o17", "1_000", ".inf", "-.nan",
+     "2001-12-14", "2001-12-14t21:59:43.10-05:00", "reader", "'true'", '"1"', "a b", "1e3",
+     "+12", "NULL", "False", "on", "-1", "0"]
+)  # fmt: skip
+
+
+@given(st.lists(_scalars, min_size=1, max_size=30))
+def test_yaml_values_mean_what_yaml_says_however_often_they_repeat(values: list[str]) -> None:
+    """Remembering resolved tags never changes a value: the result equals PyYAML's own."""
+    text = (
+        "".join(f"k{i}: {v}\n" for i, v in enumerate(values))
+        + "items: ["
+        + ", ".join(values)
+        + "]\n"
+    )
+    ours, _ = load_yaml(text, "t.yaml")
+    theirs = yaml.safe_load(text)
+    assert repr(ours) == repr(theirs)  # repr: nan != nan, and 1 == True
+    again, _ = load_yaml(text, "t.yaml")  # every tag now comes from the memo
+    assert repr(again) == repr(theirs)
