@@ -152,6 +152,8 @@ class _BaseLoader(_SafeLoader):  # type: ignore[misc]
                     _TAGS[value] = tag
             return tag
         return super().resolve(kind, value, implicit)
+
+
 _STR_TAG = "tag:yaml.org,2002:str"
 #: Nodes a document may expand to, aliases included: a "billion laughs" stops here.
 MAX_NODES = 200_000

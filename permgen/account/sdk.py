@@ -274,17 +274,37 @@ class RamOperations:
         out = self.invoke("ListPolicyVersions", {"PolicyName": name, "PolicyType": policy_type})
         return [_version(v) for v in _items(out, "PolicyVersions", "PolicyVersion")]
 
-    def list_policies(self, policy_type: PolicyType | None = None) -> list[PolicyInfo]:
-        out = self.invoke("ListPolicies", {"PolicyType": policy_type} if policy_type else {})
-        return [
-            PolicyInfo(
-                p["PolicyName"],
-                p["PolicyType"],
-                p.get("DefaultVersion", ""),
-                p.get("Description", ""),
-            )
-            for p in _items(out, "Policies", "Policy")
-        ]
+    def list_policies(
+        self, policy_type: PolicyType | None = None, *, page_size: int = 1000
+    ) -> list[PolicyInfo]:
+        """Every policy (of one type), following ListPolicies' Marker from page to page."""
+        params = {"MaxItems": str(page_size)}
+        if policy_type:
+            params["PolicyType"] = policy_type
+        found: list[PolicyInfo] = []
+        seen: set[str] = set()
+        while True:
+            out = self.invoke("ListPolicies", params)
+            found += [
+                PolicyInfo(
+                    p["PolicyName"],
+                    p["PolicyType"],
+                    p.get("DefaultVersion", ""),
+                    p.get("Description", ""),
+                )
+                for p in _items(out, "Policies", "Policy")
+            ]
+            marker = out.get("Marker") or ""
+            if str(out.get("IsTruncated")).lower() != "true" or not marker:
+                return found
+            if marker in seen:
+                raise CloudError(
+                    "Ram ListPolicies returned the same Marker twice; stopping rather than looping",
+                    code="InvalidResponse",
+                    action="ListPolicies",
+                )
+            seen.add(marker)
+            params = {**params, "Marker": marker}
 
     def create_policy(self, name: str, document: str, description: str = "") -> PolicyInfo:
         params = {"PolicyName": name, "PolicyDocument": document}

@@ -8,6 +8,7 @@ HTTP statuses (:class:`EmulatorError`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -432,9 +433,23 @@ class Backend:
         }
 
     def ListPolicies(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
-        """Reproduces: the PolicyType filter and the Policies.Policy wrapper. Not: paging
-        (IsTruncated is always false)."""
+        """Reproduces: the PolicyType filter, the Policies.Policy wrapper, and paging
+        (MaxItems 1-1000, default 100; an opaque Marker while IsTruncated). The error codes
+        for a bad MaxItems or Marker are UNCONFIRMED (InvalidParameter.MaxItems / .Marker)."""
         ptype = p.get("PolicyType")
+        raw_max = p.get("MaxItems") or "100"
+        if not raw_max.isdigit() or not 1 <= int(raw_max) <= 1000:
+            raise EmulatorError(
+                "InvalidParameter.MaxItems", 400, "The parameter MaxItems is invalid."
+            )
+        start = 0
+        if p.get("Marker"):
+            try:
+                start = int(base64.urlsafe_b64decode(p["Marker"].encode()).decode().split(":")[1])
+            except (ValueError, IndexError, UnicodeDecodeError):
+                raise EmulatorError(
+                    "InvalidParameter.Marker", 400, "The parameter Marker is invalid."
+                ) from None
         out = [
             {
                 "PolicyName": r.name,
@@ -445,7 +460,14 @@ class Backend:
             for (t, _), r in sorted(self.policies.items())
             if not ptype or t == ptype
         ]
-        return {"Policies": {"Policy": out}, "IsTruncated": False}
+        end = start + int(raw_max)
+        page: dict[str, Any] = {
+            "Policies": {"Policy": out[start:end]},
+            "IsTruncated": end < len(out),
+        }
+        if end < len(out):
+            page["Marker"] = base64.urlsafe_b64encode(f"policies:{end}".encode()).decode()
+        return page
 
     def CreatePolicyVersion(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Reproduces: the 5-version limit (LimitExceeded.Policy.Version) unless

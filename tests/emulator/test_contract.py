@@ -78,6 +78,18 @@ def test_create_attach_list(ram: Any) -> None:
     assert got.attachment_count == 2
 
 
+def test_list_policies_follows_the_marker_across_pages(ram: Any) -> None:
+    names = [f"p-{i:03d}" for i in range(120)]
+    for name in names:
+        ram.create_policy(name, DOC)
+    custom = ram.list_policies("Custom", page_size=50)  # three pages: 50, 50, 20
+    assert [p.policy_name for p in custom] == names
+    everything = ram.list_policies(page_size=1000)
+    assert {p.policy_name for p in everything} >= set(names)
+    assert any(p.policy_type == "System" for p in everything)
+    assert len(everything) == len(ram.list_policies(page_size=7))
+
+
 def test_versions(ram: Any) -> None:
     ram.create_policy("p", DOC)
     v = ram.create_policy_version("p", DOC2, set_as_default=True, rotate=False)

@@ -291,6 +291,23 @@ def test_root_may_not_assume_roles(emulator: Emulator) -> None:
     )
 
 
+def test_list_policies_pages_like_ram(emulator: Emulator) -> None:
+    c = client(emulator)
+    for i in range(5):
+        call(c, "CreatePolicy", PolicyName=f"page-{i}", PolicyDocument=DOC)
+    first = call(c, "ListPolicies", PolicyType="Custom", MaxItems="2")
+    assert [p["PolicyName"] for p in first["Policies"]["Policy"]] == ["page-0", "page-1"]
+    assert first["IsTruncated"] is True and first["Marker"]
+    rest = call(c, "ListPolicies", PolicyType="Custom", MaxItems="1000", Marker=first["Marker"])
+    assert [p["PolicyName"] for p in rest["Policies"]["Policy"]] == ["page-2", "page-3", "page-4"]
+    assert rest["IsTruncated"] is False and "Marker" not in rest
+    default = call(c, "ListPolicies")
+    assert len(default["Policies"]["Policy"]) <= 100  # RAM's default page size
+    for bad in ("0", "1001", "x"):
+        assert error_code(c, "ListPolicies", MaxItems=bad) == "InvalidParameter.MaxItems"
+    assert error_code(c, "ListPolicies", Marker="not-a-marker") == "InvalidParameter.Marker"
+
+
 def test_a_wrong_secret_is_refused(emulator: Emulator) -> None:
     from aliyunsdkram.request.v20150501.ListPoliciesRequest import ListPoliciesRequest
 
