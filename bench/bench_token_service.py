@@ -77,6 +77,7 @@ def main() -> int:
         seed.write_text(
             "users:\n  - {name: vendor, access_keys: [{id: LTAI-bench-vendor-key, secret: bench-vendor-secret}]}\n"
             "roles:\n  - {name: oss-uploader}\n"
+            "attachments:\n  - {policy: AliyunSTSAssumeRoleAccess, type: System, to: 'user:vendor'}\n"
         )
         callers = Path(tmp) / "callers.yaml"
         callers.write_text(

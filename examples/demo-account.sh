@@ -28,12 +28,16 @@ for user in ("analytics-bot", "rotator-bot", "token-vendor"):
     call(admin, "Ram", "CreateUser", {"UserName": user}, config)
 for group in ("analysts", "finance", "auditors"):
     call(admin, "Ram", "CreateGroup", {"GroupName": group}, config)
+# the token vendor may assume the one role it vends, and nothing else
+vend = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "acs:ram:*:1234567890123456:role/oss-uploader"}]}
+call(admin, "Ram", "CreatePolicy", {"PolicyName": "token-vendor-assume", "PolicyDocument": json.dumps(vend)}, config)
+call(admin, "Ram", "AttachPolicyToUser", {"UserName": "token-vendor", "PolicyName": "token-vendor-assume", "PolicyType": "Custom"}, config)
 key = call(admin, "Ram", "CreateAccessKey", {"UserName": "token-vendor"}, config)["AccessKey"]
 with open(sys.argv[1], "w") as fh:
     fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(key['AccessKeyId'])}\n")
     fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(key['AccessKeySecret'])}\n")
 print("  roles oss-uploader, EtlRole; users analytics-bot, rotator-bot; groups analysts, finance, auditors")
-print("  token-vendor's key", key["AccessKeyId"])
+print("  token-vendor may only sts:AssumeRole on role oss-uploader; its key", key["AccessKeyId"])
 PY
 
 echo "plan, apply, and plan again (no drift):"

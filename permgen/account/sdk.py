@@ -124,8 +124,14 @@ def call(
                 _backoff(action, attempt, code, config, sleep)
                 continue
             cls = ThrottledError if code.startswith("Throttling") else CloudError
+            hint = (
+                f" (the caller needs {product.lower()}:{action}; docs/required-permissions.json "
+                "lists every action permgen calls)"
+                if code == "NoPermission"
+                else ""
+            )
             raise cls(
-                f"{product} {action} failed: {code} (HTTP {status}): {exc.get_error_msg()} [RequestId {exc.get_request_id()}]",
+                f"{product} {action} failed: {code} (HTTP {status}): {exc.get_error_msg()} [RequestId {exc.get_request_id()}]{hint}",
                 code=code,
                 http_status=status,
                 request_id=exc.get_request_id(),

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from permgen.errors import PolicyParseError
-from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, parse_policy
+from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, parse_policy
 
 ACCOUNT = "1234567890123456"
 ADMIN_KEY_ID = "LTAI-permgen-emulator-admin"
@@ -37,6 +38,11 @@ class EmulatorError(Exception):
         self.message = message
 
 
+@lru_cache(maxsize=1024)
+def _parsed(document: str) -> Policy:
+    return parse_policy(document)
+
+
 def _now_text(t: float) -> str:
     return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -48,6 +54,7 @@ class Key:
     principal: str  # "root", "user/<name>" or "role/<name>/<session>"
     token: str | None = None
     expires: float | None = None
+    session_policy: str | None = None  # the Policy an STS key was narrowed to at AssumeRole
 
 
 @dataclass
@@ -81,6 +88,14 @@ SYSTEM_POLICIES = {
     "AliyunSTSAssumeRoleAccess": {
         "Version": "1",
         "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+    },
+    "AliyunRAMFullAccess": {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "ram:*", "Resource": "*"}],
+    },
+    "AliyunRAMReadOnlyAccess": {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": ["ram:Get*", "ram:List*"], "Resource": "*"}],
     },
 }
 
@@ -631,6 +646,65 @@ class Backend:
             "Roles": {"Role": [self._role_json(self.roles[n]) for n in found["Role"]]},
         }
 
+    # ------------------------------------------------------------------ authorization
+
+    def policies_in_force(self, caller: Key) -> list[Policy]:
+        """The identity policies of the caller: a user's own and its groups', or a role's."""
+        kind, _, rest = caller.principal.partition("/")
+        holders: list[tuple[str, str]] = []
+        if kind == "user":
+            holders = [("User", rest)] + [
+                ("Group", g) for g, members in sorted(self.groups.items()) if rest in members
+            ]
+        elif kind == "role":
+            holders = [("Role", rest.split("/", 1)[0])]
+        out: list[Policy] = []
+        for holder in holders:
+            for ptype, pname in sorted(self.attachments.get(holder, ())):
+                rec = self.policies.get((ptype, pname))
+                if rec is not None:
+                    out.append(_parsed(rec.versions[rec.default]))
+        return out
+
+    def authorize(self, action: str, resources: list[str], caller: Key) -> None:
+        """Raise NoPermission unless the caller may do ``action`` on every resource.
+
+        The account (root) may do anything. A RAM user's policies and its groups' apply; an
+        STS key has its role's policies, narrowed by the session policy it was minted with.
+        Requests carry no condition keys (absent keys follow permgen's default reading)."""
+        if caller.principal == "root":
+            return
+        from permgen.semantics.evaluate import Evaluator, Request, TokenEvaluator
+
+        policies = self.policies_in_force(caller)
+        evaluator: Evaluator | TokenEvaluator = (
+            TokenEvaluator([_parsed(caller.session_policy)], policies)
+            if caller.session_policy
+            else Evaluator(policies)
+        )
+        for resource in resources:
+            if not evaluator.allows(Request(action, resource)):
+                raise EmulatorError(
+                    "NoPermission",
+                    403,
+                    "You are not authorized to do this action. You should be authorized by RAM.",
+                )
+
+    def authorize_ram(self, action: str, p: dict[str, str], caller: Key) -> None:
+        """``ram:<Action>`` on every entity the request names (policy, user, group, role),
+        or on ``acs:ram:*:<account>:*`` when it names none."""
+        named = [
+            f"acs:ram:*:{ACCOUNT}:{kind}/{p[param]}"
+            for param, kind in (
+                ("PolicyName", "policy"),
+                ("UserName", "user"),
+                ("GroupName", "group"),
+                ("RoleName", "role"),
+            )
+            if p.get(param)
+        ]
+        self.authorize(f"ram:{action}", named or [f"acs:ram:*:{ACCOUNT}:*"], caller)
+
     # ------------------------------------------------------------------ STS
 
     def AssumeRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
@@ -638,8 +712,9 @@ class Backend:
         role's existence (EntityNotExist.Role), RoleSessionName rules (2-64 of [A-Za-z0-9.@_-]),
         DurationSeconds 900..MaxSessionDuration, the session policy's grammar and 2,048-byte
         size (InvalidParameter.PolicyGrammar / .PolicySize), root may not assume roles and the
-        trust policy must name the caller's account or user (NoPermission). Not: the caller's
-        own sts:AssumeRole permission, ExternalId, SourceIdentity."""
+        caller needs sts:AssumeRole on acs:ram:*:<account>:role/<name> and the trust policy
+        must name its account or user (NoPermission); the key it returns is narrowed by the
+        session policy. Not: ExternalId, SourceIdentity."""
         arn = p.get("RoleArn", "")
         m = re.match(r"^acs:ram::(\d+):role/([A-Za-z0-9.-]{1,64})$", arn)
         if not m:
@@ -682,6 +757,7 @@ class Backend:
                 ) from None
         if caller.principal == "root":
             raise EmulatorError("NoPermission", 403, "Roles may not be assumed by root accounts.")
+        self.authorize("sts:AssumeRole", [f"acs:ram:*:{ACCOUNT}:role/{m.group(2)}"], caller)
         if not self._trusts(role, caller):
             raise EmulatorError("NoPermission", 403, "You are not authorized to assume this role.")
         key = self.add_key(f"role/{role.name}/{session}")
@@ -690,6 +766,7 @@ class Backend:
         self.keys[key.key_id] = key
         key.token = "CAIS" + hashlib.sha256(f"{key.key_id}{self.counter}".encode()).hexdigest() * 4
         key.expires = self.clock() + duration
+        key.session_policy = policy or None
         return {
             "AssumedRoleUser": {
                 "AssumedRoleId": f"{role.role_id}:{session}",
@@ -750,7 +827,9 @@ RAM_ACTIONS = (
 STS_ACTIONS = ("AssumeRole", "GetCallerIdentity")
 
 #: (API version, action) -> handler name
-HANDLERS = {("2015-05-01", a): a for a in RAM_ACTIONS} | {("2015-04-01", a): a for a in STS_ACTIONS}
+RAM_VERSION = "2015-05-01"
+STS_VERSION = "2015-04-01"
+HANDLERS = {(RAM_VERSION, a): a for a in RAM_ACTIONS} | {(STS_VERSION, a): a for a in STS_ACTIONS}
 
 
 __all__ = [
@@ -758,6 +837,8 @@ __all__ = [
     "ADMIN_KEY_ID",
     "ADMIN_KEY_SECRET",
     "HANDLERS",
+    "RAM_VERSION",
+    "STS_VERSION",
     "Backend",
     "EmulatorError",
     "Key",

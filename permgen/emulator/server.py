@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from permgen.emulator.backend import HANDLERS, Backend, EmulatorError
+from permgen.emulator.backend import HANDLERS, RAM_VERSION, Backend, EmulatorError
 from permgen.emulator.signing import verify
 
 MAX_SKEW = 15 * 60
@@ -197,6 +197,8 @@ class _Server(ThreadingHTTPServer):
                 raise EmulatorError(fault.code, fault.status, f"Injected fault: {fault.code}.")
         with self.lock:
             self.calls[action] = self.calls.get(action, 0) + 1
+            if params["Version"] == RAM_VERSION:
+                self.backend.authorize_ram(action, params, key)
             result: dict[str, Any] = getattr(self.backend, handler)(params, key)
             if self.state_file and not action.startswith(("Get", "List")):
                 from permgen.fileio import write_secret_file  # the state holds the keys' secrets

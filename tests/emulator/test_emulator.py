@@ -178,6 +178,13 @@ def _assume(emulator: Emulator, **extra: str) -> tuple[AcsClient, dict[str, Any]
         AssumeRolePolicyDocument=TRUST,
         MaxSessionDuration="3600",
     )
+    call(
+        admin,
+        "AttachPolicyToUser",
+        PolicyType="System",
+        PolicyName="AliyunSTSAssumeRoleAccess",
+        UserName="app",
+    )
     user_key = emulator.backend.add_key("user/app")
     app = client(emulator, user_key.key_id, user_key.secret)
     params = {
@@ -308,6 +315,118 @@ def test_list_policies_pages_like_ram(emulator: Emulator) -> None:
     assert error_code(c, "ListPolicies", Marker="not-a-marker") == "InvalidParameter.Marker"
 
 
+def _user_with_key(emulator: Emulator, name: str, *system_policies: str) -> AcsClient:
+    admin = client(emulator)
+    call(admin, "CreateUser", UserName=name)
+    for policy in system_policies:
+        call(admin, "AttachPolicyToUser", PolicyType="System", PolicyName=policy, UserName=name)
+    key = emulator.backend.add_key(f"user/{name}")
+    return client(emulator, key.key_id, key.secret)
+
+
+def test_a_ram_user_may_do_only_what_its_policies_allow(emulator: Emulator) -> None:
+    nobody = _user_with_key(emulator, "nobody")
+    assert error_code(nobody, "ListPolicies") == "NoPermission"
+    assert call(nobody, "GetCallerIdentity", "Sts")["Arn"].endswith(":user/nobody")  # needs none
+    # the role trusts the account, but sts:AssumeRole is a permission of the caller too
+    admin = client(emulator)
+    call(admin, "CreateRole", RoleName="trusting", AssumeRolePolicyDocument=TRUST)
+    assume = {"RoleArn": "acs:ram::1234567890123456:role/trusting", "RoleSessionName": "s1"}
+    assert error_code(nobody, "AssumeRole", "Sts", **assume) == "NoPermission"
+    call(
+        admin,
+        "AttachPolicyToUser",
+        PolicyType="System",
+        PolicyName="AliyunSTSAssumeRoleAccess",
+        UserName="nobody",
+    )
+    assert call(nobody, "AssumeRole", "Sts", **assume)["Credentials"]["AccessKeyId"]
+    reader = _user_with_key(emulator, "reader", "AliyunRAMReadOnlyAccess")
+    assert "Policies" in call(reader, "ListPolicies")
+    assert error_code(reader, "CreatePolicy", PolicyName="x", PolicyDocument=DOC) == "NoPermission"
+
+
+def test_group_policies_and_resource_patterns_apply(emulator: Emulator) -> None:
+    admin = client(emulator)
+    team_only = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "ram:CreatePolicy",
+                    "Resource": "acs:ram:*:1234567890123456:policy/team-*",
+                }
+            ],
+        }
+    )
+    call(admin, "CreatePolicy", PolicyName="create-team-policies", PolicyDocument=team_only)
+    call(admin, "CreateGroup", GroupName="platform")
+    call(
+        admin,
+        "AttachPolicyToGroup",
+        PolicyType="Custom",
+        PolicyName="create-team-policies",
+        GroupName="platform",
+    )
+    dev = _user_with_key(emulator, "dev")
+    assert error_code(dev, "CreatePolicy", PolicyName="team-a", PolicyDocument=DOC) == (
+        "NoPermission"
+    )
+    call(admin, "AddUserToGroup", UserName="dev", GroupName="platform")  # now the group's grant
+    call(dev, "CreatePolicy", PolicyName="team-a", PolicyDocument=DOC)
+    assert error_code(dev, "CreatePolicy", PolicyName="other", PolicyDocument=DOC) == (
+        "NoPermission"
+    )
+
+
+def test_an_sts_token_is_narrowed_by_its_session_policy(emulator: Emulator) -> None:
+    admin = client(emulator)
+    call(admin, "CreateRole", RoleName="auditor", AssumeRolePolicyDocument=TRUST)
+    call(
+        admin,
+        "AttachPolicyToRole",
+        PolicyType="System",
+        PolicyName="AliyunRAMReadOnlyAccess",
+        RoleName="auditor",
+    )
+    vendor = _user_with_key(emulator, "vendor", "AliyunSTSAssumeRoleAccess")
+    only_get = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [{"Effect": "Allow", "Action": "ram:GetPolicy", "Resource": "*"}],
+        }
+    )
+    tokens: dict[str, AcsClient] = {}
+    for label, extra in (("full", {}), ("narrow", {"Policy": only_get})):
+        creds = call(
+            vendor,
+            "AssumeRole",
+            "Sts",
+            RoleArn="acs:ram::1234567890123456:role/auditor",
+            RoleSessionName=f"audit-{label}",
+            **extra,
+        )["Credentials"]
+        tokens[label] = client(
+            emulator,
+            None,
+            None,
+            StsTokenCredential(
+                creds["AccessKeyId"], creds["AccessKeySecret"], creds["SecurityToken"]
+            ),
+        )
+    # the role's read-only policy: reads work, writes do not
+    assert "Policies" in call(tokens["full"], "ListPolicies")
+    assert (
+        error_code(tokens["full"], "CreatePolicy", PolicyName="x", PolicyDocument=DOC)
+        == "NoPermission"
+    )
+    narrow = tokens["narrow"]
+    system = call(narrow, "GetPolicy", PolicyName="AliyunRAMFullAccess", PolicyType="System")
+    assert system["Policy"]["PolicyName"] == "AliyunRAMFullAccess"
+    assert error_code(narrow, "ListPolicies") == "NoPermission"  # the role may; the token not
+
+
 def test_a_wrong_secret_is_refused(emulator: Emulator) -> None:
     from aliyunsdkram.request.v20150501.ListPoliciesRequest import ListPoliciesRequest
 
@@ -435,7 +554,7 @@ def test_seed_and_state_files(tmp_path: Any) -> None:
         "  - {name: alice, groups: [devs], access_keys: [{id: LTAI-alice-test-key, secret: alice-test-secret}]}\n"
         "roles:\n  - {name: uploader, max_session: 7200}\n"
         "policies:\n  - {name: reader, document: {Version: '1', Statement: [{Effect: Allow, Action: oss:GetObject, Resource: 'acs:oss:*:*:b/*'}]}}\n"
-        "attachments:\n  - {policy: reader, to: 'group:devs'}\n  - {policy: AliyunOSSReadOnlyAccess, type: System, to: 'user:alice'}\n"
+        "attachments:\n  - {policy: reader, to: 'group:devs'}\n  - {policy: AliyunRAMFullAccess, type: System, to: 'user:alice'}\n"
         "faults:\n  - {action: GetPolicy, code: Throttling, status: 400, times: 1}\n"
     )
     state = tmp_path / "state.json"
@@ -489,7 +608,7 @@ def test_seed_and_state_files(tmp_path: Any) -> None:
         assert names == {"reader", "later"}
         attached = call(alice, "ListPoliciesForUser", UserName="alice")["Policies"]["Policy"]
         assert [(p["PolicyName"], p["PolicyType"]) for p in attached] == [
-            ("AliyunOSSReadOnlyAccess", "System")
+            ("AliyunRAMFullAccess", "System")
         ]
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -87,6 +87,13 @@ def service(tmp_path: Path) -> Iterator[Service]:
         admin = client(emu)
         call(admin, "CreateUser", UserName="vendor")
         call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
+        call(
+            admin,
+            "AttachPolicyToUser",
+            PolicyType="System",
+            PolicyName="AliyunSTSAssumeRoleAccess",
+            UserName="vendor",
+        )
         key = emu.backend.add_key("user/vendor")
         callers = tmp_path / "callers.yaml"
         callers.write_text(

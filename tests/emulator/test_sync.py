@@ -14,7 +14,7 @@ from permgen.compiler import compile_file
 from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
 from permgen.errors import CloudError
 from permgen.sync import MARKER, Current, Desired, apply, desired_state, plan, read_current
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, ROOT, run_cli
 
 DOC = json.dumps(
     {
@@ -185,6 +185,55 @@ def test_plan_and_apply_commands(
     assert done.exit_code == 0 and "applied" in done.output
     clean = run_cli("plan", spec, "--detailed-exitcode", "--format", "json")
     assert clean.exit_code == 0 and json.loads(clean.output) == {"changes": [], "refused": []}
+
+
+REQUIRED = json.loads((ROOT / "docs" / "required-permissions.json").read_text())["actions"]
+
+
+def _deployer(emu: Emulator, actions: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A RAM user allowed exactly ``actions``, whose key the commands then use."""
+    backend = emu.backend
+    root = backend.keys[ADMIN_KEY_ID]
+    doc = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    backend.CreateUser({"UserName": "deployer"}, root)
+    backend.CreatePolicy({"PolicyName": "deployer", "PolicyDocument": json.dumps(doc)}, root)
+    backend.AttachPolicyToUser(
+        {"PolicyName": "deployer", "PolicyType": "Custom", "UserName": "deployer"}, root
+    )
+    key = backend.add_key("user/deployer")
+    monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key.key_id)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", key.secret)
+
+
+def test_the_documented_permissions_are_enough_for_plan_apply_and_diff(
+    account: tuple[Emulator, SdkRamClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu, _ = account
+    _deployer(emu, [a for a in REQUIRED if a.startswith("ram:")], monkeypatch)
+    spec = str(EXAMPLES / "platform.yaml")
+    assert run_cli("plan", spec, "--detailed-exitcode").exit_code == 4
+    done = run_cli("apply", spec, "--yes")
+    assert done.exit_code == 0, done.output
+    assert run_cli("plan", spec, "--detailed-exitcode").exit_code == 0
+    diff = run_cli("diff", spec, "--role", "analytics-reader", "--principal", "user:analytics-bot")
+    assert diff.exit_code == 0, diff.output
+
+
+def test_without_a_documented_permission_apply_stops_before_changing_anything(
+    account: tuple[Emulator, SdkRamClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu, ram = account
+    actions = [a for a in REQUIRED if a.startswith("ram:") and a != "ram:AttachPolicyToGroup"]
+    _deployer(emu, actions, monkeypatch)
+    spec = str(EXAMPLES / "platform.yaml")
+    failed = run_cli("apply", spec, "--yes")
+    assert failed.exit_code == 1
+    assert "NoPermission" in failed.output and "ram:AttachPolicyToGroup" in failed.output
+    assert "required-permissions.json" in failed.output
+    # policies come first and are kept; no attachment to a group was made, nothing detached
+    for group in PRINCIPALS["group"]:
+        assert ram.list_policies_for(Principal("group", group)) == []
 
 
 def test_diff_a_role_against_a_principal(

@@ -28,6 +28,13 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         admin = client(emu)
         call(admin, "CreateUser", UserName="token-vendor")
         call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
+        call(
+            admin,
+            "AttachPolicyToUser",
+            PolicyType="System",
+            PolicyName="AliyunSTSAssumeRoleAccess",
+            UserName="token-vendor",
+        )
         key = emu.backend.add_key("user/token-vendor")
         monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key.key_id)
