@@ -24,6 +24,27 @@ def test_help_lists_commands_without_importing_them() -> None:
     assert "HEAVY []" in out
 
 
+def test_compile_and_lint_import_nothing_heavy() -> None:
+    """The SDK, jsonschema (only for explaining a bad spec) and the HTTP stack stay out."""
+    code = (
+        "import sys, io, contextlib; from permgen.cli import main\n"
+        "for args in (['compile', 'examples/platform.yaml'],"
+        " ['lint', 'tests/lint_corpus/bad/unscoped-list.json', 'examples/platform.yaml']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n            main(args)\n        except SystemExit as exc:\n"
+        "            assert exc.code in (0, 3), exc.code\n"
+        "heavy = [m for m in sys.modules if m.startswith(('aliyunsdk', 'jsonschema', 'uvicorn',"
+        " 'starlette', 'multiprocessing', 'hypothesis'))]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    from tests.conftest import ROOT
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    assert "HEAVY []" in out
+
+
 def test_version() -> None:
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0
