@@ -15,9 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Literal
 
 from permgen.catalog import RISK_CLASSES
 from permgen.compiler import CompiledRole, CompiledSpec, compile_spec
@@ -25,7 +23,7 @@ from permgen.errors import InputError, SpecError
 from permgen.gitrev import default_base, export_dir, repo_root, resolve, show
 from permgen.model import Policy
 from permgen.semantics.diff import AccessItem, DiffResult
-from permgen.spec import Spec, load_spec
+from permgen.spec import Spec, load_spec, load_yaml
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
 
@@ -94,9 +92,9 @@ def _compile_at(
     target.write_bytes(data)
     text = data.decode("utf-8", errors="replace")
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raw = None
+        raw, _ = load_yaml(text, str(spec_path))
+    except InputError:
+        raw = None  # compiling it below says what is wrong
     if isinstance(raw, dict) and isinstance(raw.get("templates"), str):
         templates = (spec_path.resolve().parent / raw["templates"]).resolve()
         try:
@@ -146,21 +144,11 @@ def _shared_changes(old: Spec | None, new: Spec) -> tuple[str, ...]:
     if old is None:
         return ()
     out = []
-    old_defaults = _top(old.source, "defaults")
-    new_defaults = _top(new.source, "defaults")
-    if old_defaults != new_defaults:
+    if old.defaults != new.defaults:
         out.append("defaults changed: every role that does not override them is affected")
-    if _top(old.source, "templates") != _top(new.source, "templates"):
+    if old.templates_entry != new.templates_entry:
         out.append("the user template directory changed")
     return tuple(out)
-
-
-def _top(source: str, key: str) -> Any:
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError:
-        return None
-    return data.get(key) if isinstance(data, dict) else None
 
 
 # --------------------------------------------------------------------------- review

@@ -95,6 +95,10 @@ class Spec:
     roles: Mapping[str, Role]
     templates_dir: Path | None = None
     source: str = field(default="", repr=False, compare=False)
+    #: The spec's ``defaults`` and ``templates`` entries as written (for review's
+    #: "what changed for every role" notes).
+    defaults: Any = field(default=None, repr=False, compare=False)
+    templates_entry: str | None = field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------- YAML with positions
@@ -555,7 +559,14 @@ def _build(
             else None,
             line=positions.locate(data, ("roles", name))[0],
         )
-    return Spec(path=path, roles=roles, templates_dir=templates_dir, source=text)
+    return Spec(
+        path=path,
+        roles=roles,
+        templates_dir=templates_dir,
+        source=text,
+        defaults=data.get("defaults"),
+        templates_entry=data.get("templates"),
+    )
 
 
 def _raise(problems: list[_Problem], data: Any, positions: _Positions, source: str) -> None:

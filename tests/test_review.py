@@ -175,6 +175,16 @@ def test_a_changed_default_shows_in_every_role(repo: Path) -> None:
     assert any("defaults changed" in n for n in doc["shared_changes"])
 
 
+def test_defaults_rewritten_without_a_change_are_not_a_shared_change(repo: Path) -> None:
+    text = BASE.replace(
+        'defaults:\n  account: "1234567890123456"\n', 'defaults: {account: "1234567890123456"}\n'
+    )
+    assert text != BASE
+    (repo / "roles.yaml").write_text(text)
+    doc = json.loads(_review(repo, "--format", "json")[1])
+    assert not any("defaults changed" in n for n in doc["shared_changes"])
+
+
 def test_a_changed_user_template_shows_in_its_roles(repo: Path) -> None:
     (repo / "tpl").mkdir()
     (repo / "tpl" / "audit.json.j2").write_text(
