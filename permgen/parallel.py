@@ -63,7 +63,7 @@ def _worker(fn: Callable[[T], R], item: T, read_end: int, write_end: int) -> NoR
 
 def fork_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | None]:
     """``[fn(item) for item in items]``, each in its own forked worker; ``None`` where a
-    worker failed."""
+    worker failed or could not be started (the system refused another process)."""
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe), in item order
     live: dict[int, int | None] = {}  # children not reaped yet -> pipe end still to close
     interrupt = {signal.SIGINT}
@@ -73,22 +73,27 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | None]:
             signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
             try:
                 pid = os.fork()
-                if pid == 0:
-                    _worker(fn, item, read_end, write_end)
-                children.append((pid, read_end))
-                live[pid] = read_end
+            except OSError:
+                pid = -1
+            if pid == 0:
+                _worker(fn, item, read_end, write_end)  # never returns
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
+            if pid < 0:  # no more processes: what is left comes back as None, for the caller
+                os.close(read_end)
                 os.close(write_end)
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
-        results: list[R | None] = []
-        for pid, read_end in children:
+                break
+            children.append((pid, read_end))
+            live[pid] = read_end
+            os.close(write_end)
+        results: list[R | None] = [None] * len(items)
+        for index, (pid, read_end) in enumerate(children):
             live[pid] = None  # the stream closes it from here on
             with os.fdopen(read_end, "rb") as stream:
                 data = stream.read()
             _, status = os.waitpid(pid, 0)
             del live[pid]
-            ok = os.waitstatus_to_exitcode(status) == 0 and data
-            results.append(pickle.loads(data) if ok else None)  # our own child's bytes
+            if os.waitstatus_to_exitcode(status) == 0 and data:
+                results[index] = pickle.loads(data)  # our own child's bytes
         return results
     except BaseException:
         for pid, unclosed in live.items():

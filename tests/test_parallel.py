@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -33,3 +34,23 @@ def test_fork_map_returns_results_in_order_and_none_for_a_failed_worker() -> Non
 
 def test_default_jobs_is_bounded() -> None:
     assert 1 <= parallel.default_jobs() <= parallel.MAX_JOBS
+
+
+def test_when_no_process_can_be_started_every_share_comes_back_for_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[int] = []
+    real_fork = os.fork
+
+    def fork_once() -> int:  # the system grants one more process, then refuses
+        if started:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        started.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork_once)
+    results = parallel.fork_map(_square_in_child, [5, 6, 7])
+    assert [r[1] if r else None for r in results] == [25, None, None]
+    fds = set(os.listdir("/proc/self/fd"))
+    parallel.fork_map(_square_in_child, [5, 6])  # no descriptor is left open
+    assert set(os.listdir("/proc/self/fd")) <= fds

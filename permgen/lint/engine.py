@@ -57,7 +57,7 @@ class LintReport:
     findings: list[Finding] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     inputs: int = 0
-    processes: int = 1  # how many worker processes linted the inputs
+    processes: int = 1  # how many processes linted the inputs (workers that reported)
 
     def counts(self) -> dict[str, int]:
         out = {"error": 0, "warning": 0, "info": 0}
@@ -177,7 +177,7 @@ def _lint_parallel(paths: list[str | Path], session: bool, jobs: int) -> LintRep
 
     slices = parallel.split(paths, jobs)
     pieces = parallel.fork_map(_lint_chunk, [(part, session) for part in slices])
-    report = LintReport(processes=len(slices))
+    report = LintReport(processes=max(1, sum(piece is not None for piece in pieces)))
     for part, piece in zip(slices, pieces, strict=True):
         if piece is None:
             piece = _lint_chunk((part, session))
