@@ -109,6 +109,8 @@ class Backend:
 
     def reset(self) -> None:
         self.counter = 0
+        #: Condition keys of the request being handled (set by the server, under its lock).
+        self.request_context: dict[str, str] = {}
         self.session_policies: list[str] = []  # every session policy AssumeRole was given
         self.keys: dict[str, Key] = {ADMIN_KEY_ID: Key(ADMIN_KEY_ID, ADMIN_KEY_SECRET, "root")}
         self.users: dict[str, str] = {}  # name -> user id
@@ -671,7 +673,8 @@ class Backend:
 
         The account (root) may do anything. A RAM user's policies and its groups' apply; an
         STS key has its role's policies, narrowed by the session policy it was minted with.
-        Requests carry no condition keys (absent keys follow permgen's default reading)."""
+        The request's condition keys are :attr:`request_context` (the server sets
+        ``acs:SourceIp``, ``acs:SecureTransport`` and ``acs:CurrentTime`` for each call)."""
         if caller.principal == "root":
             return
         from permgen.semantics.evaluate import Evaluator, Request, TokenEvaluator
@@ -683,7 +686,7 @@ class Backend:
             else Evaluator(policies)
         )
         for resource in resources:
-            if not evaluator.allows(Request(action, resource)):
+            if not evaluator.allows(Request(action, resource, self.request_context)):
                 raise EmulatorError(
                     "NoPermission",
                     403,

@@ -77,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
             if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
                 params.update(parse_qsl(body, keep_blank_values=True))
         try:
-            result = self.server.dispatch(method, params)
+            result = self.server.dispatch(method, params, source_ip=self.client_address[0])
         except EmulatorError as exc:
             self._error(exc.status, exc.code, exc.message, request_id)
             return
@@ -177,7 +177,9 @@ class _Server(ThreadingHTTPServer):
             self.nonces.add(params["SignatureNonce"])
         return key
 
-    def dispatch(self, method: str, params: dict[str, str]) -> dict[str, Any]:
+    def dispatch(
+        self, method: str, params: dict[str, str], source_ip: str = "127.0.0.1"
+    ) -> dict[str, Any]:
         key = self._authenticate(method, params)
         action = params["Action"]
         handler = HANDLERS.get((params["Version"], action))
@@ -197,9 +199,19 @@ class _Server(ThreadingHTTPServer):
                 raise EmulatorError(fault.code, fault.status, f"Injected fault: {fault.code}.")
         with self.lock:
             self.calls[action] = self.calls.get(action, 0) + 1
-            if params["Version"] == RAM_VERSION:
-                self.backend.authorize_ram(action, params, key)
-            result: dict[str, Any] = getattr(self.backend, handler)(params, key)
+            self.backend.request_context = {
+                "acs:SourceIp": source_ip,
+                "acs:SecureTransport": "false",  # the emulator speaks plain HTTP
+                "acs:CurrentTime": time.strftime(
+                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.backend.clock())
+                ),
+            }
+            try:
+                if params["Version"] == RAM_VERSION:
+                    self.backend.authorize_ram(action, params, key)
+                result: dict[str, Any] = getattr(self.backend, handler)(params, key)
+            finally:
+                self.backend.request_context = {}
             if self.state_file and not action.startswith(("Get", "List")):
                 from permgen.fileio import write_secret_file  # the state holds the keys' secrets
 

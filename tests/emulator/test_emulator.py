@@ -380,6 +380,46 @@ def test_group_policies_and_resource_patterns_apply(emulator: Emulator) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("condition", "allowed"),
+    [
+        ({"IpAddress": {"acs:SourceIp": ["127.0.0.0/8"]}}, True),
+        ({"IpAddress": {"acs:SourceIp": ["10.0.0.0/8"]}}, False),
+        ({"Bool": {"acs:SecureTransport": ["true"]}}, False),  # the emulator speaks HTTP
+        ({"DateLessThan": {"acs:CurrentTime": ["2001-01-01T00:00:00Z"]}}, False),
+        ({"DateGreaterThan": {"acs:CurrentTime": ["2001-01-01T00:00:00Z"]}}, True),
+    ],
+)
+def test_conditions_on_the_caller_see_the_requests_keys(
+    emulator: Emulator, condition: dict[str, Any], allowed: bool
+) -> None:
+    admin = client(emulator)
+    doc = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ram:ListPolicies",
+                "Resource": "*",
+                "Condition": condition,
+            }
+        ],
+    }
+    call(admin, "CreatePolicy", PolicyName="conditional", PolicyDocument=json.dumps(doc))
+    user = _user_with_key(emulator, "ci-deployer")
+    call(
+        admin,
+        "AttachPolicyToUser",
+        PolicyType="Custom",
+        PolicyName="conditional",
+        UserName="ci-deployer",
+    )
+    if allowed:
+        assert "Policies" in call(user, "ListPolicies")
+    else:
+        assert error_code(user, "ListPolicies") == "NoPermission"
+
+
 def test_an_sts_token_is_narrowed_by_its_session_policy(emulator: Emulator) -> None:
     admin = client(emulator)
     call(admin, "CreateRole", RoleName="auditor", AssumeRolePolicyDocument=TRUST)
