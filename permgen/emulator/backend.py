@@ -463,6 +463,8 @@ class Backend:
         if p.get("Marker"):
             try:
                 start = int(base64.urlsafe_b64decode(p["Marker"].encode()).decode().split(":")[1])
+                if start < 0:
+                    raise ValueError(start)
             except (ValueError, IndexError, UnicodeDecodeError):
                 raise EmulatorError(
                     "InvalidParameter.Marker", 400, "The parameter Marker is invalid."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
@@ -313,6 +314,8 @@ def test_list_policies_pages_like_ram(emulator: Emulator) -> None:
     for bad in ("0", "1001", "x"):
         assert error_code(c, "ListPolicies", MaxItems=bad) == "InvalidParameter.MaxItems"
     assert error_code(c, "ListPolicies", Marker="not-a-marker") == "InvalidParameter.Marker"
+    negative = base64.urlsafe_b64encode(b"policies:-2").decode()
+    assert error_code(c, "ListPolicies", Marker=negative) == "InvalidParameter.Marker"
 
 
 def _user_with_key(emulator: Emulator, name: str, *system_policies: str) -> AcsClient:
