@@ -45,6 +45,34 @@ def test_compile_and_lint_import_nothing_heavy() -> None:
     assert "HEAVY []" in out
 
 
+def test_batch_commands_collect_garbage_less_often_and_serve_does_not() -> None:
+    from permgen.cli._common import BATCH_GC_THRESHOLD
+    from tests.conftest import ROOT
+
+    code = (
+        "import gc, sys, io, contextlib; from permgen.cli import main\n"
+        "before = gc.get_threshold()\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+        "print('GC', before, gc.get_threshold())\n"
+    )
+
+    def thresholds(*args: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT
+        )
+        return run.stdout.strip().splitlines()[-1]
+
+    assert (
+        thresholds("compile", "examples/platform.yaml") == f"GC (700, 10, 10) {BATCH_GC_THRESHOLD}"
+    )
+    # serve runs its body (and fails on the missing callers file) without touching the collector
+    long_running = thresholds(
+        "serve", "--spec", "examples/platform.yaml", "--callers", "/nonexistent"
+    )
+    assert long_running == "GC (700, 10, 10) (700, 10, 10)"
+
+
 def test_version() -> None:
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0

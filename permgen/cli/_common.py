@@ -38,6 +38,30 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: Young-generation threshold of the garbage collector for batch commands (default 700).
+BATCH_GC_THRESHOLD = (50_000, 20, 20)
+
+
+def batch(func: F) -> F:
+    """Mark a command that builds many objects and then exits (compile, lint, diff ...).
+
+    Such a run keeps almost everything it allocates until it exits, so the collector's
+    default (a young collection every 700 allocations, full ones as they add up) mostly
+    rescans live objects: compiling 1,000 roles spent about 15% of its time there. These
+    commands collect every 50,000 allocations instead. Long-running commands (serve, the
+    emulator) keep Python's defaults, and so do programs that use permgen as a library.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import gc
+
+        gc.set_threshold(*BATCH_GC_THRESHOLD)
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     """``("user=alice", ...)`` -> ``{"user": "alice"}``; a pair without ``=`` is a usage error."""
     from permgen.errors import UsageError

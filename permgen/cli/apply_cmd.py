@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from permgen.cli._account import account_options, ram_client
-from permgen.cli._common import handle_errors
+from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
 
@@ -21,6 +21,7 @@ from permgen.errors import ExitCode
 )
 @account_options
 @handle_errors
+@batch
 def command(
     spec: Path,
     yes: bool,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from permgen.cli._common import handle_errors, parse_vars
+from permgen.cli._common import batch, handle_errors, parse_vars
 from permgen.errors import ExitCode, UsageError
 
 
@@ -54,6 +54,7 @@ from permgen.errors import ExitCode, UsageError
     help="With --out: write nothing; exit 4 and list the files that are stale, missing or extra.",
 )
 @handle_errors
+@batch
 def command(
     spec: Path,
     roles: tuple[str, ...],

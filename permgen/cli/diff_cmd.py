@@ -7,7 +7,7 @@ import json
 import click
 
 from permgen.cli._account import account_options
-from permgen.cli._common import handle_errors, missing_key_option
+from permgen.cli._common import batch, handle_errors, missing_key_option
 from permgen.errors import ExitCode, UsageError
 
 
@@ -32,6 +32,7 @@ from permgen.errors import ExitCode, UsageError
 @missing_key_option
 @account_options
 @handle_errors
+@batch
 def command(
     old: str,
     new: str | None,

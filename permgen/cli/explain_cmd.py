@@ -6,7 +6,7 @@ import json
 
 import click
 
-from permgen.cli._common import handle_errors, missing_key_option
+from permgen.cli._common import batch, handle_errors, missing_key_option
 from permgen.errors import ExitCode, UsageError
 
 
@@ -38,6 +38,7 @@ from permgen.errors import ExitCode, UsageError
 )
 @missing_key_option
 @handle_errors
+@batch
 def command(
     policies: tuple[str, ...],
     action: str,

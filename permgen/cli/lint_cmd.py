@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from permgen.cli._common import handle_errors
+from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
 
@@ -41,6 +41,7 @@ from permgen.errors import ExitCode
     help="Processes for large runs (200 inputs or more); 1 lints in this process only.",
 )
 @handle_errors
+@batch
 def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs: int) -> int:
     """Lint RAM policy JSON files and role specs (.yaml/.yml; each role's compiled policy).
 

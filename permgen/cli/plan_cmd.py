@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from permgen.cli._account import account_options, ram_client
-from permgen.cli._common import handle_errors
+from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
 
@@ -59,6 +59,7 @@ def show(planned: object, fmt: str) -> None:
 )
 @account_options
 @handle_errors
+@batch
 def command(
     spec: Path,
     prune: bool,

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from permgen.cli._common import handle_errors
+from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode, UsageError
 
 
@@ -39,6 +39,7 @@ from permgen.errors import ExitCode, UsageError
     help="With --format sarif: leave out results below this level.",
 )
 @handle_errors
+@batch
 def command(
     spec: str,
     base: str | None,
