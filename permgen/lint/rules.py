@@ -337,7 +337,7 @@ _READ_ACTIONS = ("oss:GetObject", "oss:GetObjectVersion")
 
 
 def _matches_any(actions: tuple[str, ...], names: tuple[str, ...]) -> bool:
-    return any(wildcard_match(a, n, ignore_case=True) for a in actions for n in names)
+    return any(_hits(a, names) for a in actions)
 
 
 def _check_unscoped_list(ctx: LintContext) -> Iterator[Finding]:
@@ -468,11 +468,18 @@ def _exposure_actions() -> tuple[str, ...]:
     return tuple(i.name for i in catalog.actions().values() if "exposure" in i.risk)
 
 
+@cache
+def _by_lower(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for n in names:
+        out.setdefault(n.lower(), []).append(n)
+    return {k: tuple(v) for k, v in out.items()}
+
+
 def _hits(pattern: str, names: tuple[str, ...]) -> list[str]:
-    """The names a pattern matches: a set lookup for a plain name, matching otherwise."""
+    """The names a pattern matches (any case): a lookup for a plain name, matching otherwise."""
     if "*" not in pattern and "?" not in pattern:
-        low = pattern.lower()
-        return [n for n in names if n.lower() == low]
+        return list(_by_lower(names).get(pattern.lower(), ()))
     return [n for n in names if wildcard_match(pattern, n, ignore_case=True)]
 
 
