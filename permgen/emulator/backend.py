@@ -43,7 +43,8 @@ def _parsed(document: str) -> Policy:
     return parse_policy(document)
 
 
-def _now_text(t: float) -> str:
+def now_text(t: float) -> str:
+    """Seconds since the epoch as RAM writes times (``2015-04-09T11:52:19Z``, UTC)."""
     return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -312,7 +313,7 @@ class Backend:
                 "AccessKeyId": key.key_id,
                 "AccessKeySecret": key.secret,
                 "Status": "Active",
-                "CreateDate": _now_text(self.clock()),
+                "CreateDate": now_text(self.clock()),
             }
         }
 
@@ -404,7 +405,7 @@ class Backend:
         doc = p.get("PolicyDocument", "")
         self._check_document(doc)
         rec = PolicyRecord(
-            name, "Custom", p.get("Description", ""), {"v1": doc}, created=_now_text(self.clock())
+            name, "Custom", p.get("Description", ""), {"v1": doc}, created=now_text(self.clock())
         )
         self.policies[("Custom", name)] = rec
         return {
@@ -781,7 +782,7 @@ class Backend:
                 "AccessKeyId": key.key_id,
                 "AccessKeySecret": key.secret,
                 "SecurityToken": key.token,
-                "Expiration": _now_text(key.expires),
+                "Expiration": now_text(key.expires),
             },
         }
 

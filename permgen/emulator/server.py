@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from permgen.emulator.backend import HANDLERS, RAM_VERSION, Backend, EmulatorError
+from permgen.emulator.backend import HANDLERS, RAM_VERSION, Backend, EmulatorError, now_text
 from permgen.emulator.signing import verify
 
 MAX_SKEW = 15 * 60
@@ -202,9 +202,7 @@ class _Server(ThreadingHTTPServer):
             self.backend.request_context = {
                 "acs:SourceIp": source_ip,
                 "acs:SecureTransport": "false",  # the emulator speaks plain HTTP
-                "acs:CurrentTime": time.strftime(
-                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.backend.clock())
-                ),
+                "acs:CurrentTime": now_text(self.backend.clock()),
             }
             try:
                 if params["Version"] == RAM_VERSION:

@@ -136,13 +136,12 @@ def lint_files(paths: Iterable[str | Path], *, session: bool = False, jobs: int 
     paths = list(paths)
     if jobs > 1 and len(paths) >= PARALLEL_MIN_INPUTS and parallel.available():
         return _lint_parallel(paths, session, jobs)
-    return _lint_chunk((paths, session))
+    return _lint_chunk(paths, session)
 
 
-def _lint_chunk(work: tuple[Sequence[str | Path], bool]) -> LintReport:
+def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
     from permgen.lint.rules import INVALID
 
-    paths, session = work
     report = LintReport()
     limit = SESSION_POLICY_LIMIT if session else POLICY_LIMIT
     for raw in paths:
@@ -176,11 +175,11 @@ def _lint_parallel(paths: list[str | Path], session: bool, jobs: int) -> LintRep
     from permgen import parallel
 
     slices = parallel.split(paths, jobs)
-    pieces = parallel.fork_map(_lint_chunk, [(part, session) for part in slices])
+    pieces = parallel.fork_map(lambda part: _lint_chunk(part, session), slices)
     report = LintReport(processes=max(1, sum(piece is not None for piece in pieces)))
     for part, piece in zip(slices, pieces, strict=True):
         if piece is None:
-            piece = _lint_chunk((part, session))
+            piece = _lint_chunk(part, session)
         report.findings.extend(piece.findings)
         report.unreadable.extend(piece.unreadable)
         report.inputs += piece.inputs
