@@ -77,6 +77,11 @@ def error_code(c: AcsClient, action: str, product: str = "Ram", **params: str) -
     return str(info.value.get_error_code())
 
 
+def attach_system(admin: AcsClient, user: str, policy: str) -> None:
+    """Attach a system policy (``AliyunSTSAssumeRoleAccess`` ...) to a RAM user."""
+    call(admin, "AttachPolicyToUser", PolicyType="System", PolicyName=policy, UserName=user)
+
+
 DOC = json.dumps(
     {
         "Version": "1",
@@ -179,13 +184,7 @@ def _assume(emulator: Emulator, **extra: str) -> tuple[AcsClient, dict[str, Any]
         AssumeRolePolicyDocument=TRUST,
         MaxSessionDuration="3600",
     )
-    call(
-        admin,
-        "AttachPolicyToUser",
-        PolicyType="System",
-        PolicyName="AliyunSTSAssumeRoleAccess",
-        UserName="app",
-    )
+    attach_system(admin, "app", "AliyunSTSAssumeRoleAccess")
     user_key = emulator.backend.add_key("user/app")
     app = client(emulator, user_key.key_id, user_key.secret)
     params = {
@@ -322,7 +321,7 @@ def _user_with_key(emulator: Emulator, name: str, *system_policies: str) -> AcsC
     admin = client(emulator)
     call(admin, "CreateUser", UserName=name)
     for policy in system_policies:
-        call(admin, "AttachPolicyToUser", PolicyType="System", PolicyName=policy, UserName=name)
+        attach_system(admin, name, policy)
     key = emulator.backend.add_key(f"user/{name}")
     return client(emulator, key.key_id, key.secret)
 
@@ -336,13 +335,7 @@ def test_a_ram_user_may_do_only_what_its_policies_allow(emulator: Emulator) -> N
     call(admin, "CreateRole", RoleName="trusting", AssumeRolePolicyDocument=TRUST)
     assume = {"RoleArn": "acs:ram::1234567890123456:role/trusting", "RoleSessionName": "s1"}
     assert error_code(nobody, "AssumeRole", "Sts", **assume) == "NoPermission"
-    call(
-        admin,
-        "AttachPolicyToUser",
-        PolicyType="System",
-        PolicyName="AliyunSTSAssumeRoleAccess",
-        UserName="nobody",
-    )
+    attach_system(admin, "nobody", "AliyunSTSAssumeRoleAccess")
     assert call(nobody, "AssumeRole", "Sts", **assume)["Credentials"]["AccessKeyId"]
     reader = _user_with_key(emulator, "reader", "AliyunRAMReadOnlyAccess")
     assert "Policies" in call(reader, "ListPolicies")

@@ -24,7 +24,7 @@ from permgen.semantics import Evaluator, Request
 from permgen.serve import TokenService, create_app, load_callers, new_key
 from permgen.spec import load_spec
 from tests.conftest import EXAMPLES
-from tests.emulator.test_emulator import call, client
+from tests.emulator.test_emulator import attach_system, call, client
 
 TRUST = json.dumps(
     {
@@ -87,13 +87,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
         admin = client(emu)
         call(admin, "CreateUser", UserName="vendor")
         call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
-        call(
-            admin,
-            "AttachPolicyToUser",
-            PolicyType="System",
-            PolicyName="AliyunSTSAssumeRoleAccess",
-            UserName="vendor",
-        )
+        attach_system(admin, "vendor", "AliyunSTSAssumeRoleAccess")
         key = emu.backend.add_key("user/vendor")
         callers = tmp_path / "callers.yaml"
         callers.write_text(

@@ -16,7 +16,7 @@ from permgen.emulator import Backend, Emulator
 from permgen.model import parse_policy
 from permgen.semantics import Evaluator, Request
 from tests.conftest import EXAMPLES, run_cli
-from tests.emulator.test_emulator import TRUST, Clock, call, client
+from tests.emulator.test_emulator import TRUST, Clock, attach_system, call, client
 
 SPEC = str(EXAMPLES / "platform.yaml")
 
@@ -28,13 +28,7 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         admin = client(emu)
         call(admin, "CreateUser", UserName="token-vendor")
         call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
-        call(
-            admin,
-            "AttachPolicyToUser",
-            PolicyType="System",
-            PolicyName="AliyunSTSAssumeRoleAccess",
-            UserName="token-vendor",
-        )
+        attach_system(admin, "token-vendor", "AliyunSTSAssumeRoleAccess")
         key = emu.backend.add_key("user/token-vendor")
         monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key.key_id)
