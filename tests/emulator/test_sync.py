@@ -45,10 +45,11 @@ WIDER = json.dumps(
     }
 )
 ALICE, BOB = Principal("user", "alice"), Principal("user", "bob")
+READ = f"{MARKER} read"
 
 
 def _desired(doc: str = DOC, *principals: Principal) -> list[Desired]:
-    return [Desired("reader", doc, f"{MARKER} read", frozenset(principals))]
+    return [Desired("reader", doc, READ, frozenset(principals))]
 
 
 def test_plan_should_create_a_missing_policy_and_attach_it() -> None:
@@ -60,17 +61,17 @@ def test_plan_should_create_a_missing_policy_and_attach_it() -> None:
 
 
 def test_plan_should_do_nothing_for_a_semantically_equal_document() -> None:
-    p = plan(_desired(DOC, ALICE), [Current("reader", True, True, REORDERED, frozenset({ALICE}))])
+    p = plan(_desired(DOC, ALICE), [Current("reader", True, True, REORDERED, frozenset({ALICE}), READ)])
     assert p.empty
 
 
 def test_plan_should_add_a_version_when_the_grant_changes() -> None:
-    p = plan(_desired(WIDER, ALICE), [Current("reader", True, True, DOC, frozenset({ALICE}))])
+    p = plan(_desired(WIDER, ALICE), [Current("reader", True, True, DOC, frozenset({ALICE}), READ)])
     assert [a.kind for a in p.actions] == ["update-policy"]
 
 
 def test_plan_should_detach_only_with_prune() -> None:
-    current = [Current("reader", True, True, DOC, frozenset({ALICE, BOB}))]
+    current = [Current("reader", True, True, DOC, frozenset({ALICE, BOB}), READ)]
     assert plan(_desired(DOC, ALICE), current).empty
     p = plan(_desired(DOC, ALICE), current, prune=True)
     assert [(a.kind, a.principal) for a in p.actions] == [("detach", BOB)]
@@ -78,13 +79,14 @@ def test_plan_should_detach_only_with_prune() -> None:
 
 def test_plan_should_never_touch_a_policy_permgen_did_not_create() -> None:
     p = plan(_desired(WIDER, ALICE), [Current("reader", True, False, DOC, frozenset())], prune=True)
-    assert p.empty and p.refused == ("reader",)
+    assert p.actions == () and p.refused == ("reader",)
+    assert not p.empty and p.blocked  # a conflict is never "no changes"
 
 
 def test_plan_orders_creates_then_attaches_then_detaches() -> None:
     desired = [*_desired(WIDER, ALICE), Desired("writer", DOC, f"{MARKER} w", frozenset({BOB}))]
     current = [
-        Current("reader", True, True, DOC, frozenset({BOB})),
+        Current("reader", True, True, DOC, frozenset({BOB}), READ),
         Current("writer", exists=False),
     ]
     kinds = [a.kind for a in plan(desired, current, prune=True).actions]
@@ -184,7 +186,12 @@ def test_plan_and_apply_commands(
     done = run_cli("apply", spec, "--yes")
     assert done.exit_code == 0 and "applied" in done.output
     clean = run_cli("plan", spec, "--detailed-exitcode", "--format", "json")
-    assert clean.exit_code == 0 and json.loads(clean.output) == {"changes": [], "refused": []}
+    assert clean.exit_code == 0 and json.loads(clean.output) == {
+        "changes": [],
+        "refused": [],
+        "missing_principals": [],
+        "in_sync": True,
+    }
 
 
 REQUIRED = json.loads((ROOT / "docs" / "required-permissions.json").read_text())["actions"]
