@@ -7,7 +7,7 @@ from typing import Any
 
 from permgen.review import GATE_RISKS, PrincipalChange, Review, RoleChange
 from permgen.sarif import sarif_log
-from permgen.semantics.diff import AccessItem
+from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.semantics.render import items_markdown
 
 REVIEW_SCHEMA_VERSION = 1
@@ -123,14 +123,17 @@ def review_text(review: Review, *, color: bool = False) -> str:
         for item in c.removed_access:
             out.append(style(f"    removed: {_item_line(item)}", fg="green"))
         for p in who:
+            gains = p.kind == "gains"
             out.append(
                 style(
                     f"    {_principal_line(p)}",
-                    fg=("red" if set(p.risk) & set(SEVERE) else "yellow")
-                    if p.kind == "gains"
-                    else "green",
+                    fg=("red" if set(p.risk) & set(SEVERE) else "yellow") if gains else "green",
                 )
             )
+            if p.access == (c.new_access if gains else c.removed_access):
+                continue  # an added or removed role: its items are listed above
+            for item in p.access:
+                out.append(f"      {'new' if gains else 'loses'}: {_item_line(item)}")
     return "\n".join(out) + "\n"
 
 
@@ -214,7 +217,21 @@ def _principals_markdown(review: Review) -> list[str]:
             f"| `{p.principal}` | `{p.role}` | {p.kind} | {len(p.access)} | "
             f"{', '.join(p.risk) or '-'} |"
         )
-    return [*out, ""]
+    out.append("")
+    for p in review.principals:
+        if not p.access:
+            continue
+        items = DiffResult(p.access, ()) if p.kind == "gains" else DiffResult((), p.access)
+        out += [
+            "<details>",
+            f"<summary><code>{p.principal}</code> {p.kind} <code>{p.role}</code>: "
+            f"{len(p.access)} access region(s)</summary>",
+            "",
+            *items_markdown(items),
+            "</details>",
+            "",
+        ]
+    return out
 
 
 def _level(item: AccessItem) -> str:
