@@ -186,13 +186,17 @@ def _shared_changes(old: Spec | None, new: Spec) -> tuple[str, ...]:
 
 
 def _template_files(directory: Path | None) -> dict[str, bytes]:
+    """Each regular file under ``directory`` -> its SHA-256 (read in chunks)."""
+    import hashlib
+
     if directory is None or not directory.is_dir():
         return {}
-    return {
-        p.relative_to(directory).as_posix(): p.read_bytes()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
+    out = {}
+    for p in sorted(directory.rglob("*")):
+        if p.is_file():
+            with p.open("rb") as f:
+                out[p.relative_to(directory).as_posix()] = hashlib.file_digest(f, "sha256").digest()
+    return out
 
 
 def _template_changes(old: Spec, new: Spec) -> list[str]:
