@@ -395,6 +395,23 @@ def test_removing_principals_passes_the_gates_and_says_what_they_lose(tmp_path: 
     assert "      loses: oss:GetObject on acs:oss:*:1234567890123456:corp-data/exports/*" in text
 
 
+def test_a_renamed_role_shows_what_a_principal_dropped_with_the_rename_loses(
+    tmp_path: Path,
+) -> None:
+    head = ATTACH_BASE.replace("  oldname:", "  newname:").replace(
+        'attach: ["role:Uploader"]', 'attach: ["user:mobile"]'
+    )
+    repo = _attach_repo(tmp_path, ATTACH_BASE, head)
+    doc = json.loads(_review(repo, "--format", "json")[1])
+    assert {r["role"]: r["status"] for r in doc["roles"]}["newname"] == "renamed"
+    assert [(p["principal"], p["role"], p["change"]) for p in doc["principals"]] == [
+        ("user:mobile", "newname", "gains"),
+        ("role:Uploader", "newname", "loses"),
+    ]
+    (lost,) = [p for p in doc["principals"] if p["change"] == "loses"]
+    assert {a for i in lost["access"] for a in i["actions"]} >= {"oss:PutObject"}
+
+
 def test_a_new_sts_role_arn_is_a_principal_gaining_the_ceiling(tmp_path: Path) -> None:
     base = ATTACH_BASE
     head = ATTACH_BASE.replace(

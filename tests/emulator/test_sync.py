@@ -104,6 +104,47 @@ def test_plan_orders_creates_then_attaches_then_detaches() -> None:
     assert kinds == ["update-policy", "create-policy", "attach", "attach", "detach"]
 
 
+def test_plan_should_order_description_and_deletions_safely() -> None:
+    desired = [Desired("reader", WIDER, f"{MARKER} new words", frozenset({ALICE}))]
+    current = [Current("reader", True, True, DOC, frozenset({ALICE}), READ)]
+    orphan = Current("old", True, True, "", frozenset({BOB}), f"{MARKER} old")
+    p = plan(desired, current, prune=True, orphans=[orphan])
+    assert [(a.kind, a.policy) for a in p.actions] == [
+        ("update-policy", "reader"),
+        ("update-description", "reader"),
+        ("detach", "old"),
+        ("delete-policy", "old"),
+    ]
+    (update,) = [a for a in p.actions if a.kind == "update-policy"]
+    assert update.diff is not None
+    assert [i.actions for i in update.diff.new_access] == [("oss:DeleteObject",)]
+    assert update.to_json()["new_access"][0]["risk"] == ["destructive"]
+    # without prune, orphans are left alone
+    assert [a.kind for a in plan(desired, current, orphans=[orphan]).actions] == [
+        "update-policy",
+        "update-description",
+    ]
+
+
+def test_plan_should_not_attach_to_missing_principals_and_apply_should_refuse() -> None:
+    from permgen.errors import InputError
+    from permgen.sync import Missing
+
+    missing = [Missing(BOB, ("reader",))]
+    p = plan(_desired(DOC, ALICE, BOB), [Current("reader", exists=False)], missing=missing)
+    assert [(a.kind, a.principal) for a in p.actions] == [
+        ("create-policy", None),
+        ("attach", ALICE),
+    ]
+    assert p.blocked and not p.empty
+    from permgen.emulator.inprocess import InProcessRam
+
+    ram = InProcessRam(Backend())
+    with pytest.raises(InputError, match="user:bob does not exist in the account"):
+        apply(ram, p)
+    assert ram.list_policies("Custom") == []  # not even the policy was created
+
+
 # ------------------------------------------------------------------ against the emulator
 
 PRINCIPALS = {
