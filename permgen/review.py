@@ -6,6 +6,11 @@ paired by name: added, removed, changed or unchanged; a removed role whose polic
 unchanged under a new name is reported as renamed. Each changed role carries the exact
 semantic diff of :mod:`permgen.semantics` (new and removed access, each with a witness
 request and risk classes).
+
+Attachments are reviewed too: a principal added to a role's ``attach:`` (or named by a new
+``sts.role_arn``) gains everything the role grants at the head, and one taken off a role, or
+attached to a removed role, loses everything the role granted at the base. A renamed role's
+principals carry over, so only the principals that differ count.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.spec import Spec, load_spec, load_yaml
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
+PrincipalKind = Literal["gains", "loses"]
 
 #: Risk classes that can gate a review, in the order reports list them.
 GATE_RISKS = RISK_CLASSES
@@ -52,12 +58,30 @@ class RoleChange:
 
 
 @dataclass(frozen=True)
+class PrincipalChange:
+    """A principal newly attached to a role (``gains``: all the role grants at the head) or
+    no longer attached to it (``loses``: all the role granted at the base)."""
+
+    principal: str
+    role: str
+    kind: PrincipalKind
+    access: tuple[AccessItem, ...]
+    line: int | None = None
+
+    @property
+    def risk(self) -> tuple[str, ...]:
+        found = {r for item in self.access for r in item_risks(item)}
+        return tuple(r for r in GATE_RISKS if r in found)
+
+
+@dataclass(frozen=True)
 class Review:
     spec: str
     base: str
     base_commit: str
     changes: tuple[RoleChange, ...]
     shared_changes: tuple[str, ...] = field(default=())  # defaults/templates changed
+    principals: tuple[PrincipalChange, ...] = field(default=())
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in ("added", "removed", "changed", "renamed", "unchanged")}
@@ -65,11 +89,18 @@ class Review:
             out[c.status] += 1
         return out
 
+    def gains(self) -> tuple[PrincipalChange, ...]:
+        return tuple(p for p in self.principals if p.kind == "gains")
+
+    def losses(self) -> tuple[PrincipalChange, ...]:
+        return tuple(p for p in self.principals if p.kind == "loses")
+
     def risks(self) -> set[str]:
-        return {r for c in self.changes for item in c.new_access for r in item_risks(item)}
+        roles = {r for c in self.changes for item in c.new_access for r in item_risks(item)}
+        return roles | {r for p in self.gains() for r in p.risk}
 
     def has_new_access(self) -> bool:
-        return any(c.new_access for c in self.changes)
+        return any(c.new_access for c in self.changes) or any(p.access for p in self.gains())
 
 
 def item_risks(item: AccessItem) -> tuple[str, ...]:
@@ -141,6 +172,8 @@ def _role_blocks(spec: Spec) -> dict[str, list[str]]:
 
 
 def _shared_changes(old: Spec | None, new: Spec) -> tuple[str, ...]:
+    """What changed for every role: ``defaults``, the user template directory, and each user
+    template file (compared byte for byte; call while the base's templates are exported)."""
     if old is None:
         return ()
     out = []
@@ -148,7 +181,42 @@ def _shared_changes(old: Spec | None, new: Spec) -> tuple[str, ...]:
         out.append("defaults changed: every role that does not override them is affected")
     if old.templates_entry != new.templates_entry:
         out.append("the user template directory changed")
+    out += _template_changes(old, new)
     return tuple(out)
+
+
+def _template_files(directory: Path | None) -> dict[str, bytes]:
+    """Each regular file under ``directory`` -> its SHA-256 (read in chunks)."""
+    import hashlib
+
+    if directory is None or not directory.is_dir():
+        return {}
+    out = {}
+    for p in sorted(directory.rglob("*")):
+        if p.is_file():
+            with p.open("rb") as f:
+                out[p.relative_to(directory).as_posix()] = hashlib.file_digest(f, "sha256").digest()
+    return out
+
+
+def _template_changes(old: Spec, new: Spec) -> list[str]:
+    before, after = _template_files(old.templates_dir), _template_files(new.templates_dir)
+    out = []
+    for rel in sorted(set(before) | set(after)):
+        if before.get(rel) == after.get(rel):
+            continue
+        how = "added" if rel not in before else "removed" if rel not in after else "changed"
+        if rel.endswith(".json.j2") and "/" not in rel:
+            name = rel[: -len(".json.j2")]
+            users = sorted(
+                {n for n, r in new.roles.items() if r.template == name}
+                | {n for n, r in old.roles.items() if r.template == name}
+            )
+            used = f" (used by {', '.join(users)})" if users else " (used by no role)"
+            out.append(f"user template {name} {how}{used}")
+        else:
+            out.append(f"user template directory file {rel} {how}")
+    return out
 
 
 # --------------------------------------------------------------------------- review
@@ -172,6 +240,7 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
     head = _compile_head(path)
     with tempfile.TemporaryDirectory(prefix="permgen-review-") as tmp:
         old = _compile_at(path, root, commit, Path(tmp), base_rev)
+        shared = _shared_changes(old.spec if old else None, head.spec)
     old_roles = dict(old.roles) if old else {}
     new_roles = dict(head.roles)
     new_blocks = _role_blocks(head.spec)
@@ -222,8 +291,33 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
         base=base_rev,
         base_commit=commit,
         changes=tuple(changes),
-        shared_changes=_shared_changes(old.spec if old else None, head.spec),
+        shared_changes=shared,
+        principals=tuple(_principal_changes(changes)),
     )
+
+
+def _principal_changes(changes: Iterable[RoleChange]) -> list[PrincipalChange]:
+    """Who gains or loses a role. A renamed role pairs the old name's principals with the
+    new name's, so only the differences count."""
+    from permgen.sync import role_principals
+
+    out: list[PrincipalChange] = []
+    for c in changes:
+        before = {str(p) for p in role_principals(c.old.role)} if c.old else set()
+        after = {str(p) for p in role_principals(c.new.role)} if c.new else set()
+        gained, lost = sorted(after - before), sorted(before - after)
+        if gained and c.new is not None:
+            access = c.new_access if c.status == "added" else _diff([], [c.new.policy]).new_access
+            out += [PrincipalChange(p, c.role, "gains", access, c.line) for p in gained]
+        if lost and c.old is not None:
+            access = (
+                c.removed_access
+                if c.status == "removed"
+                else _diff([c.old.policy], []).removed_access
+            )
+            line = c.line if c.new is not None else None
+            out += [PrincipalChange(p, c.role, "loses", access, line) for p in lost]
+    return out
 
 
 def _pair_renames(changes: list[RoleChange]) -> list[RoleChange]:
@@ -258,11 +352,28 @@ def gate(result: Review, *, fail_on_new_access: bool, fail_on_risk: Iterable[str
     reasons: list[str] = []
     if fail_on_new_access and result.has_new_access():
         n = sum(len(c.new_access) for c in result.changes)
-        reasons.append(f"{n} new access region(s)")
+        if n:
+            reasons.append(f"{n} new access region(s)")
+        gains = [p for p in result.gains() if p.access]
+        if gains:
+            reasons.append(
+                f"{len(gains)} principal(s) newly attached to a role ("
+                + ", ".join(f"{p.principal} to {p.role}" for p in gains[:3])
+                + (" ..." if len(gains) > 3 else "")
+                + ")"
+            )
     risky = set(fail_on_risk) & result.risks()
     if risky:
         reasons.append("new access with risk " + ", ".join(r for r in GATE_RISKS if r in risky))
     return reasons
 
 
-__all__ = ["GATE_RISKS", "Review", "RoleChange", "gate", "item_risks", "review"]
+__all__ = [
+    "GATE_RISKS",
+    "PrincipalChange",
+    "Review",
+    "RoleChange",
+    "gate",
+    "item_risks",
+    "review",
+]

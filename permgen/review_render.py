@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from permgen.review import GATE_RISKS, Review, RoleChange
+from permgen.review import GATE_RISKS, PrincipalChange, Review, RoleChange
 from permgen.sarif import sarif_log
-from permgen.semantics.diff import AccessItem
+from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.semantics.render import items_markdown
 
 REVIEW_SCHEMA_VERSION = 1
@@ -20,12 +20,34 @@ def _counts(review: Review) -> dict[str, Any]:
         for item in c.new_access:
             for r in item.risk:
                 risks[r] += 1
+    principal_risks = {r: 0 for r in GATE_RISKS}
+    for p in review.gains():
+        for r in p.risk:
+            principal_risks[r] += 1
     return {
         **review.counts(),
         "new_access": sum(len(c.new_access) for c in review.changes),
         "removed_access": sum(len(c.removed_access) for c in review.changes),
         "risks": {r: n for r, n in risks.items() if n},
+        "principals_gaining": len(review.gains()),
+        "principals_losing": len(review.losses()),
+        "principal_risks": {r: n for r, n in principal_risks.items() if n},
     }
+
+
+def _principal_json(p: PrincipalChange) -> dict[str, Any]:
+    return {
+        "principal": p.principal,
+        "role": p.role,
+        "change": p.kind,
+        "line": p.line,
+        "risk": list(p.risk),
+        "access": [i.to_json() for i in p.access],
+    }
+
+
+def _role_principals(review: Review, role: str, kind: str) -> list[str]:
+    return [p.principal for p in review.principals if p.role == role and p.kind == kind]
 
 
 def review_json(review: Review) -> dict[str, Any]:
@@ -44,9 +66,12 @@ def review_json(review: Review) -> dict[str, Any]:
                 "line": c.line,
                 "new_access": [i.to_json() for i in c.new_access],
                 "removed_access": [i.to_json() for i in c.removed_access],
+                "principals_added": _role_principals(review, c.role, "gains"),
+                "principals_removed": _role_principals(review, c.role, "loses"),
             }
             for c in review.changes
         ],
+        "principals": [_principal_json(p) for p in review.principals],
     }
 
 
@@ -56,7 +81,15 @@ def _summary_line(review: Review) -> str:
     roles = ", ".join(parts) if parts else "no role changed"
     risks = ", ".join(f"{n} {r}" for r, n in s["risks"].items())
     line = f"{roles}; {s['new_access']} new access, {s['removed_access']} removed"
-    return line + (f" ({risks})" if risks else "")
+    line += f" ({risks})" if risks else ""
+    if review.principals:
+        prisks = ", ".join(f"{n} {r}" for r, n in s["principal_risks"].items())
+        line += (
+            f"; {s['principals_gaining']} principal(s) gain a role"
+            + (f" ({prisks})" if prisks else "")
+            + f", {s['principals_losing']} lose one"
+        )
+    return line
 
 
 def review_text(review: Review, *, color: bool = False) -> str:
@@ -72,9 +105,12 @@ def review_text(review: Review, *, color: bool = False) -> str:
     for note in review.shared_changes:
         out.append(style(f"note: {note}", fg="yellow"))
     for c in review.changes:
-        if c.status == "unchanged":
+        who = [p for p in review.principals if p.role == c.role]
+        if c.status == "unchanged" and not who:
             continue
-        label = {"added": "+", "removed": "-", "changed": "~", "renamed": ">"}[c.status]
+        label = {"added": "+", "removed": "-", "changed": "~", "renamed": ">", "unchanged": "="}[
+            c.status
+        ]
         head = f"{label} {c.role} ({c.status}{' from ' + c.renamed_from if c.renamed_from else ''})"
         out.append(style(head, bold=True))
         for item in c.new_access:
@@ -86,7 +122,26 @@ def review_text(review: Review, *, color: bool = False) -> str:
             )
         for item in c.removed_access:
             out.append(style(f"    removed: {_item_line(item)}", fg="green"))
+        for p in who:
+            gains = p.kind == "gains"
+            out.append(
+                style(
+                    f"    {_principal_line(p)}",
+                    fg=("red" if set(p.risk) & set(SEVERE) else "yellow") if gains else "green",
+                )
+            )
+            if p.access == (c.new_access if gains else c.removed_access):
+                continue  # an added or removed role: its items are listed above
+            for item in p.access:
+                out.append(f"      {'new' if gains else 'loses'}: {_item_line(item)}")
     return "\n".join(out) + "\n"
+
+
+def _principal_line(p: PrincipalChange) -> str:
+    risk = f" [{', '.join(p.risk)}]" if p.risk else ""
+    if p.kind == "gains":
+        return f"{p.principal} gains this role: {len(p.access)} new access region(s){risk}"
+    return f"{p.principal} loses this role: {len(p.access)} access region(s){risk}"
 
 
 def _item_line(item: AccessItem) -> str:
@@ -96,6 +151,10 @@ def _item_line(item: AccessItem) -> str:
         actions += (" + " if actions else "") + "future actions"
     risk = f" [{', '.join(item.risk)}]" if item.risk else ""
     return f"{actions} on {', '.join(item.resources)}{risk}; e.g. {w.action} {w.resource}"
+
+
+#: One access item on one line (plan uses it for a policy's new version).
+item_line = _item_line
 
 
 def review_markdown(review: Review) -> str:
@@ -111,8 +170,11 @@ def review_markdown(review: Review) -> str:
     if review.shared_changes:
         out.append("")
     changed = [c for c in review.changes if c.status != "unchanged"]
-    if not changed:
+    if not changed and not review.principals:
         out.append("No role grants anything different.")
+        return "\n".join(out) + "\n"
+    out += _principals_markdown(review)
+    if not changed:
         return "\n".join(out) + "\n"
     risk_cols = [r for r in GATE_RISKS if s["risks"].get(r)]
     header = "| role | status | new | removed |" + "".join(f" {r} |" for r in risk_cols)
@@ -139,6 +201,37 @@ def review_markdown(review: Review) -> str:
             out += ["Spec lines:", "", "```diff", *c.spec_diff[2:], "```", ""]
         out += ["</details>", ""]
     return "\n".join(out) + "\n"
+
+
+def _principals_markdown(review: Review) -> list[str]:
+    if not review.principals:
+        return []
+    out = [
+        "#### Who gains or loses a role",
+        "",
+        "| principal | role | change | access regions | risk |",
+        "|---|---|---|---|---|",
+    ]
+    for p in review.principals:
+        out.append(
+            f"| `{p.principal}` | `{p.role}` | {p.kind} | {len(p.access)} | "
+            f"{', '.join(p.risk) or '-'} |"
+        )
+    out.append("")
+    for p in review.principals:
+        if not p.access:
+            continue
+        items = DiffResult(p.access, ()) if p.kind == "gains" else DiffResult((), p.access)
+        out += [
+            "<details>",
+            f"<summary><code>{p.principal}</code> {p.kind} <code>{p.role}</code>: "
+            f"{len(p.access)} access region(s)</summary>",
+            "",
+            *items_markdown(items),
+            "</details>",
+            "",
+        ]
+    return out
 
 
 def _level(item: AccessItem) -> str:
@@ -191,6 +284,34 @@ def review_sarif(review: Review, *, min_level: str = "note") -> dict[str, Any]:
                     "properties": {"risk": list(item.risk), "witness": w.to_json()},
                 }
             )
+    for p in review.gains():
+        if not p.access:
+            continue
+        level = "error" if set(p.risk) & set(SEVERE) else "warning" if p.risk else "note"
+        if _LEVELS.index(level) < _LEVELS.index(min_level):
+            continue
+        location = {"artifactLocation": {"uri": review.spec}}
+        if p.line:
+            location["region"] = {"startLine": p.line}
+        results.append(
+            {
+                "ruleId": "permgen-new-access",
+                "ruleIndex": 0,
+                "level": level,
+                "message": {
+                    "text": f"{p.principal} is newly attached to role {p.role}: "
+                    f"{len(p.access)} access region(s)"
+                    + (f" [{', '.join(p.risk)}]" if p.risk else "")
+                },
+                "locations": [
+                    {
+                        "physicalLocation": location,
+                        "logicalLocations": [{"fullyQualifiedName": f"roles.{p.role}.attach"}],
+                    }
+                ],
+                "properties": {"risk": list(p.risk), "principal": p.principal},
+            }
+        )
     return sarif_log(
         rules, results, information_uri="https://permgen.invalid/docs/commands/review.md"
     )
@@ -206,4 +327,12 @@ def render(review: Review, fmt: str, *, color: bool = False, min_level: str = "n
     return review_text(review, color=color)
 
 
-__all__ = ["RoleChange", "render", "review_json", "review_markdown", "review_sarif", "review_text"]
+__all__ = [
+    "RoleChange",
+    "item_line",
+    "render",
+    "review_json",
+    "review_markdown",
+    "review_sarif",
+    "review_text",
+]

@@ -3,29 +3,39 @@
 What permgen manages: one custom policy per role, named after the role, whose description
 starts with :data:`MARKER`; its attachments to the principals in the role's ``attach:``; and
 for a role with an ``sts:`` block, its ceiling attached to the RAM role in ``sts.role_arn``.
-Policies without the marker are never changed or detached.
+Policies without the marker are never changed, detached or deleted; one with a role's name is
+a conflict the plan reports and apply refuses to go past.
 
-Order and safety: policies are created or given a new default version first (a new version is
-created only when the documents differ semantically, and the 5-version limit is handled by
-rotation); then attachments are added; detachments (only with ``prune``) come last. A failure
-midway therefore never leaves a principal without a policy it had, and running apply again
-completes the change (attaching what is already attached counts as done).
+Order and safety: policies are created or given a new default version (or description) first (a
+new version is created only when the documents differ semantically, and the 5-version limit is
+handled by rotation); then attachments are added; detachments and, for policies whose role
+left the spec, deletions (only with ``prune``) come last. A failure midway therefore never
+leaves a principal without a policy it had, and running apply again completes the change
+(attaching what is already attached, detaching what is already detached and deleting what is
+already gone count as done). A plan that names principals the account does not have, or that
+has conflicts, is refused before the first write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from permgen.account.types import Principal, RamApi
 from permgen.compiler import CompiledSpec
-from permgen.errors import CloudError
+from permgen.errors import CloudError, InputError, SpecError
 from permgen.model import Policy, parse_policy
+
+if TYPE_CHECKING:
+    from permgen.semantics.diff import DiffResult
+    from permgen.spec import Role
 
 MARKER = "[permgen]"
 
-Kind = Literal["create-policy", "update-policy", "attach", "detach"]
+Kind = Literal[
+    "create-policy", "update-policy", "update-description", "attach", "detach", "delete-policy"
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Current:
     managed: bool = False
     document: str = ""
     principals: frozenset[Principal] = frozenset()
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,41 +63,96 @@ class Action:
     principal: Principal | None = None
     document: str = ""
     description: str = ""
+    #: For update-policy: the semantic diff from the account's default version (old) to the
+    #: spec's document (new); None when the account's document does not parse.
+    diff: DiffResult | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         if self.kind == "create-policy":
             return f"+ create policy {self.policy}"
         if self.kind == "update-policy":
             return f"~ new default version of policy {self.policy}"
+        if self.kind == "update-description":
+            return f"~ description of policy {self.policy}: {self.description!r}"
+        if self.kind == "delete-policy":
+            return f"- delete policy {self.policy} (its role left the spec)"
         sign = "+" if self.kind == "attach" else "-"
         return f"{sign} {self.kind} {self.policy} {'to' if self.kind == 'attach' else 'from'} {self.principal}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "action": self.kind,
             "policy": self.policy,
             "principal": str(self.principal) if self.principal else None,
         }
+        if self.kind == "update-description":
+            out["description"] = self.description
+        if self.kind == "update-policy":
+            out["parsed"] = self.diff is not None
+            out["new_access"] = [i.to_json() for i in self.diff.new_access] if self.diff else []
+            out["removed_access"] = (
+                [i.to_json() for i in self.diff.removed_access] if self.diff else []
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A principal the spec attaches a policy to that the account does not have."""
+
+    principal: Principal
+    roles: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"principal": str(self.principal), "roles": list(self.roles)}
 
 
 @dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...] = ()
     refused: tuple[str, ...] = field(default=())  # policies that exist but are not permgen's
+    missing: tuple[Missing, ...] = field(default=())  # principals the account does not have
 
     @property
     def empty(self) -> bool:
-        return not self.actions
+        """The account matches the spec: nothing to do and nothing in the way."""
+        return not self.actions and not self.blocked
+
+    @property
+    def blocked(self) -> bool:
+        """Apply refuses this plan: a conflict or a principal that does not exist."""
+        return bool(self.refused or self.missing)
+
+
+def role_principals(role: Role) -> frozenset[Principal]:
+    """Who a role's policy is attached to: its ``attach:`` list and, for a role with an
+    ``sts:`` block, the RAM role its ``role_arn`` names."""
+    principals = {Principal.parse(p) for p in role.attach}
+    if role.sts is not None:
+        principals.add(Principal("role", role.sts.role_arn.rsplit("/", 1)[1]))
+    return frozenset(principals)
 
 
 def desired_state(compiled: CompiledSpec) -> list[Desired]:
+    """What the account should hold for every role. A role whose ``sts.role_arn`` names
+    another account than the spec's ``account`` is refused: permgen attaches the ceiling to a
+    role of the account it talks to, which would be another role than the one named."""
     out = []
     for name, role in compiled.roles.items():
-        principals = {Principal.parse(p) for p in role.role.attach}
-        if role.role.sts is not None:
-            principals.add(Principal("role", role.role.sts.role_arn.rsplit("/", 1)[1]))
+        sts = role.role.sts
+        if sts is not None and role.role.account != "*":
+            arn_account = sts.role_arn.split(":")[3]
+            if arn_account != role.role.account:
+                raise SpecError(
+                    f"sts.role_arn names account {arn_account}, but the spec's account is "
+                    f"{role.role.account}; plan and apply attach the ceiling to a role of the "
+                    "spec's account only",
+                    file=compiled.spec.path,
+                    line=role.role.line,
+                    path=f"roles.{name}.sts.role_arn",
+                )
         description = f"{MARKER} {role.role.description or role.role.template}"[:1024]
-        out.append(Desired(name, role.policy.dumps(), description, frozenset(principals)))
+        out.append(Desired(name, role.policy.dumps(), description, role_principals(role.role)))
     return out
 
 
@@ -110,10 +176,50 @@ def read_current(ram: RamApi, names: Iterable[str]) -> list[Current]:
         )
         out.append(
             Current(
-                name, True, info.description.startswith(MARKER), info.default_document, principals
+                name,
+                True,
+                info.description.startswith(MARKER),
+                info.default_document,
+                principals,
+                info.description,
             )
         )
     return out
+
+
+def read_orphans(ram: RamApi, names: Iterable[str]) -> list[Current]:
+    """permgen's policies in the account whose role is not among ``names`` (one ListPolicies,
+    then one ListEntitiesForPolicy per such policy). Every policy whose description carries
+    :data:`MARKER` counts as permgen's: one spec per account."""
+    keep = set(names)
+    out = []
+    for info in ram.list_policies("Custom"):
+        if info.policy_name in keep or not info.description.startswith(MARKER):
+            continue
+        entities = ram.list_entities_for_policy(info.policy_name, "Custom")
+        principals = frozenset(
+            [Principal("user", u) for u in entities.users]
+            + [Principal("group", g) for g in entities.groups]
+            + [Principal("role", r) for r in entities.roles]
+        )
+        out.append(
+            Current(info.policy_name, True, True, "", principals, description=info.description)
+        )
+    return sorted(out, key=lambda c: c.name)
+
+
+def find_missing(ram: RamApi, desired: Sequence[Desired]) -> list[Missing]:
+    """The principals the spec names that the account does not have (one GetUser, GetGroup
+    or GetRole per distinct principal)."""
+    wanted: dict[Principal, list[str]] = {}
+    for d in desired:
+        for p in d.principals:
+            wanted.setdefault(p, []).append(d.name)
+    return [
+        Missing(p, tuple(sorted(roles)))
+        for p, roles in sorted(wanted.items(), key=lambda kv: str(kv[0]))
+        if not ram.principal_exists(p)
+    ]
 
 
 def principal_policies(ram: RamApi, principal: Principal) -> list[Policy]:
@@ -134,22 +240,39 @@ def principal_policies(ram: RamApi, principal: Principal) -> list[Policy]:
     return out
 
 
-def _same(a: str, b: str) -> bool:
+def _diff(old: str, new: str, name: str) -> DiffResult | None:
+    """The semantic diff from the account's document to the spec's; None when the account's
+    does not parse."""
     from permgen.semantics import diff_policies
 
     try:
-        pa, pb = parse_policy(a), parse_policy(b)
+        pa, pb = parse_policy(old), parse_policy(new)
     except Exception:
-        return False
-    return diff_policies([Policy(pa.statements)], [Policy(pb.statements)]).equivalent
+        return None
+    return diff_policies(
+        [Policy(pa.statements, name=f"{name} (account)")],
+        [Policy(pb.statements, name=f"{name} (spec)")],
+    )
 
 
-def plan(desired: Sequence[Desired], current: Sequence[Current], *, prune: bool = False) -> Plan:
-    """What apply would do: pure, from the two states."""
+def plan(
+    desired: Sequence[Desired],
+    current: Sequence[Current],
+    *,
+    prune: bool = False,
+    orphans: Sequence[Current] = (),
+    missing: Sequence[Missing] = (),
+) -> Plan:
+    """What apply would do: pure, from the two states. ``orphans`` are permgen's policies
+    whose role left the spec (:func:`read_orphans`): with ``prune`` they are detached from
+    everyone and deleted. Attachments to ``missing`` principals are not planned (apply
+    refuses the plan until they exist or leave the spec)."""
     now = {c.name: c for c in current}
+    absent = {m.principal for m in missing}
     creates: list[Action] = []
     attaches: list[Action] = []
     detaches: list[Action] = []
+    deletes: list[Action] = []
     refused: list[str] = []
     for d in desired:
         c = now.get(d.name, Current(d.name, exists=False))
@@ -162,26 +285,51 @@ def plan(desired: Sequence[Desired], current: Sequence[Current], *, prune: bool 
             refused.append(d.name)
             continue
         else:
-            if not _same(c.document, d.document):
-                creates.append(Action("update-policy", d.name, document=d.document))
+            diff = _diff(c.document, d.document, d.name)
+            if diff is None or not diff.equivalent:
+                creates.append(Action("update-policy", d.name, document=d.document, diff=diff))
+            if c.description != d.description:
+                creates.append(Action("update-description", d.name, description=d.description))
             have = c.principals
-        for p in sorted(d.principals - have, key=str):
+        for p in sorted(d.principals - have - absent, key=str):
             attaches.append(Action("attach", d.name, p))
         if prune:
             for p in sorted(have - d.principals, key=str):
                 detaches.append(Action("detach", d.name, p))
-    return Plan(tuple(creates + attaches + detaches), tuple(refused))
+    if prune:
+        for o in orphans:
+            for p in sorted(o.principals, key=str):
+                detaches.append(Action("detach", o.name, p))
+            deletes.append(Action("delete-policy", o.name))
+    return Plan(tuple(creates + attaches + detaches + deletes), tuple(refused), tuple(missing))
 
 
-def apply(ram: RamApi, planned: Plan) -> list[Action]:
-    """Carry out a plan in its (safe) order; returns the actions done. Stops at the first
-    error, which is raised: every earlier action has taken effect, none later has."""
-    done = []
+def apply(ram: RamApi, planned: Plan, done: list[Action] | None = None) -> list[Action]:
+    """Carry out a plan in its (safe) order; returns the actions done (also appended to
+    ``done`` as they happen, so a caller still has them when an error is raised). Stops at
+    the first error, which is raised: every earlier action has taken effect, none later has.
+    A blocked plan (:attr:`Plan.blocked`) raises :class:`InputError` before any write."""
+    if planned.refused:
+        raise InputError(
+            f"policy {planned.refused[0]} exists but was not created by permgen (no "
+            f"{MARKER} marker in its description); rename the role or remove the policy. "
+            "Nothing was changed"
+        )
+    if planned.missing:
+        m = planned.missing[0]
+        raise InputError(
+            f"{m.principal} does not exist in the account (named by role "
+            f"{', '.join(m.roles)}){f' and {len(planned.missing) - 1} more' if len(planned.missing) > 1 else ''}; "
+            "create it or take it out of the spec. Nothing was changed"
+        )
+    out = done if done is not None else []
     for a in planned.actions:
         if a.kind == "create-policy":
             ram.create_policy(a.policy, a.document, a.description)
         elif a.kind == "update-policy":
             ram.create_policy_version(a.policy, a.document, set_as_default=True, rotate=True)
+        elif a.kind == "update-description":
+            ram.update_policy_description(a.policy, a.description)
         elif a.kind == "attach":
             assert a.principal is not None
             try:
@@ -189,15 +337,35 @@ def apply(ram: RamApi, planned: Plan) -> list[Action]:
             except CloudError as exc:
                 if not exc.code.startswith("EntityAlreadyExists"):
                     raise
-        else:
+        elif a.kind == "detach":
             assert a.principal is not None
             try:
                 ram.detach_policy(a.principal, a.policy, "Custom")
             except CloudError as exc:
                 if not (exc.code.startswith("EntityNotExist") and exc.code.endswith(".Policy")):
                     raise
-        done.append(a)
-    return done
+        else:
+            _delete_policy(ram, a.policy)
+        out.append(a)
+    return out
+
+
+def _delete_policy(ram: RamApi, name: str) -> None:
+    """Delete a policy: its non-default versions first (RAM refuses DeletePolicy while they
+    exist: DeleteConflict.Policy.Version), then the policy. Gone already counts as done."""
+    try:
+        versions = ram.list_policy_versions(name, "Custom")
+        for v in versions:
+            if not v.is_default:
+                try:
+                    ram.delete_policy_version(name, v.version_id)
+                except CloudError as exc:
+                    if exc.code != "EntityNotExist.Policy.Version":
+                        raise
+        ram.delete_policy(name)
+    except CloudError as exc:
+        if exc.code != "EntityNotExist.Policy":
+            raise
 
 
 __all__ = [
@@ -205,9 +373,13 @@ __all__ = [
     "Action",
     "Current",
     "Desired",
+    "Missing",
     "Plan",
     "apply",
     "desired_state",
+    "find_missing",
     "plan",
     "read_current",
+    "read_orphans",
+    "role_principals",
 ]

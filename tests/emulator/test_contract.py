@@ -143,10 +143,32 @@ def test_versions(ram: Any) -> None:
         ),
         (lambda r: r.list_policies_for(Principal("role", "ghost")), "EntityNotExist.Role"),
         (lambda r: r.get_policy("AliyunOSSFullAccess", "Weird"), "InvalidParameter.PolicyType"),
+        (lambda r: r.update_policy_description("nope", "x"), "EntityNotExist.Policy"),
+        (
+            lambda r: r.update_policy_description("AliyunOSSFullAccess", "x"),
+            "EntityNotExist.Policy",  # a system policy's description is not the account's
+        ),
     ],
 )
 def test_error_codes(ram: Any, call: Any, code: str) -> None:
     assert _code(call, ram) == code
+
+
+def test_update_policy_description(ram: Any) -> None:
+    ram.create_policy("p", DOC, "first")
+    ram.update_policy_description("p", "second")
+    info = ram.get_policy("p", "Custom")
+    assert (info.description, info.default_version) == ("second", "v1")
+    assert _code(ram.update_policy_description, "p", "x" * 1025) == (
+        "InvalidParameter.Description.Length"
+    )
+    assert ram.get_policy("p", "Custom").description == "second"
+
+
+def test_principal_exists_asks_get_user_group_and_role(ram: Any) -> None:
+    for kind, name in (("user", "alice"), ("group", "devs"), ("role", "etl")):
+        assert ram.principal_exists(Principal(kind, name)) is True
+        assert ram.principal_exists(Principal(kind, "ghost")) is False
 
 
 def test_attach_twice_and_delete_conflicts(ram: Any) -> None:
