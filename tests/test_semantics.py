@@ -12,6 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from permgen.errors import PolicyParseError
 from permgen.model import Condition, Policy, Statement, parse_policy
 from permgen.semantics import Evaluator, MissingKey, Request, TokenEvaluator, diff_policies
 from permgen.semantics.checks import redundant_statements
@@ -55,9 +56,19 @@ def test_evaluation_operators(case: dict[str, Any]) -> None:
             }
         ],
     }
-    context = {} if case["value"] is None else {case["key"]: case["value"]}
+    doc["Statement"][0]["Effect"] = case.get("effect", "Allow")
+    if case.get("allow_all"):  # a Deny case: everything else is allowed
+        doc["Statement"].append({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    context = {} if case["value"] is None else {case.get("request_key", case["key"]): case["value"]}
     mode = MissingKey(case.get("missing_key", "negated-true"))
-    decision = Evaluator(_policies([doc]), missing_key=mode).decide(
+    policies = _policies([doc])
+    if case["expect"] == "refused":  # a constant the operator cannot compare: exit 2
+        with pytest.raises(PolicyParseError) as err:
+            Evaluator(policies, missing_key=mode)
+        assert repr(case["values"][-1]) in str(err.value)
+        assert f"Statement[0].Condition.{case['op']}.{case['key']}" in str(err.value)
+        return
+    decision = Evaluator(policies, missing_key=mode).decide(
         Request("oss:GetObject", "acs:oss:*:*:b/k", context)
     )
     assert decision.kind == case["expect"]
@@ -137,7 +148,7 @@ def test_removing_a_deny_is_new_access_and_names_the_old_deny() -> None:
     deny = {"Effect": "Deny", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/secret/*"}
     result = diff_policies([_p(allow, deny)], [_p(allow)])
     (item,) = result.new_access
-    assert item.witness.resource.startswith("acs:oss:*:*:b/secret/")
+    assert item.witness.resource.startswith("acs:oss:cn-hangzhou:1234567890123456:b/secret/")
     assert [d.index for d in item.denied_by] == [1]
 
 

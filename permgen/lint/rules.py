@@ -7,7 +7,6 @@ Ids are stable and never reused: ``PG0xx`` input problems, ``PG1xx`` policy rule
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator
 from functools import cache, lru_cache
 
@@ -543,31 +542,11 @@ SID = _register(
     )
 )
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-
 
 def _bad_value(operator: str, value: str) -> str | None:
-    if operator.startswith("Numeric"):
-        try:
-            float(value)
-        except ValueError:
-            return "a number"
-    elif operator.startswith("Date"):
-        if not _ISO_DATE.match(value):
-            return "an ISO 8601 date such as 2026-01-31T23:59:59Z"
-    elif operator == "Bool":
-        if value.lower() not in ("true", "false"):
-            return '"true" or "false"'
-    elif operator in ("IpAddress", "NotIpAddress", "IpAddressIncludeBorder"):
-        import ipaddress
+    from permgen.semantics.conditions import constant_problem
 
-        if "*" in value:
-            return None  # OSS documents wildcard forms such as 101.*.*.100
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return "an IP address or CIDR block"
-    return None
+    return constant_problem(operator, value)
 
 
 def _check_condition_values(ctx: LintContext) -> Iterator[Finding]:
@@ -590,7 +569,11 @@ CONDITION_VALUES = _register(
         summary="A condition value that its operator cannot compare (a non-number for Numeric*, a bad date, IP or Bool).",
         description=(
             "A value the operator cannot parse never matches: an Allow grants nothing and a "
-            "Deny protects nothing."
+            "Deny protects nothing. Numbers are plain decimals (no `1_000`, `NaN` or "
+            "`Infinity`); dates are ISO 8601 date-times with a zone, in extended or basic "
+            "format (`2026-01-31T23:59:59Z`, `20260131T235959Z`; a date alone or a time "
+            "without a zone names no single instant); Bool takes `true` or `false` exactly. "
+            "`explain`, `diff` and `review` refuse such a policy (exit 2)."
         ),
         reference=D2,
         example='{"Effect": "Deny", "Action": "oss:*", "Resource": "*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/33"}}}',
