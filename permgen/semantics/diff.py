@@ -400,7 +400,28 @@ def _fits(pattern: str, value: str) -> list[str]:
             for p, v in zip(pattern.split("."), value.split("."), strict=True)
         ]
         tries.insert(0, ".".join(parts))
+    elif "." in value:  # keep the value's parts, the pattern's whole literal parts
+        parts = value.split(".")
+        lead = head.split(".")[:-1]
+        trail = tail.split(".")[1:]
+        if len(lead) + len(trail) <= len(parts):
+            parts[: len(lead)] = lead
+            parts[len(parts) - len(trail) :] = trail
+            tries.insert(0, ".".join(parts))
     return [t for t in dict.fromkeys(tries) if rx.fullmatch(t)]
+
+
+def _is_typed(text: str) -> bool:
+    """Whether ``text`` is a value of a typed key: an address, a number, a date or a Bool."""
+    if parse_number(text) is not None or parse_date(text) is not None:
+        return True
+    if text.lower() in ("true", "false"):
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _other_spelling(key: str, spellings: Sequence[str]) -> str | None:
@@ -478,7 +499,8 @@ class _KeyClasses:
         values.extend(typed)
         for p in wild:  # a value of the key's type that also matches a pattern
             for v in typed:
-                values.extend(_fits(p, v))
+                for fit in _fits(p, v):
+                    (values if _is_typed(fit) else late).append(fit)
         if pats:
             found = realize(pats, candidates=texts)
             complete &= found.complete
