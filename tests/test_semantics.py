@@ -793,3 +793,17 @@ def test_diff_refuses_a_constant_it_cannot_compare(tmp_path: Path) -> None:
     assert "Statement[0].Condition.DateLessThan.acs:CurrentTime[0]" in result.output
     assert "'2024-W01'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_deny_on_a_key_spelled_otherwise_does_not_make_an_allow_redundant() -> None:
+    cond = {"IpAddress": {"acs:sourceip": "10.0.0.0/8"}}
+    allow = {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}
+    deny = {"Effect": "Deny", "Action": "oss:GetObject", "Resource": "*", "Condition": cond}
+    p = _p(dict(allow, Condition=cond), deny)
+    assert list(redundant_statements(p)) == []
+    # the Allow does grant something: without it, a request is lost
+    assert not diff_policies([p], [_p(deny)]).equivalent
+    documented = {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}
+    q = _p(dict(allow, Condition=documented), dict(deny, Condition=documented))
+    assert [i.statement_index for i in redundant_statements(q)] == [0]
+    assert diff_policies([q], [_p(dict(deny, Condition=documented))]).equivalent
