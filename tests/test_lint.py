@@ -236,6 +236,82 @@ def test_pg111_numeric_values() -> None:
     assert ("PG111", "Statement[0].Condition.NumericLessThan.oss:x[0]") in _ids(doc)
 
 
+def test_pg003_effect_must_be_spelled_exactly() -> None:
+    doc = _doc(
+        {"Effect": "allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"},
+        {"Effect": "Deny", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:b/*"},
+    )
+    (f,) = [f for f in lint_policy(json.dumps(doc)) if f.rule_id == "PG003"]
+    assert (f.severity, f.path) == ("error", "Statement[0].Effect")
+    assert "'allow'" in f.message and 'write "Allow"' in f.message
+    # written with an escape, and as a single statement object: still found
+    escaped = '{"Version": "1", "Statement": {"Effect": "\\u0044ENY", "Action": "oss:*", "Resource": "*"}}'
+    assert ("PG003", "Statement[0].Effect") in _ids(escaped)
+    # exactly spelled: nothing; and a parsed Policy carries no spelling to check
+    assert "PG003" not in {r for r, _ in _ids(_doc(doc["Statement"][1]))}  # type: ignore[index]
+
+
+def test_pg112_cidr_with_host_bits() -> None:
+    cond = {
+        "IpAddress": {"acs:SourceIp": ["10.0.0.1/8", "10.0.0.0/8", "10.0.0.1", "2001:db8::1/32"]}
+    }
+    doc = _doc(
+        {
+            "Effect": "Allow",
+            "Action": "oss:GetObject",
+            "Resource": "acs:oss:*:*:b/*",
+            "Condition": cond,
+        }
+    )
+    found = [f for f in lint_policy(json.dumps(doc)) if f.rule_id == "PG112"]
+    assert [f.path for f in found] == [
+        "Statement[0].Condition.IpAddress.acs:SourceIp[0]",
+        "Statement[0].Condition.IpAddress.acs:SourceIp[3]",
+    ]
+    assert "'10.0.0.0/8'" in found[0].message and "'10.0.0.1'" in found[0].message
+    assert "'2001:db8::/32'" in found[1].message
+
+
+@pytest.mark.parametrize(
+    ("resource", "fires"),
+    [
+        ("acs:oss:*:*:b/tables*", True),
+        ("acs:oss:*:*:b/data/tables**", True),
+        ("acs:oss:*:*:b/tables/*", False),
+        ("acs:oss:*:*:b/*", False),
+        ("acs:oss:*:*:b/logs/*.gz", False),
+        ("acs:oss:*:*:b/a*b*", False),
+        ("acs:oss:*:*:b*", False),
+    ],
+)
+def test_pg113_prefix_without_a_slash(resource: str, fires: bool) -> None:
+    doc = _doc({"Effect": "Allow", "Action": "oss:GetObject", "Resource": resource})
+    found = [f for f in lint_policy(json.dumps(doc)) if f.rule_id == "PG113"]
+    assert bool(found) is fires
+    if fires:
+        (f,) = found
+        assert (f.severity, f.path) == ("warning", "Statement[0].Resource[0]")
+        assert resource.rstrip("*") + "/*" in f.message  # the fix
+    deny = _doc({"Effect": "Deny", "Action": "oss:GetObject", "Resource": resource})
+    assert "PG113" not in {r for r, _ in _ids(deny)}  # a wider Deny is not a leak
+
+
+@pytest.mark.parametrize("template", ["reader", "writer", "temporary-uploader"])
+@pytest.mark.parametrize("prefixes", [[], ["a/"], ["a/b/c/", "x/"]])
+def test_pg113_is_quiet_on_the_templates_own_output(template: str, prefixes: list[str]) -> None:
+    """Built-in templates emit B/P* with P a folder or empty: never a PG113 finding."""
+    from permgen.compiler import compile_spec
+    from permgen.spec import parse_spec
+
+    grant = {"bucket": "abc", "prefixes": prefixes} if prefixes else {"bucket": "abc"}
+    text = (
+        f"version: 1\nroles:\n  r:\n    template: {template}\n    grants: [{json.dumps(grant)}]\n"
+    )
+    policy = compile_spec(parse_spec(text, source="t.yaml")).roles["r"].policy
+    assert policy is not None
+    assert not [f for f in lint_policy(policy) if f.rule_id == "PG113"]
+
+
 # ------------------------------------------------------------------ specs, formats, exit codes
 
 
@@ -277,6 +353,27 @@ def test_exit_codes_and_threshold(tmp_path: Path) -> None:
     missing = run_cli("lint", str(tmp_path / "nope.json"))
     assert missing.exit_code == 2
     assert "cannot read" in missing.output
+
+
+def test_unreadable_input_reads_the_same_from_a_file_and_stdin(tmp_path: Path) -> None:
+    """One reading of unreadable input: exit 2 whether the text is a file or stdin."""
+    texts = {
+        "duplicate-key": '{"Version": "1", "Version": "1", "Statement": []}',
+        "not-json": '{"Version": "1",,}',
+        "not-utf8": b"\xff\xfe{}".decode("latin-1"),
+    }
+    for name, text in texts.items():
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(text.encode("latin-1"))
+        from_file = run_cli("lint", str(path), "--format", "json")
+        from_stdin = run_cli("lint", "-", "--format", "json", input=text)
+        assert from_file.exit_code == 2, name
+        assert from_stdin.exit_code == 2, (name, from_stdin.output)
+        assert json.loads(from_stdin.output)["summary"]["unreadable"] == ["<stdin>"]
+    grammar = '{"Version": "1", "Statement": [{"Effect": "Allow"}]}'  # readable, invalid
+    (tmp_path / "g.json").write_text(grammar)
+    assert run_cli("lint", str(tmp_path / "g.json")).exit_code == 3
+    assert run_cli("lint", "-", input=grammar).exit_code == 3
 
 
 def test_stdin(tmp_path: Path) -> None:

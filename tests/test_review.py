@@ -102,7 +102,9 @@ def test_review_json_pairs_roles_exactly(repo: Path) -> None:
     (item,) = roles["writer"]["new_access"]
     assert item["actions"] == ["oss:DeleteObject"]
     assert item["risk"] == ["destructive"]
-    assert item["witness"]["resource"].startswith("acs:oss:*:1234567890123456:corp-data/ingest/")
+    assert item["witness"]["resource"].startswith(
+        "acs:oss:cn-hangzhou:1234567890123456:corp-data/ingest/"
+    )
     assert roles["writer"]["removed_access"] == []
     # narrowed: the reader loses shared/ (objects and listing)
     assert roles["reader"]["new_access"] == []

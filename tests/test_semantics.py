@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from permgen.errors import PolicyParseError
 from permgen.model import Condition, Policy, Statement, parse_policy
 from permgen.semantics import Evaluator, MissingKey, Request, TokenEvaluator, diff_policies
 from permgen.semantics.checks import redundant_statements
@@ -55,9 +60,19 @@ def test_evaluation_operators(case: dict[str, Any]) -> None:
             }
         ],
     }
-    context = {} if case["value"] is None else {case["key"]: case["value"]}
+    doc["Statement"][0]["Effect"] = case.get("effect", "Allow")
+    if case.get("allow_all"):  # a Deny case: everything else is allowed
+        doc["Statement"].append({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    context = {} if case["value"] is None else {case.get("request_key", case["key"]): case["value"]}
     mode = MissingKey(case.get("missing_key", "negated-true"))
-    decision = Evaluator(_policies([doc]), missing_key=mode).decide(
+    policies = _policies([doc])
+    if case["expect"] == "refused":  # a constant the operator cannot compare: exit 2
+        with pytest.raises(PolicyParseError) as err:
+            Evaluator(policies, missing_key=mode)
+        assert repr(case["values"][-1]) in str(err.value)
+        assert f"Statement[0].Condition.{case['op']}.{case['key']}" in str(err.value)
+        return
+    decision = Evaluator(policies, missing_key=mode).decide(
         Request("oss:GetObject", "acs:oss:*:*:b/k", context)
     )
     assert decision.kind == case["expect"]
@@ -137,7 +152,7 @@ def test_removing_a_deny_is_new_access_and_names_the_old_deny() -> None:
     deny = {"Effect": "Deny", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/secret/*"}
     result = diff_policies([_p(allow, deny)], [_p(allow)])
     (item,) = result.new_access
-    assert item.witness.resource.startswith("acs:oss:*:*:b/secret/")
+    assert item.witness.resource.startswith("acs:oss:cn-hangzhou:1234567890123456:b/secret/")
     assert [d.index for d in item.denied_by] == [1]
 
 
@@ -476,3 +491,319 @@ def test_diff_against_a_principal_needs_role_and_principal() -> None:
     )
     assert result.exit_code == 2
     assert "--principal" in result.output
+
+
+# ------------------------------------------------------------------ condition values: exactness
+#
+# An independent reading of single conditions, written here from the documented rules (not
+# from permgen's parser): numbers are built from their digits as Fractions, dates from a
+# datetime plus exact fractions of a second and a zone offset.
+
+NUMERIC_OPS = {
+    "NumericEquals": lambda a, b: a == b,
+    "NumericNotEquals": lambda a, b: a != b,
+    "NumericLessThan": lambda a, b: a < b,
+    "NumericLessThanEquals": lambda a, b: a <= b,
+    "NumericGreaterThan": lambda a, b: a > b,
+    "NumericGreaterThanEquals": lambda a, b: a >= b,
+}
+DATE_OPS = {op.replace("Numeric", "Date"): f for op, f in NUMERIC_OPS.items()}
+
+
+def _written_number(
+    sign: str, whole: int, frac: str, exp: int | None, style: int
+) -> tuple[str, Fraction]:
+    value = Fraction(int(str(whole) + frac), 10 ** len(frac))
+    if exp is not None:
+        value *= Fraction(10) ** exp
+    if sign == "-":
+        value = -value
+    text = f"{sign}{'0' * (style % 3)}{whole}" + (f".{frac}" if frac or style == 4 else "")
+    if exp is not None:
+        text += ("e" if style % 2 else "E") + str(exp)
+    return text, value
+
+
+_number = st.builds(
+    _written_number,
+    st.sampled_from(["", "-", "+"]),
+    st.sampled_from([0, 1, 5, 9, 10, 2**53, 2**53 + 1, 10**16, 10**16 + 1, 123456789]),
+    st.sampled_from(["", "0", "5", "000001", "99999999999999999999"]),
+    st.sampled_from([None, 0, 1, -1, 16, -20]),
+    st.integers(0, 5),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(NUMERIC_OPS)), _number, _number)
+def test_numeric_operators_agree_with_an_exact_reading(
+    op: str, const: tuple[str, Fraction], value: tuple[str, Fraction]
+) -> None:
+    doc = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "oss:GetObject",
+                "Resource": "*",
+                "Condition": {op: {"n": const[0]}},
+            }
+        ],
+    }
+    got = Evaluator(_policies([doc])).allows(Request("oss:GetObject", "x", {"n": value[0]}))
+    assert got is NUMERIC_OPS[op](value[1], const[1]), (const, value)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _written_date(
+    when: datetime, frac: str, offset_minutes: int, style: int
+) -> tuple[str, Fraction]:
+    """A date-time written in one of the ISO 8601 forms the docs allow, and its exact
+    seconds since the epoch."""
+    zone = timezone(timedelta(minutes=offset_minutes))
+    local = when.astimezone(zone)
+    exact = Fraction(int((when - EPOCH).total_seconds())) + (
+        Fraction(int(frac), 10 ** len(frac)) if frac else 0
+    )
+    sep = "." if style % 2 else ","
+    sign = "+" if offset_minutes >= 0 else "-"
+    hh, mm = divmod(abs(offset_minutes), 60)
+    if style < 2:  # extended
+        text = local.strftime("%Y-%m-%dT%H:%M:%S") + (sep + frac if frac else "")
+        text += "Z" if offset_minutes == 0 and style == 0 else f"{sign}{hh:02d}:{mm:02d}"
+    elif style < 4:  # basic
+        text = local.strftime("%Y%m%dT%H%M%S") + (sep + frac if frac else "")
+        text += "Z" if offset_minutes == 0 and style == 2 else f"{sign}{hh:02d}{mm:02d}"
+    else:  # week date, extended
+        year, week, day = local.isocalendar()
+        text = f"{year:04d}-W{week:02d}-{day}T" + local.strftime("%H:%M:%S")
+        text += (sep + frac if frac else "") + f"{sign}{hh:02d}:{mm:02d}"
+    return text, exact
+
+
+_instant = st.sampled_from(
+    [
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, tzinfo=UTC),
+        datetime(2026, 6, 30, 16, 0, 1, tzinfo=UTC),
+    ]
+) | st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.replace(microsecond=0))
+_date = st.builds(
+    _written_date,
+    _instant,
+    st.sampled_from(["", "5", "500", "000001", "999999999"]),
+    st.sampled_from([0, 0, 480, -330, 60]),
+    st.integers(0, 4),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(DATE_OPS)), _date, _date)
+def test_date_operators_agree_with_an_exact_reading(
+    op: str, const: tuple[str, Fraction], value: tuple[str, Fraction]
+) -> None:
+    doc = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "oss:GetObject",
+                "Resource": "*",
+                "Condition": {op: {"acs:CurrentTime": const[0]}},
+            }
+        ],
+    }
+    req = Request("oss:GetObject", "x", {"acs:CurrentTime": value[0]})
+    assert Evaluator(_policies([doc])).allows(req) is DATE_OPS[op](value[1], const[1]), (
+        const,
+        value,
+    )
+
+
+def _cond_policy(*conditions: dict[str, Any], effect: str = "Allow") -> Policy:
+    statements: list[dict[str, Any]] = [
+        {"Effect": effect, "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}
+    ]
+    for c in conditions:
+        statements[0].setdefault("Condition", {}).update(c)
+    if effect == "Deny":
+        statements.append(
+            {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}
+        )
+    return _p(*statements)
+
+
+def _brute_force(old: Policy, new: Policy, key: str, values: list[str]) -> list[Request]:
+    o, n = Evaluator([old]), Evaluator([new])
+    reqs = [Request("oss:GetObject", "acs:oss:*:*:b/k", {key: v}) for v in values]
+    reqs.append(Request("oss:GetObject", "acs:oss:*:*:b/k", {}))
+    return [r for r in reqs if o.allows(r) != n.allows(r)]
+
+
+def _neighbours(const: Fraction) -> list[str]:
+    """Values around a constant, computed here with Fractions (not by permgen)."""
+    out = []
+    for delta in (0, 1, -1, Fraction(1, 2), -Fraction(1, 2), Fraction(1, 10**25)):
+        v = const + delta
+        scaled = v.numerator * 10**30 // v.denominator  # floor, written exactly below
+        out.append(str(Decimal(scaled).scaleb(-30)))
+    return out
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(NUMERIC_OPS)), _number, _number, st.sampled_from(["Allow", "Deny"]))
+def test_a_changed_numeric_constant_is_never_equivalent_when_a_request_tells(
+    op: str, c1: tuple[str, Fraction], c2: tuple[str, Fraction], effect: str
+) -> None:
+    old = _cond_policy({op: {"n": c1[0]}}, effect=effect)
+    new = _cond_policy({op: {"n": c2[0]}}, effect=effect)
+    result = diff_policies([old], [new])
+    sample = [c1[0], c2[0], "x", *_neighbours(c1[1]), *_neighbours(c2[1])]
+    differing = _brute_force(old, new, "n", sample)
+    if differing:
+        assert not result.equivalent, differing
+    assert result.exact
+    for req in differing:
+        assert result.classify(req) is True
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(DATE_OPS)), _date, _date, st.sampled_from(["Allow", "Deny"]))
+def test_a_changed_date_constant_is_never_equivalent_when_a_request_tells(
+    op: str, c1: tuple[str, Fraction], c2: tuple[str, Fraction], effect: str
+) -> None:
+    old = _cond_policy({op: {"acs:CurrentTime": c1[0]}}, effect=effect)
+    new = _cond_policy({op: {"acs:CurrentTime": c2[0]}}, effect=effect)
+    result = diff_policies([old], [new])
+    sample = [c1[0], c2[0]]
+    for c in (c1[1], c2[1]):
+        for delta in (Fraction(1, 2), -Fraction(1, 2), Fraction(1, 10**9), -Fraction(1, 10**9)):
+            v = c + delta
+            seconds = v.numerator // v.denominator
+            frac = v - seconds
+            text = (EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+            digits = str(frac.numerator * 10**9 // frac.denominator).rjust(9, "0")
+            sample.append(f"{text}.{digits}Z")
+    differing = _brute_force(old, new, "acs:CurrentTime", sample)
+    if differing:
+        assert not result.equivalent, differing
+    assert result.exact
+    for item in result.new_access + result.removed_access:
+        assert "T" in item.witness.context.get("acs:CurrentTime", "T")  # a date, when set
+
+
+@pytest.mark.parametrize(
+    ("old", "key", "value"),
+    [
+        ([{"DateEquals": {"acs:CurrentTime": "2024-01-01T00:00:00.5Z"}}], "acs:CurrentTime", None),
+        ([{"NumericGreaterThan": {"n": "1e16"}}], "n", "10000000000000001"),
+        (  # one key under two families: a value must satisfy both
+            [{"NumericGreaterThan": {"n": "5"}, "StringLike": {"n": "1*"}}],
+            "n",
+            "10",
+        ),
+        (
+            [{"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}, "StringLike": {"acs:SourceIp": "*.7"}}],
+            "acs:SourceIp",
+            "10.0.0.7",
+        ),
+    ],
+    ids=["fraction-of-a-second", "1e16", "number-and-string", "ip-and-string"],
+)
+def test_a_condition_granting_something_is_not_equivalent_to_a_deny_of_all(
+    old: list[dict[str, Any]], key: str, value: str | None
+) -> None:
+    """Fuzz findings: each old policy grants some request; the diff must find it."""
+    allow = _cond_policy(*old)
+    nothing = _p({"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:c/*"})
+    result = diff_policies([allow], [nothing])
+    assert not result.equivalent
+    (item,) = result.removed_access
+    assert Evaluator([allow]).allows(item.witness)
+    if value is not None:
+        req = Request("oss:GetObject", "acs:oss:*:*:b/k", {key: value})
+        assert Evaluator([allow]).allows(req) and result.classify(req) is True
+
+
+def test_mixed_families_on_one_key_say_the_diff_is_not_proven() -> None:
+    mixed = _cond_policy({"NumericGreaterThan": {"n": "5"}, "StringLike": {"n": "1*"}})
+    result = diff_policies([mixed], [_cond_policy({"NumericGreaterThan": {"n": "5"}})])
+    assert not result.equivalent and not result.exact
+
+
+def test_witnesses_are_realistic_requests() -> None:
+    old = _p({"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:*:*:*:example"})
+    new = _p(
+        {
+            "Effect": "Allow",
+            "Action": "oss:GetObject",
+            "Resource": "acs:oss:*:*:b/*",
+            "Condition": {"StringLike": {"acs:SourceIp": "10.*"}},
+        }
+    )
+    result = diff_policies([old], [new])
+    items = result.new_access + result.removed_access
+    assert items
+    for item in items:
+        head = item.witness.resource.split(":")[:4]
+        assert not any("*" in seg or "?" in seg for seg in head), item.witness
+        ip = item.witness.context.get("acs:SourceIp")
+        if ip is not None:
+            ipaddress.ip_address(ip)  # an IP key gets an IP address
+
+
+def test_key_name_case_is_read_per_effect_in_the_diff() -> None:
+    """A negated Deny guard spelled in another case: the tool must not claim it protects
+    requests RAM may let through (it may compare key names without case)."""
+    guard = {"NotIpAddress": {"acs:sourceip": "10.0.0.0/8"}}
+    allow = {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}
+    deny = {"Effect": "Deny", "Action": "oss:GetObject", "Resource": "*", "Condition": guard}
+    correct = dict(deny, Condition={"NotIpAddress": {"acs:SourceIp": "10.0.0.0/8"}})
+    result = diff_policies([_p(allow, correct)], [_p(allow, deny)])
+    assert result.exact and result.equivalent  # both let 10/8 through, deny the rest
+    # a positive Deny spelled in another case may not apply: removing it changes nothing sure
+    pos = {"Effect": "Deny", "Action": "oss:GetObject", "Resource": "*"}
+    spelled = dict(pos, Condition={"IpAddress": {"acs:sourceip": "192.0.2.0/24"}})
+    documented = dict(pos, Condition={"IpAddress": {"acs:SourceIp": "192.0.2.0/24"}})
+    assert diff_policies([_p(allow, spelled)], [_p(allow)]).equivalent
+    (item,) = diff_policies([_p(allow, documented)], [_p(allow)]).new_access
+    assert item.witness.context["acs:SourceIp"].startswith("192.0.2.")
+
+
+def test_diff_refuses_a_constant_it_cannot_compare(tmp_path: Path) -> None:
+    doc = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": "oss:*",
+                "Resource": "*",
+                "Condition": {"DateLessThan": {"acs:CurrentTime": "2024-W01"}},
+            }
+        ],
+    }
+    path = _write(tmp_path, "p.json", doc)
+    result = run_cli("diff", path, path)
+    assert result.exit_code == 2
+    assert "Statement[0].Condition.DateLessThan.acs:CurrentTime[0]" in result.output
+    assert "'2024-W01'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_deny_on_a_key_spelled_otherwise_does_not_make_an_allow_redundant() -> None:
+    cond = {"IpAddress": {"acs:sourceip": "10.0.0.0/8"}}
+    allow = {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}
+    deny = {"Effect": "Deny", "Action": "oss:GetObject", "Resource": "*", "Condition": cond}
+    p = _p(dict(allow, Condition=cond), deny)
+    assert list(redundant_statements(p)) == []
+    # the Allow does grant something: without it, a request is lost
+    assert not diff_policies([p], [_p(deny)]).equivalent
+    documented = {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}
+    q = _p(dict(allow, Condition=documented), dict(deny, Condition=documented))
+    assert [i.statement_index for i in redundant_statements(q)] == [0]
+    assert diff_policies([q], [_p(dict(deny, Condition=documented))]).equivalent

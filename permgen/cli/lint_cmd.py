@@ -51,7 +51,7 @@ def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs
     2 an input could not be read or parsed at all.
     Rules: docs/rules.md.
     """
-    from permgen.lint.engine import LintReport, lint_files, lint_policy
+    from permgen.lint.engine import LintReport, lint_files, lint_policy, unreadable
     from permgen.lint.output import render
     from permgen.parallel import default_jobs
 
@@ -68,11 +68,7 @@ def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs
                 sys.stdin.buffer.read(), source="<stdin>", size_limit=limit, session=session
             )
         )
-        if (
-            findings
-            and findings[0].rule_id == "PG001"
-            and findings[0].message.startswith("not valid JSON")
-        ):
+        if unreadable(findings):  # the same reading as for files
             report.unreadable.append("<stdin>")
         report.findings.extend(findings)
     click.echo(render(report, fmt), nl=False)

@@ -21,6 +21,7 @@ from typing import Any
 
 from permgen.errors import PolicyParseError
 from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, parse_policy
+from permgen.semantics.conditions import check_conditions
 
 ACCOUNT = "1234567890123456"
 ADMIN_KEY_ID = "LTAI-permgen-emulator-admin"
@@ -257,7 +258,7 @@ class Backend:
                 f"The policy document exceeds {limit} bytes.",
             )
         try:
-            parse_policy(text)
+            check_conditions((s, None, i) for i, s in enumerate(parse_policy(text).statements))
         except PolicyParseError as exc:
             raise EmulatorError(
                 "MalformedPolicyDocument", 400, f"The policy document is malformed: {exc}"
@@ -779,7 +780,9 @@ class Backend:
                     "The size of Policy must be smaller than 2048 bytes.",
                 )
             try:
-                parse_policy(policy)
+                check_conditions(
+                    (s, None, i) for i, s in enumerate(parse_policy(policy).statements)
+                )
             except PolicyParseError as exc:
                 raise EmulatorError(
                     "InvalidParameter.PolicyGrammar", 400, f"The policy grammar is invalid: {exc}"

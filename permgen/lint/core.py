@@ -49,12 +49,15 @@ class Finding:
 
 @dataclass(frozen=True)
 class LintContext:
-    """What a rule sees: the parsed policy, where it came from, the size limit."""
+    """What a rule sees: the parsed policy, where it came from, the size limit, and (when
+    the policy was read from JSON that spells something the parser normalizes) the decoded
+    document as written."""
 
     policy: Policy
     source: str
     size_limit: int
     session: bool = False
+    document: Any = None
 
 
 Check = Callable[[LintContext], Iterator[tuple[str, str]]]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from permgen.errors import InputError, PolicyParseError
 from permgen.lint.core import Finding, LintContext, Rule, severity_at_least
-from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, parse_policy
+from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, loads_lenient, parse_policy
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -31,6 +32,26 @@ def run_rules(ctx: LintContext, rules: Sequence[Rule] | None = None) -> Iterator
             )
 
 
+#: PG001 messages that mean the input could not be read as a JSON document at all (exit 2),
+#: rather than a document that breaks the policy grammar (a finding like any other).
+UNREADABLE = ("not valid JSON", "not UTF-8", "duplicate key")
+
+
+def unreadable(findings: Sequence[Finding]) -> bool:
+    """Whether the findings of one input say it could not be read at all: the same answer
+    for a file and for standard input."""
+    from permgen.lint.rules import INVALID
+
+    return bool(findings) and (
+        findings[0].rule_id == INVALID.id and findings[0].message.startswith(UNREADABLE)
+    )
+
+
+# An Effect (or any value) spelled as "allow"/"DENY": the parser normalizes it, so the
+# document as written is decoded again for the rules that look at spelling.
+_EFFECT_SPELLING = re.compile(r'"(?!Allow"|Deny")(?i:allow|deny)"|\\u')
+
+
 def lint_policy(
     policy: Policy | str | bytes,
     *,
@@ -41,13 +62,18 @@ def lint_policy(
     """Findings for one policy (a parsed Policy, or JSON text)."""
     from permgen.lint.rules import INVALID
 
+    document = None
     if not isinstance(policy, Policy):
         try:
-            policy = parse_policy(policy, source=source)
+            parsed = parse_policy(policy, source=source)
         except PolicyParseError as exc:
             yield Finding(INVALID.id, INVALID.severity, exc.detail, exc.path, source, exc.line)
             return
-    yield from run_rules(LintContext(policy, source, size_limit, session))
+        text = policy.decode("utf-8") if isinstance(policy, bytes) else policy
+        if _EFFECT_SPELLING.search(text):
+            document = loads_lenient(text, source=source, duplicate_keys_checked=False)
+        policy = parsed
+    yield from run_rules(LintContext(policy, source, size_limit, session, document))
 
 
 @dataclass
@@ -159,11 +185,7 @@ def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
             report.unreadable.append(str(path))
             continue
         findings = list(lint_policy(data, source=str(path), size_limit=limit, session=session))
-        if (
-            findings
-            and findings[0].rule_id == INVALID.id
-            and findings[0].message.startswith(("not valid JSON", "not UTF-8", "duplicate key"))
-        ):
+        if unreadable(findings):
             report.unreadable.append(str(path))
         report.findings.extend(findings)
     return report
@@ -192,4 +214,5 @@ __all__ = [
     "lint_files",
     "lint_policy",
     "run_rules",
+    "unreadable",
 ]

@@ -7,7 +7,6 @@ Ids are stable and never reused: ``PG0xx`` input problems, ``PG1xx`` policy rule
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator
 from functools import cache, lru_cache
 
@@ -129,6 +128,45 @@ CRASHED = _register(
         reference="CONTRIBUTING.md",
         example="",
         check=_none,
+    )
+)
+
+
+def _raw_statements(document: object) -> list[object]:
+    """The statements of a decoded policy document as written (element names in any case)."""
+    if not isinstance(document, dict):
+        return []
+    raw = next((v for k, v in document.items() if k.lower() == "statement"), None)
+    return [raw] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
+
+
+def _check_effect_spelling(ctx: LintContext) -> Iterator[Finding]:
+    for i, raw in enumerate(_raw_statements(ctx.document)):
+        if not isinstance(raw, dict):
+            continue
+        for key, value in raw.items():
+            if key.lower() == "effect" and value not in (ALLOW, DENY) and isinstance(value, str):
+                fix = ALLOW if value.lower() == "allow" else DENY
+                yield (
+                    f"Statement[{i}].Effect",
+                    f'Effect must be exactly "Allow" or "Deny", not {value!r}; write "{fix}"',
+                )
+
+
+EFFECT_SPELLING = _register(
+    Rule(
+        id="PG003",
+        name="effect-spelling",
+        severity="error",
+        summary='An Effect spelled other than exactly "Allow" or "Deny".',
+        description=(
+            'RAM\'s grammar is `"Effect" : ("Allow" | "Deny")`; whether it accepts "allow" or '
+            '"DENY" is not documented. permgen reads such a statement as Allow or Deny (so its '
+            "other findings still apply), but RAM may refuse the document or read it otherwise."
+        ),
+        reference=D1,
+        example='{"Effect": "allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
+        check=_check_effect_spelling,
     )
 )
 
@@ -543,31 +581,11 @@ SID = _register(
     )
 )
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
-
 
 def _bad_value(operator: str, value: str) -> str | None:
-    if operator.startswith("Numeric"):
-        try:
-            float(value)
-        except ValueError:
-            return "a number"
-    elif operator.startswith("Date"):
-        if not _ISO_DATE.match(value):
-            return "an ISO 8601 date such as 2026-01-31T23:59:59Z"
-    elif operator == "Bool":
-        if value.lower() not in ("true", "false"):
-            return '"true" or "false"'
-    elif operator in ("IpAddress", "NotIpAddress", "IpAddressIncludeBorder"):
-        import ipaddress
+    from permgen.semantics.conditions import constant_problem
 
-        if "*" in value:
-            return None  # OSS documents wildcard forms such as 101.*.*.100
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return "an IP address or CIDR block"
-    return None
+    return constant_problem(operator, value)
 
 
 def _check_condition_values(ctx: LintContext) -> Iterator[Finding]:
@@ -590,11 +608,101 @@ CONDITION_VALUES = _register(
         summary="A condition value that its operator cannot compare (a non-number for Numeric*, a bad date, IP or Bool).",
         description=(
             "A value the operator cannot parse never matches: an Allow grants nothing and a "
-            "Deny protects nothing."
+            "Deny protects nothing. Numbers are plain decimals (no `1_000`, `NaN` or "
+            "`Infinity`); dates are ISO 8601 date-times with a zone, in extended or basic "
+            "format (`2026-01-31T23:59:59Z`, `20260131T235959Z`; a date alone or a time "
+            "without a zone names no single instant); Bool takes `true` or `false` exactly. "
+            "`explain`, `diff` and `review` refuse such a policy (exit 2)."
         ),
         reference=D2,
         example='{"Effect": "Deny", "Action": "oss:*", "Resource": "*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/33"}}}',
         check=_check_condition_values,
+    )
+)
+
+
+def _check_cidr_host_bits(ctx: LintContext) -> Iterator[Finding]:
+    import ipaddress
+
+    for i, s in enumerate(ctx.policy.statements):
+        for c in s.conditions:
+            if c.operator not in ("IpAddress", "NotIpAddress", "IpAddressIncludeBorder"):
+                continue
+            for k, v in enumerate(c.values):
+                if "*" in v or "/" not in v:
+                    continue
+                try:
+                    ipaddress.ip_network(v, strict=True)
+                    continue
+                except ValueError:
+                    pass
+                try:
+                    net = ipaddress.ip_network(v, strict=False)
+                except ValueError:
+                    continue  # PG111 says it
+                host = v.split("/", 1)[0]
+                yield (
+                    f"Statement[{i}].Condition.{c.operator}.{c.key}[{k}]",
+                    f"{v!r} has host bits set: permgen reads it as {str(net)!r}; write "
+                    f"{str(net)!r} for the network, or {host!r} for one address",
+                )
+
+
+CIDR_HOST_BITS = _register(
+    Rule(
+        id="PG112",
+        name="cidr-host-bits",
+        severity="error",
+        summary="A CIDR block with host bits set (10.0.0.1/8) in an IpAddress condition.",
+        description=(
+            "Whether RAM reads 10.0.0.1/8 as the network 10.0.0.0/8, as one address or refuses "
+            "it is not documented; the author meant one of the first two. permgen's specs "
+            "refuse such a block; in a policy it is reported here with both fixes."
+        ),
+        reference=D2,
+        example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.1/8"}}}',
+        check=_check_cidr_host_bits,
+    )
+)
+
+
+def _check_prefix_without_slash(ctx: LintContext) -> Iterator[Finding]:
+    for i, s in _allowed(ctx):
+        if s.not_resource:
+            continue
+        for j, r in enumerate(s.resources):
+            arn = oss_arn(r)
+            if arn is None:
+                continue
+            bucket, slash, key = arn[2].partition("/")
+            stem = key.rstrip("*")
+            if not slash or stem == key or not stem or stem.endswith("/"):
+                continue
+            if "*" in stem or "?" in stem or "*" in bucket or "?" in bucket:
+                continue  # a pattern with other wildcards means more than a prefix
+            folder = r[: len(r) - (len(key) - len(stem))]
+            yield (
+                f"Statement[{i}].Resource[{j}]",
+                f"{r!r} also matches keys such as {bucket}/{stem}-other/...; if {stem!r} is a "
+                f"folder, write {folder + '/*'!r}",
+            )
+
+
+PREFIX_WITHOUT_SLASH = _register(
+    Rule(
+        id="PG113",
+        name="prefix-without-slash",
+        severity="warning",
+        summary="An Allow on a key prefix that does not end in / (tables* also matches tables-secret/).",
+        description=(
+            "`*` matches any characters, `/` included, so `bucket/tables*` grants "
+            "`bucket/tables-secret/...` and `bucket/tables.bak` too. For a folder, end the "
+            "prefix with `/` (`bucket/tables/*`). Whole-bucket grants (`bucket/*`) and patterns "
+            "with other wildcards are not reported."
+        ),
+        reference=O2,
+        example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/tables*"}',
+        check=_check_prefix_without_slash,
     )
 )
 

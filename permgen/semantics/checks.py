@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from permgen import catalog
 from permgen.model import ALLOW, DENY, Policy, Statement
+from permgen.semantics.conditions import documented_key
 from permgen.semantics.glob import realize, tokens
 
 
@@ -149,7 +150,17 @@ def redundant_statements(policy: Policy) -> Iterator[SemanticIssue]:
         for j, t in enumerate(policy.statements)
         if not (t.not_action or t.not_resource) and t.actions
     ]
-    denies = _Index([sh for sh in shapes if sh.statement.effect == DENY])
+    # A Deny with conditions shadows an Allow only when its keys are spelled as requests
+    # name them: otherwise it may not apply under one reading of key-name case while the
+    # Allow does under the other (docs/unconfirmed.md).
+    denies = _Index(
+        [
+            sh
+            for sh in shapes
+            if sh.statement.effect == DENY
+            and all(documented_key(c.key) == c.key for c in sh.statement.conditions)
+        ]
+    )
     allow_shapes = [sh for sh in shapes if sh.statement.effect == ALLOW]
     allows = _Index(allow_shapes)
     for ss in allow_shapes:

@@ -22,15 +22,21 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
 from permgen import catalog
-from permgen.model import DENY, Policy, Statement
+from permgen.model import DENY, Policy, Statement, wildcard_regex
 from permgen.semantics.conditions import (
     FAMILY,
+    KEY_TYPES,
+    KNOWN_KEYS,
     CompiledCondition,
     MissingKey,
+    RequestContext,
+    canonical_key,
+    check_conditions,
     format_date,
     parse_date,
     parse_network,
@@ -115,13 +121,25 @@ class _Stmt:
     statement: Statement
 
 
+#: What a witness puts in an ARN head segment written only as a wildcard.
+_HEAD_DEFAULTS = ("acs", "oss", "cn-hangzhou", "1234567890123456")
+
+
 def _pretty_resource(pattern: str) -> str:
+    """A readable resource a pattern matches: no wildcard is left in it (a request names
+    one real resource)."""
     if pattern == "*":
-        return "acs:oss:*:*:example-bucket/example"
+        return "acs:oss:cn-hangzhou:1234567890123456:example-bucket/example"
     parts = pattern.split(":", 4)
     if len(parts) == 5 and parts[0] == "acs":
+        head = [
+            default
+            if seg and set(seg) <= {"*"}
+            else seg.replace("*", "").replace("?", "0" if n == 3 else "x")
+            for n, (seg, default) in enumerate(zip(parts[:4], _HEAD_DEFAULTS, strict=True))
+        ]
         rest = parts[4].replace("*", "example").replace("?", "x")
-        return ":".join([*parts[:4], rest])
+        return ":".join([*head, rest])
     return pattern.replace("*", "example").replace("?", "x")
 
 
@@ -273,8 +291,13 @@ def _split_classes(
 
 
 def _ip_candidates(values: Sequence[str]) -> list[str]:
+    """An address in every range of addresses the networks in ``values`` tell apart: each
+    network's first and last address and its neighbours (every elementary range starts at
+    one of them), and one IPv4 and one IPv6 address elsewhere."""
     out: list[str] = ["192.0.2.1", "2001:db8::1"]
     for v in values:
+        if "*" in v:
+            continue
         net = parse_network(v)
         if net is None:
             continue
@@ -288,77 +311,226 @@ def _ip_candidates(values: Sequence[str]) -> list[str]:
     return out
 
 
-def _ordered_candidates(consts: list[float], fmt: Any) -> list[str]:
-    out = []
+_WIDE = Context(prec=28, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
+
+
+def _digits(x: Decimal) -> int:
+    return len(x.as_tuple().digits)
+
+
+def _step(x: Decimal, *, up: bool, prec: int) -> Decimal | None:
+    """The next decimal above (below) ``x`` with ``prec`` significant digits: no decimal
+    written with fewer digits lies strictly between the two."""
+    ctx = _WIDE.copy()
+    ctx.prec = prec
+    y = ctx.next_plus(x) if up else ctx.next_minus(x)
+    return y if y.is_finite() and (y > x if up else y < x) else None
+
+
+def _between(a: Decimal, b: Decimal) -> Decimal | None:
+    """A short decimal strictly between a < b (exact: no float rounding)."""
+    if a < 0 < b:
+        return Decimal(0)
+    if b <= 0:
+        mirrored = _between(-b, -a)
+        return None if mirrored is None else -mirrored
+    y: Decimal | None
+    if a == 0:
+        ctx = _WIDE.copy()
+        ctx.prec = _digits(b) + 2
+        y = ctx.divide(b, 2)
+    else:
+        y = _step(a, up=True, prec=max(_digits(a), _digits(b)) + 2)
+    return y if y is not None and a < y < b else None
+
+
+def _ordered_points(consts: Sequence[Decimal]) -> tuple[list[Decimal], bool]:
+    """Every constant, a value between each two neighbours and one beyond each end: one
+    value in each region of the line the comparisons with ``consts`` tell apart. False
+    when some region got no value."""
     points = sorted(set(consts))
+    if not points:
+        return [Decimal(0)], True
+    width = max(_digits(c) for c in points) + 2
+    out: list[Decimal] = []
+    exact = True
     for i, c in enumerate(points):
-        out.append(fmt(c))
-        out.append(fmt(c - 1))
-        out.append(fmt(c + 1))
+        out.append(c)
         if i + 1 < len(points):
-            out.append(fmt((c + points[i + 1]) / 2))
-    return out or [fmt(0)]
+            mid = _between(c, points[i + 1])
+            if mid is None:
+                exact = False
+            else:
+                out.append(mid)
+    for end, up in ((points[0], False), (points[-1], True)):
+        beyond = _step(end, up=up, prec=width)
+        if beyond is None:
+            exact = False
+        else:
+            out.append(beyond)
+    return out, exact
 
 
-def _fmt_number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(x)
+def _fmt_number(x: Decimal) -> str:
+    return format(x, "f") if -30 <= x.adjusted() <= 40 else str(x)
+
+
+def _fits(pattern: str, value: str) -> list[str]:
+    """Strings that match the wildcard ``pattern`` and keep as much of ``value`` as they
+    can: ways to make a number, date or address also match a StringLike pattern."""
+    rx = wildcard_regex(pattern)
+    first = min((i for i in (pattern.find("*"), pattern.find("?")) if i >= 0), default=-1)
+    if first < 0:
+        return []
+    last = max(pattern.rfind("*"), pattern.rfind("?"))
+    head, tail = pattern[:first], pattern[last + 1 :]
+    body = value[len(head) : len(value) - len(tail) if tail else None]
+    tries = [
+        pattern.replace("*", value).replace("?", "0"),
+        head + body + tail,
+        head + value + tail,
+        head + value[len(head) :],
+        value[: len(value) - len(tail)] + tail if tail else value,
+        head + value,
+        value + tail,
+    ]
+    if "." in value and pattern.count(".") == value.count("."):  # dotted forms: part by part
+        parts = [
+            p.replace("*", v) if "*" in p else p.replace("?", "0")
+            for p, v in zip(pattern.split("."), value.split("."), strict=True)
+        ]
+        tries.insert(0, ".".join(parts))
+    elif "." in value:  # keep the value's parts, the pattern's whole literal parts
+        parts = value.split(".")
+        lead = head.split(".")[:-1]
+        trail = tail.split(".")[1:]
+        if len(lead) + len(trail) <= len(parts):
+            parts[: len(lead)] = lead
+            parts[len(parts) - len(trail) :] = trail
+            tries.insert(0, ".".join(parts))
+    return [t for t in dict.fromkeys(tries) if rx.fullmatch(t)]
+
+
+def _is_typed(text: str) -> bool:
+    """Whether ``text`` is a value of a typed key: an address, a number, a date or a Bool."""
+    if parse_number(text) is not None or parse_date(text) is not None:
+        return True
+    if text.lower() in ("true", "false"):
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _other_spelling(key: str, spellings: Sequence[str]) -> str | None:
+    for variant in (key.upper(), key.lower(), key.swapcase(), key.title()):
+        cand = canonical_key(variant)
+        if cand not in spellings:
+            return cand
+    return None
 
 
 class _KeyClasses:
-    """The classes of one condition key: each a vector over the statements, with a value
-    (None = the key is absent from the request) and a description."""
+    """The classes of one condition key: the request values (None = the key is absent) and
+    spellings of the key's name that no statement can tell apart.
+
+    Each class carries two truth vectors over the atoms: with key names compared without
+    case, and as spelled (which RAM does is UNCONFIRMED; docs/unconfirmed.md)."""
 
     def __init__(self, key: str, atoms: list[CompiledCondition], missing: MissingKey) -> None:
         self.key = key
-        values: list[str | None] = [None]
+        self.atoms = atoms
         by_family: dict[str, list[CompiledCondition]] = {}
         for a in atoms:
             by_family.setdefault(FAMILY[a.operator], []).append(a)
+        kind = KEY_TYPES.get(key)
         complete = True
+        values: list[str] = []  # values of the key's own type first: readable witnesses
+        late: list[str] = []  # values no request of that type carries
+        pats: list[tuple[Any, ...]] = []
+        texts: list[str] = []
+        wild: list[str] = []  # patterns a value of another family may be made to match
         for family, group in by_family.items():
-            if family == "string" or (
-                family == "ip" and any("*" in v for a in group for v in a.values)
-            ):
-                pats = []
-                for a in group:
-                    for v in a.values:
-                        if a.operator.endswith("Like") or family == "ip":
-                            pats.append(tokens(v))
-                        elif a.operator.endswith("IgnoreCase"):
-                            pats.append(tokens(v, wildcards=False, ignore_case=True))
-                        else:
-                            pats.append(tokens(v, wildcards=False))
-                found = realize(pats, candidates=[v for a in group for v in a.values])
-                complete &= found.complete
-                values.extend(found.witnesses.values())
-            if family == "ip":
-                values.extend(_ip_candidates([v for a in group for v in a.values]))
-            elif family == "number":
-                consts = [c for a in group for v in a.values if (c := parse_number(v)) is not None]
-                values.extend(_ordered_candidates(consts, _fmt_number))
-                values.append("not-a-number")
-            elif family == "date":
-                consts = [c for a in group for v in a.values if (c := parse_date(v)) is not None]
-                values.extend(_ordered_candidates(consts, format_date))
-            elif family == "bool":
-                values.extend(["true", "false"])
+            for a in group:
+                for v in a.values:
+                    if family == "string" and a.operator.endswith("Like"):
+                        pats.append(tokens(v))
+                        wild.append(v)
+                    elif family == "string" and a.operator.endswith("IgnoreCase"):
+                        pats.append(tokens(v, wildcards=False, ignore_case=True))
+                    elif family == "string":
+                        pats.append(tokens(v, wildcards=False))
+                    elif family == "bool":
+                        pats.append(tokens(v, wildcards=False, ignore_case=True))
+                    elif family == "ip" and "*" in v:
+                        pats.append(tokens(v))
+                        wild.append(v)
+                    else:
+                        continue
+                    texts.append(v)
+        typed: list[str] = []
+        ip_values = [v for a in by_family.get("ip", []) for v in a.values]
+        if ip_values or kind == "ip":
+            typed.extend(_ip_candidates(ip_values))
+            late.append("not-an-ip")
+        if "number" in by_family:
+            consts = [parse_number(v) for a in by_family["number"] for v in a.values]
+            points, ok = _ordered_points([c for c in consts if c is not None])
+            complete &= ok
+            typed.extend(_fmt_number(x) for x in points)
+            late.append("not-a-number")
+        if "date" in by_family or kind == "date":
+            consts = [parse_date(v) for a in by_family.get("date", []) for v in a.values]
+            points, ok = _ordered_points([c for c in consts if c is not None])
+            if not by_family.get("date"):
+                points = [Decimal(1767225600)]  # 2026-01-01T00:00:00Z
+            complete &= ok
+            for x in points:
+                text = format_date(x)
+                if text is None:
+                    complete = False
+                else:
+                    typed.append(text)
+            late.append("not-a-date")
+        if "bool" in by_family or kind == "bool":
+            typed.extend(["true", "false"])
+        values.extend(typed)
+        for p in wild:  # a value of the key's type that also matches a pattern
+            for v in typed:
+                for fit in _fits(p, v):
+                    (values if _is_typed(fit) else late).append(fit)
+        if pats:
+            found = realize(pats, candidates=texts)
+            complete &= found.complete
+            late[:0] = found.witnesses.values()
+        if texts and typed and any(f in by_family for f in ("number", "date")):
+            complete = False  # strings and numbers/dates on one key: found, not proven
+        if texts and typed and "ip" in by_family and any("*" not in v for v in ip_values):
+            complete = False  # patterns and networks on one key
         self.exact = complete
-        self.atoms = atoms
-        seen: dict[tuple[bool, ...], str | None] = {}
-        for candidate in values:  # (None stands for "absent")
-            ctx = {} if candidate is None else {key: candidate}
-            truth = tuple(a.holds(ctx, missing) for a in atoms)
-            seen.setdefault(truth, candidate)
-        self.classes = list(seen.items())  # [(truth per atom, value)]
-
-    def describe(self, truth: tuple[bool, ...], value: str | None) -> list[str]:
-        if value is None:
-            return [f"{self.key} absent"]
-        out = []
-        for a, t in zip(self.atoms, truth, strict=True):
-            values = ", ".join(a.values)
-            out.append(f"{'' if t else 'not '}{a.operator} {self.key} [{values}]")
-        return out
+        spelled = sorted({a.spelled for a in atoms})
+        if key in KNOWN_KEYS:
+            spellings = [KNOWN_KEYS[key]]  # requests name a documented key one way
+        else:  # as some statement spells it, or otherwise
+            spellings = sorted({canonical_key(k) for k in spelled})
+            other = _other_spelling(spelled[0], spellings)
+            if other is not None:
+                spellings.append(other)
+        seen: dict[tuple[tuple[bool, ...], tuple[bool, ...]], tuple[str | None, str]] = {}
+        absent = tuple(a.truth(None, missing) for a in atoms)
+        seen[(absent, absent)] = (None, spellings[0])
+        for candidate in dict.fromkeys(values + late):
+            folded = tuple(a.truth(candidate, missing) for a in atoms)
+            for sp in spellings:
+                exact = tuple(
+                    t if a.spelled == sp else n
+                    for a, t, n in zip(atoms, folded, absent, strict=True)
+                )
+                seen.setdefault((folded, exact), (candidate, sp))
+        # [((truth without case, truth as spelled), value, spelling)]
+        self.classes = [(truth, value, sp) for truth, (value, sp) in seen.items()]
 
 
 # --------------------------------------------------------------------------- diff
@@ -492,7 +664,15 @@ def diff_policies(
     *,
     missing_key: MissingKey = MissingKey.NEGATED_TRUE,
 ) -> DiffResult:
-    """Every request the ``new`` set allows and ``old`` denies, and the reverse."""
+    """Every request the ``new`` set allows and ``old`` denies, and the reverse.
+
+    Raises PolicyParseError for a condition constant its operator cannot compare."""
+    for side, policies in (("old", old), ("new", new)):
+        check_conditions(
+            (s, p.name or f"{side}[{n}]", i)
+            for n, p in enumerate(policies)
+            for i, s in enumerate(p.statements)
+        )
     stmts = _relevant(_flatten(old, "old"), _flatten(new, "new"))
     if stmts is None:
         return DiffResult((), (), classify=lambda request: False, stats={"statements": 0})
@@ -518,14 +698,12 @@ def diff_policies(
 
     # condition keys: the distinct atoms per key, the statements that need each, and for
     # each key class the statements whose atoms on that key all hold
-    atoms_by_key: dict[str, dict[tuple[str, tuple[str, ...]], CompiledCondition]] = {}
-    needs: dict[str, dict[tuple[str, tuple[str, ...]], int]] = {}
-    display_key: dict[str, str] = {}
+    atoms_by_key: dict[str, dict[tuple[str, tuple[str, ...], str], CompiledCondition]] = {}
+    needs: dict[str, dict[tuple[str, tuple[str, ...], str], int]] = {}
     for k, st in enumerate(stmts):
         for c in st.statement.conditions:
             key = c.key.lower()
-            display_key.setdefault(key, c.key)
-            ident = (c.operator, c.values)
+            ident = (c.operator, c.values, c.key)
             atoms_by_key.setdefault(key, {}).setdefault(
                 ident, CompiledCondition(c.operator, c.key, c.values)
             )
@@ -535,22 +713,33 @@ def diff_policies(
         _KeyClasses(key, list(atoms.values()), missing_key) for key, atoms in atoms_by_key.items()
     ]
     all_bits = (1 << len(stmts)) - 1
-    key_masks: list[list[tuple[int, str | None, tuple[bool, ...]]]] = []
+    # per key class: the statements whose atoms on that key hold with key names compared
+    # without case, and as spelled; its value and the spelling of the key's name
+    Row = tuple[int, int, str | None, str, tuple[tuple[bool, ...], tuple[bool, ...]]]
+    key_masks: list[list[Row]] = []
     for kc in key_classes:
         owners = list(needs[kc.key].values())
-        rows = []
-        for truth, value in kc.classes:
-            mask = all_bits
-            for owner_bits, holds in zip(owners, truth, strict=True):
-                if not holds:
-                    mask &= ~owner_bits
-            rows.append((mask, value, truth))
+        rows: list[Row] = []
+        for truth, value, spelling in kc.classes:
+            masks = []
+            for reading in truth:
+                mask = all_bits
+                for owner_bits, holds in zip(owners, reading, strict=True):
+                    if not holds:
+                        mask &= ~owner_bits
+                masks.append(mask)
+            rows.append((masks[0], masks[1], value, spelling, truth))
         key_masks.append(rows)
+    # An Allow applies when its conditions hold under either reading of key names, a Deny
+    # only when they hold under both (as the evaluator decides).
+    denies = old_deny | new_deny
     combos: list[tuple[int, tuple[int, ...]]] = []
     for choice in itertools.product(*[range(len(rows)) for rows in key_masks]):
-        mask = all_bits
+        folded = exact_names = all_bits
         for rows, i in zip(key_masks, choice, strict=True):
-            mask &= rows[i][0]
+            folded &= rows[i][0]
+            exact_names &= rows[i][1]
+        mask = ((folded | exact_names) & ~denies) | (folded & exact_names & denies)
         combos.append((mask, choice))
 
     action_rows = [(actions.statement_mask(vec, stmts), vec) for vec in actions.classes]
@@ -607,10 +796,10 @@ def diff_policies(
         ]
         action = (by_level or names or [actions.future.get(avec, "")])[0]
         ctx = {}
-        for kc, rows, i in zip(key_classes, key_masks, choice, strict=True):
-            value = rows[i][1]
+        for rows, i in zip(key_masks, choice, strict=True):
+            _f, _e, value, spelling, _t = rows[i]
             if value is not None:
-                ctx[display_key[kc.key]] = value
+                ctx[spelling] = value
         witness_req = Request(action, resource, ctx)
         # confirm with the evaluator: the witness must be decided differently
         old_ok = old_eval.allows(witness_req)
@@ -668,11 +857,14 @@ def diff_policies(
                 rvec |= 1 << i
         if rvec not in resources.classes:
             return None
-        ctx = {k.lower(): v for k, v in request.context.items()}
+        ctx = RequestContext(request.context)
         choice = []
         for kc, rows in zip(key_classes, key_masks, strict=True):
-            truth = tuple(a.holds(ctx, missing_key) for a in kc.atoms)
-            index = next((i for i, row in enumerate(rows) if row[2] == truth), None)
+            truth = (
+                tuple(a.holds(ctx.folded, missing_key) for a in kc.atoms),
+                tuple(a.holds_exact(ctx.exact, missing_key) for a in kc.atoms),
+            )
+            index = next((i for i, row in enumerate(rows) if row[4] == truth), None)
             if index is None:
                 return None
             choice.append(index)

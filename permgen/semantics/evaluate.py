@@ -19,7 +19,12 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from permgen.model import DENY, Policy, Statement
-from permgen.semantics.conditions import CompiledCondition, MissingKey
+from permgen.semantics.conditions import (
+    CompiledCondition,
+    MissingKey,
+    RequestContext,
+    check_conditions,
+)
 
 DecisionKind = Literal["allow", "explicit_deny", "implicit_deny"]
 
@@ -104,6 +109,7 @@ class CompiledStatement:
         "_conditions",
         "_resources",
         "actions",
+        "deny",
         "index",
         "not_action",
         "not_resource",
@@ -116,13 +122,14 @@ class CompiledStatement:
         self.policy = policy
         self.index = index
         self.actions = _pattern_regex(statement.actions, ignore_case=True)
+        self.deny = statement.effect == DENY
         self.not_action = statement.not_action
         self.not_resource = statement.not_resource
         self._resources: re.Pattern[str] | None = None
         self._conditions: tuple[CompiledCondition, ...] | None = None
 
     def matches(
-        self, action: str, resource: str, context: dict[str, str], missing: MissingKey
+        self, action: str, resource: str, context: RequestContext, missing: MissingKey
     ) -> bool:
         if (self.actions.fullmatch(action) is None) is not self.not_action:
             return False
@@ -138,7 +145,15 @@ class CompiledStatement:
             conditions = self._conditions = tuple(
                 CompiledCondition(c.operator, c.key, c.values) for c in self.statement.conditions
             )
-        return all(c.holds(context, missing) for c in conditions)
+        if not conditions:
+            return True
+        # Condition-key names with or without case (UNCONFIRMED): an Allow applies when its
+        # conditions hold under either reading, a Deny only when they hold under both, so
+        # no reading of RAM grants more than the evaluator reports.
+        folded = all(c.holds(context.folded, missing) for c in conditions)
+        if folded is not self.deny:
+            return folded
+        return all(c.holds_exact(context.exact, missing) for c in conditions)
 
     def why(self) -> str:
         s = self.statement
@@ -164,6 +179,11 @@ class Evaluator:
     ) -> None:
         self.missing_key = missing_key
         self.policies = tuple(policies)
+        check_conditions(
+            (s, p.name or f"policy[{n}]", i)
+            for n, p in enumerate(policies)
+            for i, s in enumerate(p.statements)
+        )
         compiled = [
             CompiledStatement(s, p.name or f"policy[{n}]", i)
             for n, p in enumerate(policies)
@@ -182,13 +202,14 @@ class Evaluator:
         """An evaluator over some statements of some policies: (statement, policy name,
         index in that policy); decisions name the statements by those."""
         self = cls([], missing_key=missing_key)
+        check_conditions(statements)
         compiled = [CompiledStatement(s, p, i) for s, p, i in statements]
         self.deny_statements = tuple(c for c in compiled if c.statement.effect == DENY)
         self.allow_statements = tuple(c for c in compiled if c.statement.effect != DENY)
         return self
 
     def decide(self, request: Request) -> Decision:
-        context = {k.lower(): v for k, v in request.context.items()}
+        context = RequestContext(request.context)
         action, resource, missing = request.action, request.resource, self.missing_key
         denies = [
             c.ref() for c in self.deny_statements if c.matches(action, resource, context, missing)
@@ -204,7 +225,7 @@ class Evaluator:
 
     def allows(self, request: Request) -> bool:
         """The decision only (faster: stops at the first deciding statement)."""
-        context = {k.lower(): v for k, v in request.context.items()}
+        context = RequestContext(request.context)
         action, resource, missing = request.action, request.resource, self.missing_key
         for c in self.deny_statements:
             if c.matches(action, resource, context, missing):
