@@ -33,7 +33,7 @@ from permgen.account.types import (
     Secret,
     StsCredentials,
 )
-from permgen.errors import CloudError, EndpointError, ThrottledError
+from permgen.errors import CloudError, EndpointError, InputError, ThrottledError
 
 log = logging.getLogger("permgen.account")
 
@@ -60,9 +60,32 @@ ASSUME_ROLE = requires("sts:AssumeRole")
 GET_CALLER_IDENTITY = requires("sts:GetCallerIdentity")
 
 
+def _check_sdk_override(credentials: AccessKey) -> None:
+    """aliyunsdkcore signs with ``ALIYUN_ACCESS_KEY_ID``/``ALIYUN_ACCESS_KEY_SECRET`` from the
+    environment, when both are set, instead of the credential it is given (and without its
+    SecurityToken). Refuse rather than let the SDK sign with a key permgen did not choose."""
+    import os
+
+    key_id = os.environ.get("ALIYUN_ACCESS_KEY_ID")
+    secret = os.environ.get("ALIYUN_ACCESS_KEY_SECRET")
+    if key_id is None or secret is None:
+        return
+    if (
+        key_id != credentials.access_key_id
+        or secret != credentials.access_key_secret.reveal()
+        or credentials.security_token is not None
+    ):
+        raise InputError(
+            "ALIYUN_ACCESS_KEY_ID and ALIYUN_ACCESS_KEY_SECRET are set: Alibaba's SDK would sign "
+            "with them instead of the credentials permgen resolved; unset them"
+        )
+
+
 def make_client(credentials: AccessKey, config: ClientConfig) -> Any:
     from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
     from aliyunsdkcore.client import AcsClient
+
+    _check_sdk_override(credentials)
 
     if credentials.security_token is not None:
         cred: Any = StsTokenCredential(

@@ -26,8 +26,10 @@ ACCOUNT = "1234567890123456"
 ADMIN_KEY_ID = "LTAI-permgen-emulator-admin"
 ADMIN_KEY_SECRET = "permgen-emulator-admin-secret-not-real"  # exists only inside the emulator
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,128}$")
-_SESSION_RE = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
+# Applied with fullmatch: "$" in re.match would also accept a trailing newline.
+_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,128}")
+_SESSION_RE = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
+_ROLE_ARN_RE = re.compile(r"acs:ram::([0-9]+):role/([A-Za-z0-9.-]{1,64})")
 
 
 class EmulatorError(Exception):
@@ -392,7 +394,7 @@ class Backend:
                 400,
                 "The policy name must be 1-128 characters.",
             )
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise EmulatorError(
                 "InvalidParameter.PolicyName.InvalidChars",
                 400,
@@ -456,7 +458,7 @@ class Backend:
         for a bad MaxItems or Marker are UNCONFIRMED (InvalidParameter.MaxItems / .Marker)."""
         ptype = p.get("PolicyType")
         raw_max = p.get("MaxItems") or "100"
-        if not raw_max.isdigit() or not 1 <= int(raw_max) <= 1000:
+        if not re.fullmatch("[0-9]{1,4}", raw_max) or not 1 <= int(raw_max) <= 1000:
             raise EmulatorError(
                 "InvalidParameter.MaxItems", 400, "The parameter MaxItems is invalid."
             )
@@ -722,7 +724,7 @@ class Backend:
         must name its account or user (NoPermission); the key it returns is narrowed by the
         session policy. Not: ExternalId, SourceIdentity."""
         arn = p.get("RoleArn", "")
-        m = re.match(r"^acs:ram::(\d+):role/([A-Za-z0-9.-]{1,64})$", arn)
+        m = _ROLE_ARN_RE.fullmatch(arn)
         if not m:
             raise EmulatorError(
                 "InvalidParameter.RoleArn", 400, "The parameter RoleArn is wrongly formed."
@@ -733,7 +735,7 @@ class Backend:
                 "EntityNotExist.Role", 404, f"The role does not exist: {m.group(2)}."
             )
         session = p.get("RoleSessionName", "")
-        if not _SESSION_RE.match(session):
+        if not _SESSION_RE.fullmatch(session):
             raise EmulatorError(
                 "InvalidParameter.RoleSessionName",
                 400,

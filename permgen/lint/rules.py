@@ -543,7 +543,9 @@ SID = _register(
     )
 )
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+_ISO_DATE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
 
 
 def _bad_value(operator: str, value: str) -> str | None:
@@ -553,7 +555,7 @@ def _bad_value(operator: str, value: str) -> str | None:
         except ValueError:
             return "a number"
     elif operator.startswith("Date"):
-        if not _ISO_DATE.match(value):
+        if not _ISO_DATE.fullmatch(value):
             return "an ISO 8601 date such as 2026-01-31T23:59:59Z"
     elif operator == "Bool":
         if value.lower() not in ("true", "false"):
