@@ -299,3 +299,23 @@ def test_the_sdk_override_pair_is_refused(
     monkeypatch.setenv("ALIYUN_ACCESS_KEY_ID", key_id)
     monkeypatch.setenv("ALIYUN_ACCESS_KEY_SECRET", secret)
     assert run_cli(*MINT, "--format", "json").exit_code == 0
+
+
+@pytest.mark.parametrize("fmt", ["ossutil", "aliyun-cli"])
+@pytest.mark.parametrize("name", ["x]\n[default", "x\naccessKeyID = LTAIinjected", "my profile"])
+def test_a_profile_name_that_could_inject_a_section_is_exit_2(
+    account: tuple[Emulator, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fmt: str,
+    name: str,
+) -> None:
+    emu, key_id, secret = account
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
+    cfg = tmp_path / "config"
+    result = run_cli(*MINT, "--format", fmt, "--config-file", str(cfg), "--profile-name", name)
+    assert result.exit_code == 2, result.output
+    assert "--profile-name" in result.output
+    assert not cfg.exists()
+    assert "AssumeRole" not in emu.calls
