@@ -34,9 +34,11 @@ BUILTIN_OPTIONS: dict[str, dict[str, bool]] = {
 }
 
 #: A placeholder value can never widen a grant: no wildcard, slash, dot-dot or ``${``.
-PLACEHOLDER_VALUE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+#: Validators are applied with ``fullmatch`` (never ``match`` with ``$``, which accepts a
+#: trailing newline).
+PLACEHOLDER_VALUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
-PLACEHOLDER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+PLACEHOLDER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 
 
 # --------------------------------------------------------------------------- values
@@ -449,7 +451,7 @@ def _check_prefix(prefix: str) -> str | None:
     if "{" in rest or "}" in rest:
         return f"{prefix!r}: unbalanced '{{' or '}}' (placeholders are written {{name}})"
     for name in PLACEHOLDER_RE.findall(prefix):
-        if not PLACEHOLDER_NAME_RE.match(name):
+        if not PLACEHOLDER_NAME_RE.fullmatch(name):
             return f"{prefix!r}: {{{name}}} is not a valid placeholder name (letters, digits, _)"
     return None
 
@@ -656,7 +658,7 @@ def load_spec(path: str | Path, *, templates_dir: Path | None = None) -> Spec:
 
 def check_placeholder_value(name: str, value: str) -> str | None:
     """Why ``value`` may not fill ``{name}``, or None when it may."""
-    if PLACEHOLDER_VALUE_RE.match(value) and ".." not in value:
+    if PLACEHOLDER_VALUE_RE.fullmatch(value) and ".." not in value:
         return None
     if not value:
         return f"--var {name}: the value is empty"

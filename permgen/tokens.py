@@ -19,13 +19,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from permgen.account.types import StsApi, StsCredentials
+from permgen.account.types import AccessKey, StsApi, StsCredentials
 from permgen.compiler import CompiledRole, session_policy
 from permgen.errors import InputError, UsageError
 from permgen.fileio import write_secret_file
 from permgen.spec import Spec
 
 _SESSION_CHARS = re.compile(r"[^A-Za-z0-9.@_-]")
+#: A profile name for the aliyun CLI and ossutil configs (applied with fullmatch): nothing that
+#: could end an INI section header (``]``), start another (newline, ``[``) or be read as a key
+#: (``=``, ``:``), and no spaces (ossutil reads ``[profile NAME]`` up to the first space).
+PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_profile_name(name: str) -> str:
+    """``name`` if it is a valid ``--profile-name``; otherwise a usage error (exit 2)."""
+    if PROFILE_NAME_RE.fullmatch(name) is None:
+        raise UsageError(
+            f"--profile-name {name!r}: 1-64 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+    return name
 
 
 def session_name(given: str | None, role: str, values: Mapping[str, str]) -> str:
@@ -93,16 +107,88 @@ def env_lines(creds: StsCredentials) -> str:
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in pairs)
 
 
+#: The names each tool family reads the key id, the secret and the token from; ``--exec``
+#: sets every one of them to the minted credentials.
+CREDENTIAL_NAMES: tuple[tuple[str, str, str], ...] = (
+    # Alibaba Cloud SDKs and the credentials chain (environment provider, first in the chain)
+    (
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+    ),
+    # the aliyun CLI's other spellings
+    ("ALIBABACLOUD_ACCESS_KEY_ID", "ALIBABACLOUD_ACCESS_KEY_SECRET", "ALIBABACLOUD_SECURITY_TOKEN"),
+    ("ALICLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECURITY_TOKEN"),
+    # the Terraform / Pulumi alicloud provider
+    ("ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN"),
+    # ossutil and the OSS SDKs
+    ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"),
+)
+
+#: Prefixes of the variables Alibaba Cloud tools, SDKs and permgen read their configuration from.
+_FAMILIES = (
+    "ALIBABA_CLOUD_",
+    "ALIBABACLOUD_",
+    "ALICLOUD_",
+    "ALIYUN_",
+    "OSS_",
+    "OSSUTIL_",
+    "PERMGEN_",
+)
+#: In those families, a name with one of these words holds a credential, or selects where one
+#: comes from (a profile, a credentials or config file, a role to assume, OIDC, the ECS
+#: metadata role, a credentials URI or process).
+_CREDENTIAL_WORDS = (
+    "ACCESS_KEY", "SECRET", "TOKEN", "PASSWORD", "PRIVATE_KEY", "PUBLIC_KEY", "KEY_ID",
+    "CREDENTIAL", "PROFILE", "CONFIG", "ROLE", "SESSION", "OIDC", "ECS_METADATA", "PROCESS",
+)  # fmt: skip
+#: Names the aliyun CLI also reads credentials from, without a family prefix.
+_BARE_CREDENTIAL_NAMES = frozenset(
+    {"ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SECURITY_TOKEN", "ACCESS_KEY", "SECRET_KEY"}
+)
+
+
+def is_credential_variable(name: str) -> bool:
+    """Whether an environment variable holds an Alibaba Cloud credential or selects where
+    one is read from (``--exec`` removes every such variable from the child's environment)."""
+    upper = name.upper()
+    if upper in _BARE_CREDENTIAL_NAMES:
+        return True
+    return upper.startswith(_FAMILIES) and any(w in upper for w in _CREDENTIAL_WORDS)
+
+
 def environment(creds: StsCredentials) -> dict[str, str]:
-    """The variables ``--exec`` sets (both the SDK's and the OSS tools' names)."""
-    return {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": creds.access_key_id,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": creds.access_key_secret.reveal(),
-        "ALIBABA_CLOUD_SECURITY_TOKEN": creds.security_token.reveal(),
-        "OSS_ACCESS_KEY_ID": creds.access_key_id,
-        "OSS_ACCESS_KEY_SECRET": creds.access_key_secret.reveal(),
-        "OSS_SESSION_TOKEN": creds.security_token.reveal(),
+    """The credential variables ``--exec`` sets: every family's names
+    (:data:`CREDENTIAL_NAMES`) hold the minted credentials, and the SDKs' ECS-metadata
+    fallback is switched off."""
+    out: dict[str, str] = {}
+    for key_id, secret, token in CREDENTIAL_NAMES:
+        out[key_id] = creds.access_key_id
+        out[secret] = creds.access_key_secret.reveal()
+        out[token] = creds.security_token.reveal()
+    out["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
+    return out
+
+
+def child_environment(
+    parent: Mapping[str, str], creds: StsCredentials, caller: AccessKey
+) -> dict[str, str]:
+    """The environment of the ``--exec`` command: the parent's, without any credential
+    variable (:func:`is_credential_variable`) and without any variable holding the caller's
+    key id, secret or token (whatever its name), plus :func:`environment`."""
+    held = [caller.access_key_id, caller.access_key_secret.reveal()]
+    if caller.security_token is not None:
+        held.append(caller.security_token.reveal())
+    held = [h for h in held if h]
+
+    def holds_caller_key(value: str) -> bool:
+        # containment for values long enough not to occur by chance; equality otherwise
+        return any(h in value if len(h) >= 8 else h == value for h in held)
+
+    kept = {
+        k: v for k, v in parent.items() if not is_credential_variable(k) and not holds_caller_key(v)
     }
+    return {**kept, **environment(creds)}
 
 
 def json_document(m: Minted) -> dict[str, Any]:
@@ -121,6 +207,7 @@ def json_document(m: Minted) -> dict[str, Any]:
 def write_aliyun_profile(path: Path, profile: str, creds: StsCredentials, region: str) -> None:
     """Add or replace one StsToken profile in the aliyun CLI config, keeping the others;
     written atomically with mode 0600."""
+    check_profile_name(profile)
     try:
         config = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
@@ -146,6 +233,7 @@ def write_aliyun_profile(path: Path, profile: str, creds: StsCredentials, region
 def write_ossutil_profile(path: Path, profile: str, creds: StsCredentials, region: str) -> None:
     """Add or replace ``[profile NAME]`` in an ossutil 2.x config, keeping other sections;
     written atomically with mode 0600."""
+    check_profile_name(profile)
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
@@ -168,9 +256,14 @@ def write_ossutil_profile(path: Path, profile: str, creds: StsCredentials, regio
 
 
 __all__ = [
+    "CREDENTIAL_NAMES",
+    "PROFILE_NAME_RE",
     "Minted",
+    "check_profile_name",
+    "child_environment",
     "env_lines",
     "environment",
+    "is_credential_variable",
     "json_document",
     "mint",
     "session_name",

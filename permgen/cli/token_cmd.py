@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -46,7 +45,7 @@ from permgen.errors import ExitCode, UsageError
     "--profile-name",
     default="permgen",
     show_default=True,
-    help="Profile to write (aliyun-cli, ossutil).",
+    help="Profile to write (aliyun-cli, ossutil): 1-64 of letters, digits, '.', '_', '-'.",
 )
 @click.option(
     "--config-file",
@@ -57,7 +56,7 @@ from permgen.errors import ExitCode, UsageError
     "--exec",
     "exec_",
     is_flag=True,
-    help="Run the command after -- with the credentials in its environment.",
+    help="Run the command after -- with the minted credentials (and no other) in its environment.",
 )
 @click.option(
     "--endpoint",
@@ -102,15 +101,18 @@ def command(
     permgen token mobile-uploader --spec roles.yaml --var user=alice --format env
     permgen token mobile-uploader --spec roles.yaml --var user=alice --exec -- ossutil cp f oss://b/k
 
-    Exit codes: 0; 1 cloud or network error; 2 bad input. With --exec, the command's own code.
+    Exit codes: 0; 1 cloud or network error; 2 bad input. With --exec, the command's own code
+    (128+N when signal N ended it); 2 when it cannot be started.
     """
     from permgen.account.credentials import resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
+    from permgen.childproc import check_runnable, run
     from permgen.spec import load_spec
     from permgen.tokens import (
+        check_profile_name,
+        child_environment,
         env_lines,
-        environment,
         json_document,
         mint,
         write_aliyun_profile,
@@ -121,6 +123,9 @@ def command(
         raise UsageError("--exec needs a command after --")
     if command and not exec_:
         raise UsageError(f"unexpected argument {command[0]!r} (use --exec -- CMD ARGS)")
+    check_profile_name(profile_name)
+    if exec_:
+        check_runnable(command, os.environ)
     spec = load_spec(spec_path)
     caller = resolve(
         access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
@@ -141,11 +146,7 @@ def command(
         err=True,
     )
     if exec_:
-        env = {**os.environ, **environment(creds)}
-        try:
-            return subprocess.call(list(command), env=env)
-        except FileNotFoundError:
-            raise UsageError(f"--exec: command not found: {command[0]}") from None
+        return run(command, child_environment(os.environ, creds, caller))
     if fmt == "env":
         click.echo(env_lines(creds), nl=False)
     elif fmt == "json":

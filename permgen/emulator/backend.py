@@ -27,8 +27,10 @@ ACCOUNT = "1234567890123456"
 ADMIN_KEY_ID = "LTAI-permgen-emulator-admin"
 ADMIN_KEY_SECRET = "permgen-emulator-admin-secret-not-real"  # exists only inside the emulator
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9-]{1,128}$")
-_SESSION_RE = re.compile(r"^[A-Za-z0-9.@_-]{2,64}$")
+# Applied with fullmatch: "$" in re.match would also accept a trailing newline.
+_NAME_RE = re.compile(r"[A-Za-z0-9-]{1,128}")
+_SESSION_RE = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
+_ROLE_ARN_RE = re.compile(r"acs:ram::([0-9]+):role/([A-Za-z0-9.-]{1,64})")
 
 
 class EmulatorError(Exception):
@@ -264,17 +266,37 @@ class Backend:
                 "MalformedPolicyDocument", 400, f"The policy document is malformed: {exc}"
             ) from None
 
+    def stored_name(self, kind: str, name: str) -> str | None:
+        """The stored spelling of the user, group or role called ``name``, compared without
+        regard to case (RAM entity names are unique ignoring case: docs/unconfirmed.md), or
+        None when there is none. Lookup and authorization both go through this, so the
+        spelling of a request cannot reach an entity that a policy's spelling misses."""
+        table: dict[str, Any]
+        if kind == "User":
+            table = self.users
+        elif kind == "Group":
+            table = self.groups
+        else:
+            table = self.roles
+        if name in table:
+            return name
+        folded = name.casefold()
+        return next((n for n in table if n.casefold() == folded), None)
+
     def _principal(self, kind: str, name: str) -> tuple[str, str]:
-        exists = {
-            "User": name in self.users,
-            "Group": name in self.groups,
-            "Role": name in self.roles,
-        }[kind]
-        if not exists:
+        stored = self.stored_name(kind, name)
+        if stored is None:
             raise EmulatorError(
                 f"EntityNotExist.{kind}", 404, f"The {kind.lower()} does not exist: {name}."
             )
-        return (kind, name)
+        return (kind, stored)
+
+    def _unused(self, kind: str, name: str) -> None:
+        """EntityAlreadyExists when a user, group or role with this name, in any case, exists."""
+        if self.stored_name(kind, name) is not None:
+            raise EmulatorError(
+                f"EntityAlreadyExists.{kind}", 409, f"The {kind.lower()} already exists: {name}."
+            )
 
     def _version_json(self, rec: PolicyRecord, vid: str) -> dict[str, Any]:
         return {
@@ -297,10 +319,7 @@ class Backend:
     def CreateUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Create a RAM user. Reproduces: EntityAlreadyExists.User. Not: display names, tags."""
         name = p.get("UserName", "")
-        if name in self.users:
-            raise EmulatorError(
-                "EntityAlreadyExists.User", 409, f"The user already exists: {name}."
-            )
+        self._unused("User", name)
         self.users[name] = self._id("2")
         return {"User": {"UserName": name, "UserId": self.users[name]}}
 
@@ -321,28 +340,22 @@ class Backend:
     def CreateGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Create a RAM group. Reproduces: EntityAlreadyExists.Group."""
         name = p.get("GroupName", "")
-        if name in self.groups:
-            raise EmulatorError(
-                "EntityAlreadyExists.Group", 409, f"The group already exists: {name}."
-            )
+        self._unused("Group", name)
         self.groups[name] = set()
         return {"Group": {"GroupName": name}}
 
     def AddUserToGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Add a user to a group. Reproduces: EntityNotExist.User / .Group."""
-        self._principal("User", p.get("UserName", ""))
-        self._principal("Group", p.get("GroupName", ""))
-        self.groups[p["GroupName"]].add(p["UserName"])
+        user = self._principal("User", p.get("UserName", ""))[1]
+        group = self._principal("Group", p.get("GroupName", ""))[1]
+        self.groups[group].add(user)
         return {}
 
     def CreateRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Create a RAM role with its trust policy and MaxSessionDuration (3,600-43,200).
         Reproduces: EntityAlreadyExists.Role, InvalidParameter.MaxSessionDuration."""
         name = p.get("RoleName", "")
-        if name in self.roles:
-            raise EmulatorError(
-                "EntityAlreadyExists.Role", 409, f"The role already exists: {name}."
-            )
+        self._unused("Role", name)
         try:
             trust = json.loads(p.get("AssumeRolePolicyDocument", ""))
         except ValueError:
@@ -367,18 +380,18 @@ class Backend:
 
     def GetUser(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Reproduces: EntityNotExist.User."""
-        self._principal("User", p.get("UserName", ""))
-        return {"User": {"UserName": p["UserName"], "UserId": self.users[p["UserName"]]}}
+        name = self._principal("User", p.get("UserName", ""))[1]
+        return {"User": {"UserName": name, "UserId": self.users[name]}}
 
     def GetGroup(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Reproduces: EntityNotExist.Group."""
-        self._principal("Group", p.get("GroupName", ""))
-        return {"Group": {"GroupName": p["GroupName"]}}
+        name = self._principal("Group", p.get("GroupName", ""))[1]
+        return {"Group": {"GroupName": name}}
 
     def GetRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Reproduces: EntityNotExist.Role."""
-        self._principal("Role", p.get("RoleName", ""))
-        return {"Role": self._role_json(self.roles[p["RoleName"]])}
+        name = self._principal("Role", p.get("RoleName", ""))[1]
+        return {"Role": self._role_json(self.roles[name])}
 
     # ------------------------------------------------------------------ policies
 
@@ -393,7 +406,7 @@ class Backend:
                 400,
                 "The policy name must be 1-128 characters.",
             )
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):
             raise EmulatorError(
                 "InvalidParameter.PolicyName.InvalidChars",
                 400,
@@ -480,7 +493,7 @@ class Backend:
         for a bad MaxItems or Marker are UNCONFIRMED (InvalidParameter.MaxItems / .Marker)."""
         ptype = p.get("PolicyType")
         raw_max = p.get("MaxItems") or "100"
-        if not raw_max.isdigit() or not 1 <= int(raw_max) <= 1000:
+        if not re.fullmatch("[0-9]{1,4}", raw_max) or not 1 <= int(raw_max) <= 1000:
             raise EmulatorError(
                 "InvalidParameter.MaxItems", 400, "The parameter MaxItems is invalid."
             )
@@ -722,14 +735,19 @@ class Backend:
 
     def authorize_ram(self, action: str, p: dict[str, str], caller: Key) -> None:
         """``ram:<Action>`` on every entity the request names (policy, user, group, role),
-        or on ``acs:ram:*:<account>:*`` when it names none."""
+        or on ``acs:ram:*:<account>:*`` when it names none. A user, group or role that
+        exists is named in its stored spelling, whatever the request's case."""
+
+        def spelled(kind: str, name: str) -> str:
+            return name if kind == "Policy" else self.stored_name(kind, name) or name
+
         named = [
-            f"acs:ram:*:{ACCOUNT}:{kind}/{p[param]}"
+            f"acs:ram:*:{ACCOUNT}:{kind.lower()}/{spelled(kind, p[param])}"
             for param, kind in (
-                ("PolicyName", "policy"),
-                ("UserName", "user"),
-                ("GroupName", "group"),
-                ("RoleName", "role"),
+                ("PolicyName", "Policy"),
+                ("UserName", "User"),
+                ("GroupName", "Group"),
+                ("RoleName", "Role"),
             )
             if p.get(param)
         ]
@@ -746,18 +764,19 @@ class Backend:
         must name its account or user (NoPermission); the key it returns is narrowed by the
         session policy. Not: ExternalId, SourceIdentity."""
         arn = p.get("RoleArn", "")
-        m = re.match(r"^acs:ram::(\d+):role/([A-Za-z0-9.-]{1,64})$", arn)
+        m = _ROLE_ARN_RE.fullmatch(arn)
         if not m:
             raise EmulatorError(
                 "InvalidParameter.RoleArn", 400, "The parameter RoleArn is wrongly formed."
             )
-        role = next((r for r in self.roles.values() if r.name.lower() == m.group(2).lower()), None)
+        stored = self.stored_name("Role", m.group(2))
+        role = self.roles[stored] if stored is not None else None
         if m.group(1) != ACCOUNT or role is None:
             raise EmulatorError(
                 "EntityNotExist.Role", 404, f"The role does not exist: {m.group(2)}."
             )
         session = p.get("RoleSessionName", "")
-        if not _SESSION_RE.match(session):
+        if not _SESSION_RE.fullmatch(session):
             raise EmulatorError(
                 "InvalidParameter.RoleSessionName",
                 400,
@@ -789,7 +808,8 @@ class Backend:
                 ) from None
         if caller.principal == "root":
             raise EmulatorError("NoPermission", 403, "Roles may not be assumed by root accounts.")
-        self.authorize("sts:AssumeRole", [f"acs:ram:*:{ACCOUNT}:role/{m.group(2)}"], caller)
+        # the role as stored, not as the request spells it (lookup ignored the case)
+        self.authorize("sts:AssumeRole", [f"acs:ram:*:{ACCOUNT}:role/{role.name}"], caller)
         if not self._trusts(role, caller):
             raise EmulatorError("NoPermission", 403, "You are not authorized to assume this role.")
         key = self.add_key(f"role/{role.name}/{session}")

@@ -3,7 +3,9 @@
 Default deny; any matching explicit Deny wins; otherwise a matching Allow permits. A
 statement matches when its Action (or NotAction) matches the action, its Resource (or
 NotResource) matches the resource and every condition holds. Actions compare without
-regard to case, resources with it (docs/unconfirmed.md). Several policies (a principal's
+regard to case, resources with it, except the ARN of a RAM user, group or role, whose
+name RAM treats without regard to case: there the reading that grants less is taken
+(:func:`resource_case_insensitive`, docs/unconfirmed.md). Several policies (a principal's
 attached set) combine as one; a token's session policy is ANDed with the role's policies.
 
 Policies are compiled once into an :class:`Evaluator`; deciding a request is then a loop
@@ -101,6 +103,23 @@ def _pattern_regex(
     return re.compile("(?:" + "|".join(parts) + ")", flags)
 
 
+_RAM_ENTITY_ARN = re.compile(r"acs:ram:[^:]*:[^:]*:(?:user|group|role)/.*", re.I | re.S)
+
+
+def resource_case_insensitive(resource: str, *, deny: bool, not_resource: bool) -> bool:
+    """Whether a statement compares ``resource`` without regard to case.
+
+    RAM user, group and role names are unique without regard to case, but whether a
+    policy's ``role/admin-role`` covers a request for ``role/Admin-Role`` is not documented
+    (docs/unconfirmed.md). For those ARNs the case is ignored exactly when that makes the
+    statement apply to more requests if it is a Deny, and to fewer if it is an Allow:
+    ``Resource`` of a Deny, ``NotResource`` of an Allow. Every other resource (OSS keys
+    above all) compares with case."""
+    if deny is not_resource:
+        return False
+    return resource[:8].lower() == "acs:ram:" and _RAM_ENTITY_ARN.fullmatch(resource) is not None
+
+
 class CompiledStatement:
     """A statement ready to match requests. Regular expressions are built on first use and
     shared (cached) between statements with the same patterns."""
@@ -108,6 +127,7 @@ class CompiledStatement:
     __slots__ = (
         "_conditions",
         "_resources",
+        "_resources_ci",
         "actions",
         "deny",
         "index",
@@ -126,6 +146,7 @@ class CompiledStatement:
         self.not_action = statement.not_action
         self.not_resource = statement.not_resource
         self._resources: re.Pattern[str] | None = None
+        self._resources_ci: re.Pattern[str] | None = None
         self._conditions: tuple[CompiledCondition, ...] | None = None
 
     def matches(
@@ -133,11 +154,20 @@ class CompiledStatement:
     ) -> bool:
         if (self.actions.fullmatch(action) is None) is not self.not_action:
             return False
-        resources = self._resources
-        if resources is None:
-            resources = self._resources = _pattern_regex(
-                self.statement.resources, ignore_case=False, arn=True
-            )
+        if resource_case_insensitive(
+            resource, deny=self.statement.effect == DENY, not_resource=self.not_resource
+        ):
+            resources = self._resources_ci
+            if resources is None:
+                resources = self._resources_ci = _pattern_regex(
+                    self.statement.resources, ignore_case=True, arn=True
+                )
+        else:
+            resources = self._resources
+            if resources is None:
+                resources = self._resources = _pattern_regex(
+                    self.statement.resources, ignore_case=False, arn=True
+                )
         if (resources.fullmatch(resource) is None) is not self.not_resource:
             return False
         conditions = self._conditions
@@ -285,4 +315,5 @@ __all__ = [
     "StatementRef",
     "TokenEvaluator",
     "explain",
+    "resource_case_insensitive",
 ]

@@ -196,6 +196,8 @@ def test_the_compat_endpoint(service: Service) -> None:
         (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "${x}"}}, 400),
         (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": ""}}, 400),
         (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "x" * 65}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "bob\n"}}, 400),
+        (BOB_KEY, {"role": "mobile-uploader", "vars": {"user": "x" * 64 + "\n"}}, 400),
         (BOB_KEY, {"role": "mobile-uploader"}, 400),
         (ALICE_KEY, {"nope": 1}, 400),
         (ALICE_KEY, {"role": "mobile-uploader", "duration": "900"}, 400),
