@@ -656,7 +656,7 @@ def load_spec(path: str | Path, *, templates_dir: Path | None = None) -> Spec:
 
 def check_placeholder_value(name: str, value: str) -> str | None:
     """Why ``value`` may not fill ``{name}``, or None when it may."""
-    if PLACEHOLDER_VALUE_RE.match(value) and ".." not in value:
+    if PLACEHOLDER_VALUE_RE.fullmatch(value) and ".." not in value:
         return None
     if not value:
         return f"--var {name}: the value is empty"
