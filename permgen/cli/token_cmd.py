@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -104,7 +105,7 @@ def command(
 
     Exit codes: 0; 1 cloud or network error; 2 bad input. With --exec, the command's own code.
     """
-    from permgen.account.credentials import resolve
+    from permgen.account.credentials import read_aliyun_config, resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
     from permgen.spec import load_spec
@@ -113,6 +114,7 @@ def command(
         environment,
         json_document,
         mint,
+        read_ossutil_config,
         write_aliyun_profile,
         write_ossutil_profile,
     )
@@ -122,6 +124,15 @@ def command(
     if command and not exec_:
         raise UsageError(f"unexpected argument {command[0]!r} (use --exec -- CMD ARGS)")
     spec = load_spec(spec_path)
+    # the config file to update is read and checked before AssumeRole: a bad one mints nothing
+    path = config_file
+    existing: Any = None
+    if fmt == "aliyun-cli" and not exec_:
+        path = config_file or Path.home() / ".aliyun" / "config.json"
+        existing = read_aliyun_config(path)
+    elif fmt == "ossutil" and not exec_:
+        path = config_file or Path.home() / ".ossutilconfig"
+        existing = read_ossutil_config(path)
     caller = resolve(
         access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
     )
@@ -151,15 +162,15 @@ def command(
     elif fmt == "json":
         click.echo(json.dumps(json_document(minted), indent=2))
     elif fmt == "aliyun-cli":
-        path = config_file or Path.home() / ".aliyun" / "config.json"
-        write_aliyun_profile(path, profile_name, creds, region)
+        assert path is not None
+        write_aliyun_profile(path, profile_name, creds, region, existing=existing)
         click.echo(
             f"wrote profile {profile_name!r} to {path} (use: aliyun --profile {profile_name} ...)",
             err=True,
         )
     else:
-        path = config_file or Path.home() / ".ossutilconfig"
-        write_ossutil_profile(path, profile_name, creds, region)
+        assert path is not None
+        write_ossutil_profile(path, profile_name, creds, region, existing=existing)
         click.echo(
             f"wrote [profile {profile_name}] to {path} (use: ossutil --profile {profile_name} ...)",
             err=True,
