@@ -84,6 +84,10 @@ def _json_kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def read_aliyun_config(path: Path) -> dict[str, Any] | None:
     """The aliyun CLI configuration at ``path``, or None when there is no such file.
 
@@ -101,7 +105,7 @@ def read_aliyun_config(path: Path) -> dict[str, Any] | None:
     except OSError as exc:
         raise InputError(f"{path}: cannot read {what}: {exc.strerror}") from None
     try:
-        config = json.loads(text)
+        config = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise InputError(f"{path}: {what} is nested too deeply") from None
     except ValueError as exc:
