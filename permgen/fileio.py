@@ -119,9 +119,32 @@ def atomic_write_many(
         os.replace(tmp, target)
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` now if :func:`atomic_write` could not write ``path``.
+
+    For a write that must not fail after something irreversible (a token minted): the
+    nearest existing directory is probed with a temporary file, removed at once; nothing
+    is created for good.
+    """
+    target = Path(path)
+    d = target.parent
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
+        if not d.is_dir():
+            raise NotADirectoryError(20, f"{d} is not a directory")
+        fd, tmp = tempfile.mkstemp(prefix=".permgen-probe.", dir=d)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise _cannot_write(target, exc) from None
+
+
 def write_secret_file(path: str | os.PathLike[str], data: str) -> None:
     """Write a file that holds credentials: mode 0600, atomically."""
     atomic_write(path, data, mode=0o600)
 
 
-__all__ = ["atomic_write", "atomic_write_many", "write_secret_file"]
+__all__ = ["atomic_write", "atomic_write_many", "check_writable", "write_secret_file"]

@@ -169,10 +169,16 @@ class _CallersChecker:
                 )
         digest = raw.get("key_sha256")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
-            got = _kind(digest) if not isinstance(digest, str) else f"{len(digest)} characters"
+            if "key_sha256" not in raw:
+                raise self.fail(
+                    where, "key_sha256: required (the SHA-256 hex digest of the key)", caller_id
+                )
+            got = f"{len(digest)} characters" if isinstance(digest, str) else _kind(digest)
+            if _is_int(digest):
+                got += " (quote the digest: YAML reads one of only digits as a number)"
             raise self.fail(
-                (*where, "key_sha256") if "key_sha256" in raw else where,
-                f"key_sha256: a SHA-256 hex digest (64 hex digits) is required, got {got}",
+                (*where, "key_sha256"),
+                f"expected a SHA-256 hex digest (64 hex digits), got {got}",
                 caller_id,
             )
         rate = raw.get("rate", 10)

@@ -108,6 +108,7 @@ def command(
     from permgen.account.credentials import read_aliyun_config, resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
+    from permgen.fileio import check_writable
     from permgen.spec import load_spec
     from permgen.tokens import (
         env_lines,
@@ -133,6 +134,8 @@ def command(
     elif fmt == "ossutil" and not exec_:
         path = config_file or Path.home() / ".ossutilconfig"
         existing = read_ossutil_config(path)
+    if path is not None and not exec_ and fmt in ("aliyun-cli", "ossutil"):
+        check_writable(path)
     caller = resolve(
         access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
     )
