@@ -355,6 +355,26 @@ def _check_lint(result: Result, path: Path) -> None:
         assert str(path) in result.stdout, report
 
 
+TEMPLATE = (EXAMPLES / "templates" / "bucket-config-reader.json.j2").read_bytes()
+
+
+@FUZZ
+@whole_files
+@given(data=mutated(TEMPLATE))
+def test_compile_with_a_mutated_user_template(work: Path, data: bytes) -> None:
+    # a directory of its own each time: user templates are loaded once per directory
+    templates = Path(tempfile.mkdtemp(prefix="templates-", dir=work))
+    (templates / "bucket-config-reader.json.j2").write_bytes(data)
+    spec = work / "template-spec.yaml"
+    spec.write_text(PLATFORM.read_text().replace("templates: templates", f"templates: {templates}"))
+    result = invoke("compile", str(spec), "--role", "bucket-auditor")
+    assert_clean(result)
+    if result.exit_code == 0:
+        parse_policy(result.stdout)
+    else:
+        assert "bucket-config-reader" in result.stderr
+
+
 # --------------------------------------------------------------------------- policy JSON
 
 
