@@ -363,3 +363,19 @@ def test_an_emulator_state_file_that_cannot_be_written_fails_at_start() -> None:
     result = run_cli("emulator", "--state", "/proc/x/state.json")
     assert result.exit_code == 2
     assert "/proc/x/state.json: cannot write" in _one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe", b"{", b'{"Version": "1", "Version": "1"}'])
+def test_lint_of_stdin_that_cannot_be_parsed_is_exit_2_like_a_file(
+    tmp_path: Path, data: bytes
+) -> None:
+    from click.testing import CliRunner
+
+    from permgen.cli import cli
+
+    piped = CliRunner().invoke(cli, ["lint", "-"], input=data)
+    path = tmp_path / "p.json"
+    path.write_bytes(data)
+    assert invoke("lint", str(path)).exit_code == 2
+    assert piped.exit_code == 2, piped.output
+    assert "<stdin>" in piped.stdout and "PG001" in piped.stdout

@@ -71,7 +71,7 @@ def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs
         if (
             findings
             and findings[0].rule_id == "PG001"
-            and findings[0].message.startswith("not valid JSON")
+            and findings[0].message.startswith(("not valid JSON", "not UTF-8", "duplicate key"))
         ):
             report.unreadable.append("<stdin>")
         report.findings.extend(findings)
