@@ -307,6 +307,7 @@ def test_compile_check_with_a_non_utf8_output_file_reports_it_stale(tmp_path: Pa
         ),
         (b'{"attachments": [{"kind": "User", "name": "u", "policies": [["Custom"]]}]}', "attachments[0].policies[0]"),
         (b'{"counter": 1', "not JSON"),
+        (b'{"keys": [{"key_id": "k", "secret": "s", "principal": "root", "expires": NaN}]}', "NaN is not a JSON value"),
         (b"\xff\xfe", "not UTF-8 text"),
     ],
 )  # fmt: skip

@@ -185,12 +185,16 @@ def _read(path: Path, what: str) -> str:
         raise InputError(f"{path}: cannot read {what}: {exc.strerror}") from None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read and check a ``--state`` file."""
     p = Path(path)
     what = "the emulator state file"
     try:
-        data = json.loads(_read(p, what))
+        data = json.loads(_read(p, what), parse_constant=_no_constant)
     except RecursionError:
         raise InputError(f"{p}: {what} is nested too deeply") from None
     except ValueError as exc:
