@@ -67,6 +67,10 @@ class Caller:
 CALLER_KEYS = ("id", "key_sha256", "rate", "burst", "roles")
 BINDING_KEYS = ("vars", "max_duration")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+#: Upper limits of a caller's rate (tokens per second) and burst: far above any real use,
+#: low enough to stay exact as floats.
+MAX_RATE = 1_000_000
+MAX_BURST = 1_000_000
 
 
 def _kind(value: Any) -> str:
@@ -182,24 +186,21 @@ class _CallersChecker:
                 caller_id,
             )
         rate = raw.get("rate", 10)
-        if (
-            not isinstance(rate, (int, float))
-            or isinstance(rate, bool)
-            or not math.isfinite(rate)
-            or rate <= 0
-        ):
+        number = isinstance(rate, (int, float)) and not isinstance(rate, bool)
+        if not number or not (0 < rate <= MAX_RATE) or not math.isfinite(rate):
+            shown = f" {rate!r}"[:40] if number else ""
             raise self.fail(
                 (*where, "rate"),
-                f"expected a number of requests per second above 0, got {_kind(rate)}"
-                + (f" {rate!r}" if isinstance(rate, (int, float)) else ""),
+                f"expected a number of requests per second above 0 and at most {MAX_RATE:,}, "
+                f"got {_kind(rate)}{shown}",
                 caller_id,
             )
         burst = raw.get("burst", 20)
-        if not _is_int(burst) or burst < 1:
+        if not _is_int(burst) or not 1 <= burst <= MAX_BURST:
+            shown = f" {burst!r}"[:40] if _is_int(burst) else ""
             raise self.fail(
                 (*where, "burst"),
-                f"expected an integer of at least 1, got {_kind(burst)}"
-                + (f" {burst!r}" if _is_int(burst) else ""),
+                f"expected an integer from 1 to {MAX_BURST:,}, got {_kind(burst)}{shown}",
                 caller_id,
             )
         roles = raw.get("roles")

@@ -176,6 +176,9 @@ WEIRD: list[Any] = [
     [1, "a"],
     {"k": [None]},
     2**70,
+    10**400,
+    -(10**400),
+    float("inf"),
 ]
 
 #: Whole files that are not the document at all.
