@@ -133,9 +133,22 @@ def read_ossutil_config(path: Path) -> configparser.ConfigParser:
     except OSError as exc:
         raise InputError(f"{path}: cannot read {what}: {exc.strerror}") from None
     except configparser.Error as exc:
-        detail = " ".join(str(exc).split())[:300]
-        raise InputError(f"{path}: cannot read {what}: {detail}") from None
+        raise InputError(f"{path}: cannot read {what}: {_ini_problem(exc)}") from None
     return parser
+
+
+def _ini_problem(exc: configparser.Error) -> str:
+    """Where and what, never the line itself (it may hold a secret)."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno}: a line before any [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(n) for n, _ in exc.errors[:5])
+        return f"line {lines}: not 'key = value', a [section] header or a comment"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"line {exc.lineno}: section [{exc.section}] already exists"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"line {exc.lineno}: {exc.option!r} already set in [{exc.section}]"
+    return type(exc).__name__
 
 
 def write_aliyun_profile(

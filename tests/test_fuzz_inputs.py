@@ -306,6 +306,15 @@ def assert_clean(
         assert all(line.startswith("  ") for line in more), result.stderr[-2000:]
 
 
+#: The secrets in the seed files above: no error message may quote one.
+SECRETS = ("example-secret", "other-secret", "alice-test-secret")
+
+
+def assert_no_secret(message: str) -> None:
+    for secret in (*SECRETS, *(k["secret"] for k in STATE["keys"])):
+        assert secret not in message, message
+
+
 @pytest.fixture(scope="module")
 def work() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="permgen-fuzz-") as d:
@@ -465,6 +474,7 @@ def test_a_mutated_aliyun_cli_config(work: Path, data: bytes) -> None:
         config = read_aliyun_config(path)
     except InputError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+        assert_no_secret(str(exc))
         assert path.read_bytes() == data  # nothing written
         try:
             resolve(environ={}, config_path=path)
@@ -481,6 +491,7 @@ def test_a_mutated_aliyun_cli_config(work: Path, data: bytes) -> None:
         assert isinstance(key.access_key_secret.reveal(), str)
     except InputError as exc:
         assert str(exc).startswith(str(path))
+        assert_no_secret(str(exc))
     others = [p.get("name") for p in config.get("profiles", []) if p.get("name") != "permgen"]
     write_aliyun_profile(path, "permgen", CREDS, "cn-hangzhou", existing=config)
     written = json.loads(path.read_text("utf-8"))
@@ -500,6 +511,7 @@ def test_a_mutated_ossutil_config(work: Path, data: bytes) -> None:
         parser = read_ossutil_config(path)
     except InputError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+        assert_no_secret(str(exc))
         assert path.read_bytes() == data
         return
     others = [s for s in parser.sections() if s != "profile permgen"]
@@ -526,6 +538,7 @@ def test_a_mutated_emulator_state_file(work: Path, data: bytes) -> None:
         backend, _ = prepare(str(path), None)
     except InputError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+        assert_no_secret(str(exc))
         return
     dumped = json.loads(json.dumps(backend.dump()))
     path.write_text(json.dumps(dumped))
@@ -545,6 +558,7 @@ def test_a_mutated_emulator_seed_file(work: Path, data: bytes) -> None:
         backend, faults = prepare(None, str(path))
     except InputError as exc:
         assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+        assert_no_secret(str(exc))
         return
     for f in faults:  # what the CLI passes to Emulator.inject
         assert isinstance(f["action"], str)

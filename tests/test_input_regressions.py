@@ -290,14 +290,14 @@ def test_compile_check_with_a_non_utf8_output_file_reports_it_stale(tmp_path: Pa
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [
-        (b"[]", "(top level): [] is not of type 'object'"),
-        (b"null", "(top level): None is not of type 'object'"),
-        (b'{"keys": {}}', "keys: {} is not of type 'array'"),
-        (b'{"keys": [{"key_id": 1, "secret": "s", "principal": "root"}]}', "keys[0].key_id"),
-        (b'{"users": [], "version": 1}', "users: [] is not of type 'object'"),
+        (b"[]", "(top level): expected an object, got a list"),
+        (b"null", "(top level): expected an object, got null"),
+        (b'{"keys": {}}', "keys: expected a list, got an object"),
+        (b'{"keys": [{"key_id": 1, "secret": "s", "principal": "root"}]}', "keys[0].key_id: expected a string, got an integer"),
+        (b'{"users": [], "version": 1}', "users: expected an object, got a list"),
         (b'{"bogus": 1}', "Additional properties are not allowed"),
-        (b'{"counter": "3"}', "counter: '3' is not of type 'integer'"),
-        (b'{"version": 2}', "version: 1 was expected"),
+        (b'{"counter": "3"}', "counter: expected an integer, got a string"),
+        (b'{"version": 2}', "version: expected 1"),
         (
             b'{"policies": [{"name": "p", "type": "Custom", "description": "", '
             b'"versions": {"v1": "{}"}, "default": "v2"}]}',
@@ -328,17 +328,17 @@ def test_a_bad_emulator_state_file_is_exit_2(tmp_path: Path, data: bytes, fragme
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("[]", "(top level): [] is not of type 'object'"),
-        ("users: [1]", ":1:9: users[0]: 1 is not of type 'object'"),
-        ("users: [{name: a, groups: devs}]", "users[0].groups: 'devs' is not of type 'array'"),
-        ("faults:\n  - {action: GetPolicy, status: high}", ":2:25: faults[0].status: 'high' is not of type 'integer'"),
-        ("faults:\n  - {action: GetPolicy, status: 9999}", "faults[0].status: 9999 is greater than the maximum of 599"),
+        ("[]", "(top level): expected an object, got a list"),
+        ("users: [1]", ":1:9: users[0]: expected an object, got an integer"),
+        ("users: [{name: a, groups: devs}]", "users[0].groups: expected a list, got a string"),
+        ("faults:\n  - {action: GetPolicy, status: high}", ":2:25: faults[0].status: expected an integer, got a string"),
+        ("faults:\n  - {action: GetPolicy, status: 9999}", "faults[0].status: expected a maximum of 599, got 9999"),
         ("faults:\n  - {action: GetPolicy, times: 1.5}", "faults[0].times"),
         ("faults:\n  - {action: GetPolicy, delay: soon}", "faults[0].delay"),
         ("faults:\n  - {code: Throttling}", "faults[0]: 'action' is a required property"),
-        ("attachments:\n  - {policy: p, to: 'bucket:x'}", "attachments[0].to: 'bucket:x' does not match"),
+        ("attachments:\n  - {policy: p, to: 'bucket:x'}", "attachments[0].to: expected a string matching ^(user|group|role):."),
         ("roles:\n  - {name: r, max_session: long}", "roles[0].max_session"),
-        ("policies:\n  - {name: p, document: '{}'}", "policies[0].document: '{}' is not of type 'object'"),
+        ("policies:\n  - {name: p, document: '{}'}", "policies[0].document: expected an object, got a string"),
         ("users:\n  - {name: a, access_keys: [{id: k}]}", "users[0].access_keys[0]: 'secret' is a required property"),
         ("groups: [[a]]", "groups[0]"),
         ("extra: 1", "Additional properties are not allowed"),
@@ -383,3 +383,14 @@ def test_lint_of_stdin_that_cannot_be_parsed_is_exit_2_like_a_file(
     assert invoke("lint", str(path)).exit_code == 2
     assert piped.exit_code == 2, piped.output
     assert "<stdin>" in piped.stdout and "PG001" in piped.stdout
+
+
+def test_emulator_file_errors_never_quote_a_secret(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps([{"key_id": "k", "secret": "TOP-SECRET-VALUE"}]))
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("users:\n  - {name: a, access_keys: [{id: k, secret: [TOP-SECRET-VALUE]}]}\n")
+    for args in (["--state", str(state)], ["--seed", str(seed)]):
+        result = run_cli("emulator", *args)
+        assert result.exit_code == 2
+        assert "TOP-SECRET-VALUE" not in result.output, result.output

@@ -171,9 +171,52 @@ def _first_error(data: Any, schema: dict[str, Any]) -> Any:
     return errors[0] if errors else None
 
 
+_KINDS = {
+    "object": "an object",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 def _message(error: Any) -> str:
-    text = " ".join(str(error.message).split())
-    return text if len(text) <= 200 else text[:197] + "..."
+    """What is wrong, without quoting the value (these files hold access key secrets)."""
+    rule, expected = error.validator, error.validator_value
+    if rule == "type":
+        names = [expected] if isinstance(expected, str) else list(expected)
+        wanted = " or ".join(_KINDS.get(n, n) for n in names)
+        return f"expected {wanted}, got {_kind(error.instance)}"
+    if rule in ("const", "enum"):
+        options = [expected] if rule == "const" else list(expected)
+        return f"expected {' or '.join(json.dumps(o) for o in options)}"
+    if rule == "pattern":
+        return f"expected a string matching {expected}"
+    if rule == "anyOf":
+        return "expected a string or a list of strings"
+    if rule in ("prefixItems", "minItems", "maxItems"):
+        return "expected a [type, name] pair"
+    if rule in ("minimum", "maximum"):
+        return f"expected a {rule} of {expected}, got {error.instance}"[:120]
+    if rule in ("required", "additionalProperties"):
+        return " ".join(str(error.message).split())[:200]  # names keys, never values
+    return f"not what the format allows ({rule})"
 
 
 def _read(path: Path, what: str) -> str:

@@ -93,8 +93,10 @@ def test_a_bad_aliyun_cli_config_mints_nothing_and_writes_nothing(
     ("data", "fragment"),
     [
         (b"[default]\naccessKeyID = \xff\n", "not UTF-8 text"),
-        (b"accessKeyID = x\n", "File contains no section headers"),
-        (b"[a]\n[a]\n", "already exists"),
+        (b"accessKeyID = x\n", "line 1: a line before any [section] header"),
+        (b"[a]\n[a]\n", "line 2: section [a] already exists"),
+        (b"[a]\nx = 1\nx = 2\n", "line 3: 'x' already set in [a]"),
+        (b"[a]\naccessKeySecret TOP-SECRET\n", "line 2: not 'key = value'"),
     ],
 )
 def test_a_bad_ossutil_config_mints_nothing_and_writes_nothing(
@@ -106,6 +108,7 @@ def test_a_bad_ossutil_config_mints_nothing_and_writes_nothing(
     assert code == 2
     assert stderr.startswith(f"permgen: error: {config}: ") and fragment in stderr
     assert len(stderr.splitlines()) == 1
+    assert "TOP-SECRET" not in stderr
     assert minted() == 0
     assert config.read_bytes() == data
 
