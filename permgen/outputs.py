@@ -36,6 +36,9 @@ def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") 
         except OSError as exc:
             problems.append(f"unreadable: {path} ({exc.strerror})")
             continue
+        except UnicodeDecodeError:  # not UTF-8, so not what permgen writes
+            problems.append(f"stale:   {path}")
+            continue
         if current != text:
             problems.append(f"stale:   {path}")
     if directory.is_dir():

@@ -189,6 +189,11 @@ def render(template: str, context: dict[str, Any], *, user_dir: Path | None, rol
         raise SpecError(
             f"template {template!r} failed: {exc}", path=f"roles.{role}.template"
         ) from None
+    except UnicodeDecodeError:
+        raise SpecError(
+            f"template {template!r}: the template file is not UTF-8 text",
+            path=f"roles.{role}.template",
+        ) from None
     except (TypeError, ValueError) as exc:  # a value json.dumps cannot encode
         raise SpecError(
             f"template {template!r} produced a value that is not JSON: {exc}",

@@ -16,6 +16,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import math
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -24,8 +26,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from permgen.account.types import StsApi, StsCredentials
-from permgen.errors import CloudError, EndpointError, InputError, PermgenError
-from permgen.spec import Spec, check_placeholder_value
+from permgen.errors import CloudError, EndpointError, InputError, PermgenError, SpecError
+from permgen.spec import (
+    PLACEHOLDER_VALUE_RE,
+    Spec,
+    check_placeholder_value,
+    format_path,
+    load_yaml,
+)
 from permgen.tokens import mint
 
 MAX_BODY = 16 * 1024
@@ -55,52 +63,242 @@ class Caller:
     burst: int = 20
 
 
-def load_callers(path: str | Path, spec: Spec) -> list[Caller]:
-    import yaml
+#: The keys a caller entry and a role binding may have (anything else is a typo to report).
+CALLER_KEYS = ("id", "key_sha256", "rate", "burst", "roles")
+BINDING_KEYS = ("vars", "max_duration")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+#: Upper limits of a caller's rate (tokens per second) and burst: far above any real use,
+#: low enough to stay exact as floats.
+MAX_RATE = 1_000_000
+MAX_BURST = 1_000_000
 
-    try:
-        data = yaml.safe_load(Path(path).read_text("utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: cannot read the callers file: {exc}") from None
-    callers = []
-    for i, raw in enumerate(data.get("callers") or []):
-        where = f"{path}: callers[{i}]"
-        try:
-            key_hash = bytes.fromhex(raw["key_sha256"])
-            if len(key_hash) != 32:
-                raise ValueError("not 64 hex digits")
-        except (KeyError, ValueError, TypeError) as exc:
-            raise InputError(
-                f"{where}.key_sha256: a SHA-256 hex digest is required ({exc})"
-            ) from None
-        bindings: dict[str, Binding] = {}
-        for role, b in (raw.get("roles") or {}).items():
-            r = spec.roles.get(role)
-            if r is None or r.sts is None:
-                raise InputError(f"{where}.roles.{role}: not a role with an sts: block in the spec")
-            values = dict((b or {}).get("vars") or {})
-            missing = [p for p in r.placeholders if p not in values]
-            if missing:
-                raise InputError(
-                    f"{where}.roles.{role}.vars: no binding for placeholder {{{missing[0]}}}"
-                )
-            for name, value in values.items():
-                if value not in (CALLER, FROM_REQUEST) and check_placeholder_value(name, value):
-                    raise InputError(
-                        f"{where}.roles.{role}.vars.{name}: {check_placeholder_value(name, value)}"
-                    )
-            bindings[role] = Binding(role, values, (b or {}).get("max_duration"))
-        caller_id = str(raw.get("id", ""))
-        if not caller_id:
-            raise InputError(f"{where}.id: required")
-        callers.append(
-            Caller(
-                caller_id, key_hash, bindings, float(raw.get("rate", 10)), int(raw.get("burst", 20))
-            )
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, for messages (``a list``, ``a string`` ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _CallersChecker:
+    """Checks a loaded callers file; every problem names the file, line, key path and caller."""
+
+    def __init__(self, source: str, data: Any, positions: Any, spec: Spec) -> None:
+        self.source, self.data, self.positions, self.spec = source, data, positions, spec
+
+    def fail(self, path: tuple[Any, ...], message: str, caller: str | None = None) -> SpecError:
+        line, column = self.positions.locate(self.data, path)
+        if caller is not None:
+            message += f" (caller {caller!r})"
+        return SpecError(
+            message, file=self.source, line=line, column=column, path=format_path(path)
         )
-    if not callers:
-        raise InputError(f"{path}: no callers")
-    return callers
+
+    def callers(self) -> list[Caller]:
+        data = self.data
+        if data is None:
+            raise self.fail((), "no callers (the file is empty)")
+        if not isinstance(data, dict):
+            raise self.fail((), f"expected a mapping with a callers: list, got {_kind(data)}")
+        for key in data:
+            if key != "callers":
+                raise self.fail((key,), "unknown key (the file has one key, callers:)")
+        entries = data.get("callers")
+        if not isinstance(entries, list):
+            raise self.fail(("callers",), f"expected a list of callers, got {_kind(entries)}")
+        if not entries:
+            raise self.fail(("callers",), "no callers")
+        out: list[Caller] = []
+        ids: dict[str, int] = {}
+        hashes: dict[bytes, int] = {}
+        for i, raw in enumerate(entries):
+            caller = self.caller(i, raw)
+            where = ("callers", i)
+            if caller.id in ids:
+                raise self.fail(
+                    (*where, "id"),
+                    f"duplicate id {caller.id!r}: callers[{ids[caller.id]}] has it too",
+                )
+            if caller.key_hash in hashes:
+                raise self.fail(
+                    (*where, "key_sha256"),
+                    f"duplicate key hash: callers[{hashes[caller.key_hash]}] has it too "
+                    "(every caller needs its own key)",
+                    caller.id,
+                )
+            ids[caller.id] = i
+            hashes[caller.key_hash] = i
+            out.append(caller)
+        return out
+
+    def caller(self, i: int, raw: Any) -> Caller:
+        where: tuple[Any, ...] = ("callers", i)
+        if not isinstance(raw, dict):
+            raise self.fail(
+                where, f"expected a mapping (id, key_sha256, roles ...), got {_kind(raw)}"
+            )
+        caller_id = raw.get("id")
+        if "id" not in raw:
+            raise self.fail(where, "id: required")
+        if not isinstance(caller_id, str):
+            raise self.fail((*where, "id"), f"expected a string, got {_kind(caller_id)}")
+        if not PLACEHOLDER_VALUE_RE.fullmatch(caller_id) or ".." in caller_id:
+            raise self.fail(
+                (*where, "id"),
+                f"{caller_id[:80]!r} is not a valid id: it fills {{caller}} bindings, so it "
+                f"must match {PLACEHOLDER_VALUE_RE.pattern} without '..'",
+            )
+        for key in raw:
+            if key not in CALLER_KEYS:
+                raise self.fail(
+                    (*where, key),
+                    f"unknown key (a caller has {', '.join(CALLER_KEYS)})",
+                    caller_id,
+                )
+        digest = raw.get("key_sha256")
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            if "key_sha256" not in raw:
+                raise self.fail(
+                    where, "key_sha256: required (the SHA-256 hex digest of the key)", caller_id
+                )
+            got = f"{len(digest)} characters" if isinstance(digest, str) else _kind(digest)
+            if _is_int(digest):
+                got += " (quote the digest: YAML reads one of only digits as a number)"
+            raise self.fail(
+                (*where, "key_sha256"),
+                f"expected a SHA-256 hex digest (64 hex digits), got {got}",
+                caller_id,
+            )
+        rate = raw.get("rate", 10)
+        number = isinstance(rate, (int, float)) and not isinstance(rate, bool)
+        if not number or not (0 < rate <= MAX_RATE) or not math.isfinite(rate):
+            shown = f" {rate!r}"[:40] if number else ""
+            raise self.fail(
+                (*where, "rate"),
+                f"expected a number of requests per second above 0 and at most {MAX_RATE:,}, "
+                f"got {_kind(rate)}{shown}",
+                caller_id,
+            )
+        burst = raw.get("burst", 20)
+        if not _is_int(burst) or not 1 <= burst <= MAX_BURST:
+            shown = f" {burst!r}"[:40] if _is_int(burst) else ""
+            raise self.fail(
+                (*where, "burst"),
+                f"expected an integer from 1 to {MAX_BURST:,}, got {_kind(burst)}{shown}",
+                caller_id,
+            )
+        roles = raw.get("roles")
+        if roles is None:
+            roles = {}
+        if not isinstance(roles, dict):
+            raise self.fail(
+                (*where, "roles"),
+                f"expected a mapping of role name to binding, got {_kind(roles)}",
+                caller_id,
+            )
+        bindings = {
+            str(role): self.binding((*where, "roles", role), role, b, caller_id)
+            for role, b in roles.items()
+        }
+        return Caller(caller_id, bytes.fromhex(digest), bindings, float(rate), burst)
+
+    def binding(self, where: tuple[Any, ...], role: Any, raw: Any, caller_id: str) -> Binding:
+        r = self.spec.roles.get(role) if isinstance(role, str) else None
+        if r is None or r.sts is None:
+            raise self.fail(where, "not a role with an sts: block in the spec", caller_id)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise self.fail(
+                where, f"expected a mapping (vars, max_duration), got {_kind(raw)}", caller_id
+            )
+        for key in raw:
+            if key not in BINDING_KEYS:
+                raise self.fail(
+                    (*where, key),
+                    f"unknown key (a binding has {', '.join(BINDING_KEYS)})",
+                    caller_id,
+                )
+        values = raw.get("vars")
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise self.fail(
+                (*where, "vars"),
+                f"expected a mapping of placeholder to value, got {_kind(values)}",
+                caller_id,
+            )
+        for name, value in values.items():
+            if name not in r.placeholders:
+                raise self.fail(
+                    (*where, "vars", name),
+                    f"role {role} has no placeholder {{{name}}}",
+                    caller_id,
+                )
+            if not isinstance(value, str):
+                raise self.fail(
+                    (*where, "vars", name),
+                    f'expected "{CALLER}", "{FROM_REQUEST}" or a fixed value as a string, '
+                    f"got {_kind(value)}",
+                    caller_id,
+                )
+            if value not in (CALLER, FROM_REQUEST):
+                problem = check_placeholder_value(str(name), value)
+                if problem:
+                    raise self.fail(
+                        (*where, "vars", name), problem.replace("--var ", ""), caller_id
+                    )
+        missing = [p for p in r.placeholders if p not in values]
+        if missing:
+            raise self.fail(
+                (*where, "vars"), f"no binding for placeholder {{{missing[0]}}}", caller_id
+            )
+        max_duration = raw.get("max_duration")
+        if max_duration is not None and (
+            not _is_int(max_duration) or not 900 <= max_duration <= r.sts.duration
+        ):
+            got = str(max_duration) if _is_int(max_duration) else _kind(max_duration)
+            raise self.fail(
+                (*where, "max_duration"),
+                f"expected whole seconds from 900 to role {role}'s sts.duration "
+                f"({r.sts.duration}), got {got}",
+                caller_id,
+            )
+        return Binding(role, {str(k): v for k, v in values.items()}, max_duration)
+
+
+def load_callers(path: str | Path, spec: Spec) -> list[Caller]:
+    """Read and check the callers file; any problem is an :class:`InputError` (exit 2) that
+    names the file, the line, the key path and the caller."""
+    source = str(path)
+    try:
+        text = Path(path).read_text("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such callers file") from None
+    except IsADirectoryError:
+        raise InputError(f"{source}: is a directory, expected the callers file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{source}: the callers file is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read the callers file: {exc.strerror}") from None
+    data, positions = load_yaml(text, source)
+    return _CallersChecker(source, data, positions, spec).callers()
 
 
 @dataclass
@@ -224,6 +422,8 @@ class TokenService:
     ) -> tuple[StsCredentials, str, bool]:
         values = self.resolve(caller, role, requested)
         binding = caller.bindings[role]
+        if duration is None:
+            duration = binding.max_duration  # no duration asked for: the binding's maximum
         if (
             duration is not None
             and binding.max_duration is not None

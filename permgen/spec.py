@@ -249,8 +249,17 @@ def load_yaml(text: str, source: str) -> tuple[Any, _Positions]:
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        before = text[: exc.position]
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "\0")
+        raise SpecError(
+            f"not valid YAML: character #x{char:04x} is not allowed ({exc.reason})",
+            file=source,
+            line=before.count("\n") + 1,
+            column=exc.position - (before.rfind("\n") + 1) + 1,
+        ) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {exc}", file=source) from None
+        raise SpecError(f"not valid YAML: {' '.join(str(exc).split())}", file=source) from None
     except RecursionError:
         raise SpecError("not valid YAML: nested too deeply", file=source) from None
     finally:

@@ -204,16 +204,56 @@ def json_document(m: Minted) -> dict[str, Any]:
     }
 
 
-def write_aliyun_profile(path: Path, profile: str, creds: StsCredentials, region: str) -> None:
-    """Add or replace one StsToken profile in the aliyun CLI config, keeping the others;
-    written atomically with mode 0600."""
-    check_profile_name(profile)
+def read_ossutil_config(path: Path) -> configparser.ConfigParser:
+    """The ossutil config at ``path`` (empty when there is no such file); a file that is not
+    UTF-8 or not INI is an :class:`InputError` naming it."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    what = "the ossutil configuration"
     try:
-        config = json.loads(path.read_text("utf-8"))
+        parser.read_string(path.read_text("utf-8"), source=str(path))
     except FileNotFoundError:
+        pass
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: {what} is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except configparser.Error as exc:
+        raise InputError(f"{path}: cannot read {what}: {_ini_problem(exc)}") from None
+    return parser
+
+
+def _ini_problem(exc: configparser.Error) -> str:
+    """Where and what, never the line itself (it may hold a secret)."""
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"line {exc.lineno}: a line before any [section] header"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(n) for n, _ in exc.errors[:5])
+        return f"line {lines}: not 'key = value', a [section] header or a comment"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"line {exc.lineno}: section [{exc.section}] already exists"
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"line {exc.lineno}: {exc.option!r} already set in [{exc.section}]"
+    return type(exc).__name__
+
+
+def write_aliyun_profile(
+    path: Path,
+    profile: str,
+    creds: StsCredentials,
+    region: str,
+    *,
+    existing: dict[str, Any] | None = None,
+) -> None:
+    """Add or replace one StsToken profile in the aliyun CLI config, keeping the others;
+    written atomically with mode 0600. ``existing`` is the file as
+    :func:`~permgen.account.credentials.read_aliyun_config` read it (read here when None)."""
+    from permgen.account.credentials import read_aliyun_config
+
+    check_profile_name(profile)
+    config = existing if existing is not None else read_aliyun_config(path)
+    if config is None:
         config = {"current": profile, "profiles": [], "meta_path": ""}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read the aliyun CLI configuration: {exc}") from None
     entry = {
         "name": profile,
         "mode": "StsToken",
@@ -230,18 +270,19 @@ def write_aliyun_profile(path: Path, profile: str, creds: StsCredentials, region
     write_secret_file(path, json.dumps(config, indent=4) + "\n")
 
 
-def write_ossutil_profile(path: Path, profile: str, creds: StsCredentials, region: str) -> None:
+def write_ossutil_profile(
+    path: Path,
+    profile: str,
+    creds: StsCredentials,
+    region: str,
+    *,
+    existing: configparser.ConfigParser | None = None,
+) -> None:
     """Add or replace ``[profile NAME]`` in an ossutil 2.x config, keeping other sections;
-    written atomically with mode 0600."""
+    written atomically with mode 0600. ``existing`` is the file as
+    :func:`read_ossutil_config` read it (read here when None)."""
     check_profile_name(profile)
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(path.read_text("utf-8"))
-    except FileNotFoundError:
-        pass
-    except (OSError, configparser.Error) as exc:
-        raise InputError(f"{path}: cannot read the ossutil configuration: {exc}") from None
+    parser = existing if existing is not None else read_ossutil_config(path)
     section = f"profile {profile}"
     if parser.has_section(section):
         parser.remove_section(section)
@@ -266,6 +307,7 @@ __all__ = [
     "is_credential_variable",
     "json_document",
     "mint",
+    "read_ossutil_config",
     "session_name",
     "write_aliyun_profile",
     "write_ossutil_profile",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from typing import Any
 
 import click
 
@@ -46,32 +45,21 @@ def command(port: int, host: str, state_file: str | None, seed_file: str | None)
     export PERMGEN_ENDPOINT=..., ALIBABA_CLOUD_ACCESS_KEY_ID=..., ALIBABA_CLOUD_ACCESS_KEY_SECRET=...
     (an administrator key that exists only in the emulator).
     """
-    import json
-    from pathlib import Path
-
-    from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator, EmulatorError
+    from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Emulator
+    from permgen.emulator.files import prepare
     from permgen.errors import InputError
 
-    backend = Backend()
-    if state_file and Path(state_file).exists():
-        try:
-            backend.load(json.loads(Path(state_file).read_text("utf-8")))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{state_file}: not an emulator state file: {exc}") from None
-    faults: list[dict[str, Any]] = []
-    if seed_file:
-        import yaml
+    backend, faults = prepare(state_file, seed_file)
+    if state_file:  # written now, so a path that cannot be written fails at start
+        import json
 
-        try:
-            data = yaml.safe_load(Path(seed_file).read_text("utf-8")) or {}
-            faults = backend.seed(data)
-        except yaml.YAMLError as exc:
-            raise InputError(f"{seed_file}: not valid YAML: {exc}") from None
-        except EmulatorError as exc:
-            raise InputError(f"{seed_file}: {exc.code}: {exc.message}") from None
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"{seed_file}: unexpected shape: {exc!r}") from None
-    emulator = Emulator(backend, host=host, port=port, state_file=state_file)
+        from permgen.fileio import write_secret_file
+
+        write_secret_file(state_file, json.dumps(backend.dump(), indent=1))
+    try:
+        emulator = Emulator(backend, host=host, port=port, state_file=state_file)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     for f in faults:
         emulator.inject(
             f["action"],

@@ -35,6 +35,11 @@ from permgen.errors import UsageError
     is_flag=True,
     help="Print a new API key and its SHA-256 for the callers file, and exit.",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Check the spec and the callers file, print a summary and exit (serves nothing).",
+)
 @account_options
 @handle_errors
 def command(
@@ -44,6 +49,7 @@ def command(
     port: int,
     audit_log: Path | None,
     new_key: bool,
+    check: bool,
     endpoint: str | None,
     region: str,
     profile: str | None,
@@ -66,21 +72,31 @@ def command(
         return 0
     if spec_path is None or callers_path is None:
         raise UsageError("permgen serve needs --spec and --callers (or --new-key)")
+    from permgen.serve import load_callers
+    from permgen.spec import load_spec
+
+    spec = load_spec(spec_path)
+    callers = load_callers(callers_path, spec)
+    if check:
+        bindings = sum(len(c.bindings) for c in callers)
+        click.echo(f"{callers_path}: {len(callers)} caller(s), {bindings} role binding(s): ok")
+        return 0
     import uvicorn
 
     from permgen.account.credentials import resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
-    from permgen.serve import TokenService, create_app, load_callers
-    from permgen.spec import load_spec
+    from permgen.errors import InputError
+    from permgen.serve import TokenService, create_app
 
-    spec = load_spec(spec_path)
-    callers = load_callers(callers_path, spec)
     sts = SdkStsClient(
         resolve(access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile),
         ClientConfig(endpoint=endpoint, region=region),
     )
-    audit = audit_log.open("a", encoding="utf-8") if audit_log else sys.stderr
+    try:
+        audit = audit_log.open("a", encoding="utf-8") if audit_log else sys.stderr
+    except OSError as exc:
+        raise InputError(f"--audit-log {audit_log}: cannot open: {exc.strerror}") from None
     app = create_app(TokenService(spec, callers, sts, audit=audit))
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; a handler that
     # does nothing turns that into a clean exit 0

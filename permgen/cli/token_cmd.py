@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -104,10 +105,11 @@ def command(
     Exit codes: 0; 1 cloud or network error; 2 bad input. With --exec, the command's own code
     (128+N when signal N ended it); 2 when it cannot be started.
     """
-    from permgen.account.credentials import resolve
+    from permgen.account.credentials import read_aliyun_config, resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
     from permgen.childproc import check_runnable, run
+    from permgen.fileio import check_writable
     from permgen.spec import load_spec
     from permgen.tokens import (
         check_profile_name,
@@ -115,6 +117,7 @@ def command(
         env_lines,
         json_document,
         mint,
+        read_ossutil_config,
         write_aliyun_profile,
         write_ossutil_profile,
     )
@@ -127,6 +130,17 @@ def command(
     if exec_:
         check_runnable(command, os.environ)
     spec = load_spec(spec_path)
+    # the config file to update is read and checked before AssumeRole: a bad one mints nothing
+    path = config_file
+    existing: Any = None
+    if fmt == "aliyun-cli" and not exec_:
+        path = config_file or Path.home() / ".aliyun" / "config.json"
+        existing = read_aliyun_config(path)
+    elif fmt == "ossutil" and not exec_:
+        path = config_file or Path.home() / ".ossutilconfig"
+        existing = read_ossutil_config(path)
+    if path is not None and not exec_ and fmt in ("aliyun-cli", "ossutil"):
+        check_writable(path)
     caller = resolve(
         access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
     )
@@ -152,15 +166,15 @@ def command(
     elif fmt == "json":
         click.echo(json.dumps(json_document(minted), indent=2))
     elif fmt == "aliyun-cli":
-        path = config_file or Path.home() / ".aliyun" / "config.json"
-        write_aliyun_profile(path, profile_name, creds, region)
+        assert path is not None
+        write_aliyun_profile(path, profile_name, creds, region, existing=existing)
         click.echo(
             f"wrote profile {profile_name!r} to {path} (use: aliyun --profile {profile_name} ...)",
             err=True,
         )
     else:
-        path = config_file or Path.home() / ".ossutilconfig"
-        write_ossutil_profile(path, profile_name, creds, region)
+        assert path is not None
+        write_ossutil_profile(path, profile_name, creds, region, existing=existing)
         click.echo(
             f"wrote [profile {profile_name}] to {path} (use: ossutil --profile {profile_name} ...)",
             err=True,
