@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import jinja2.sandbox
 from markupsafe import Markup
 
 from permgen.errors import SpecError
+from permgen.template_guard import BoundedSandbox, TemplateRefused, UserLoader, render_bounded
 
 TEMPLATE_SUFFIX = ".json.j2"
 
@@ -71,13 +71,14 @@ def deny(actions: Any, resources: Any, conditions: Any = None) -> Markup:
 class _Loader(jinja2.BaseLoader):
     """Built-in templates by name from the package; user templates from one directory.
 
-    A user template cannot shadow a built-in one or the shared ``_lib.j2``.
+    A user template cannot shadow a built-in one or the shared ``_lib.j2``. User templates
+    are read under :func:`permgen.template_guard.read_template`'s confinement rules.
     """
 
     def __init__(self, builtin: Path, user: Path | None) -> None:
         self.builtin = jinja2.FileSystemLoader(str(builtin))
         self.builtin_names = {p.name for p in builtin.iterdir()}
-        self.user = jinja2.FileSystemLoader(str(user)) if user else None
+        self.user = UserLoader(user) if user else None
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -108,10 +109,8 @@ _OPTIONS: dict[str, Any] = {
 
 @cache
 def environment(user_dir: Path | None) -> jinja2.Environment:
-    """The environment for user templates: jinja2's immutable sandbox."""
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
-        loader=_Loader(builtin_templates_dir(), user_dir), **_OPTIONS
-    )
+    """The environment for user templates: jinja2's immutable sandbox, with bounds."""
+    env = BoundedSandbox(loader=_Loader(builtin_templates_dir(), user_dir), **_OPTIONS)
     return _configure(env)
 
 
@@ -159,13 +158,18 @@ def render(template: str, context: dict[str, Any], *, user_dir: Path | None, rol
     """Render template ``template`` (a name without suffix) for ``role``."""
     from permgen.spec import BUILTIN_TEMPLATES
 
-    if template in BUILTIN_TEMPLATES:
+    trusted = template in BUILTIN_TEMPLATES
+    if trusted:
         env = builtin_environment()
     else:
         env = environment(user_dir.resolve() if user_dir else None)
     try:
         tpl = env.get_template(template + TEMPLATE_SUFFIX)
-        return tpl.render(context)
+        if trusted:
+            return tpl.render(context)
+        return render_bounded(tpl, context, template)
+    except TemplateRefused as exc:
+        raise SpecError(f"{exc} (role {role})", path=f"roles.{role}.template") from None
     except jinja2.TemplateNotFound:
         raise SpecError(f"template {template!r} not found", path=f"roles.{role}.template") from None
     except jinja2.TemplateSyntaxError as exc:
@@ -188,6 +192,11 @@ def render(template: str, context: dict[str, Any], *, user_dir: Path | None, rol
     except jinja2.TemplateError as exc:
         raise SpecError(
             f"template {template!r} failed: {exc}", path=f"roles.{role}.template"
+        ) from None
+    except ArithmeticError as exc:  # 1 // 0, a float overflow
+        raise SpecError(
+            f"template {template!r} failed: {type(exc).__name__}: {exc}",
+            path=f"roles.{role}.template",
         ) from None
     except (TypeError, ValueError) as exc:  # a value json.dumps cannot encode
         raise SpecError(
