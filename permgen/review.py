@@ -11,6 +11,7 @@ request and risk classes).
 from __future__ import annotations
 
 import difflib
+import posixpath
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ def _compile_at(
     data = show(root, rev, spec_path)
     if data is None:
         return None
-    rel = spec_path.resolve().relative_to(root.resolve())
+    rel = spec_path.parent.resolve().relative_to(root.resolve()) / spec_path.name
     target = tmp / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
@@ -96,29 +97,34 @@ def _compile_at(
     except InputError:
         raw = None  # compiling it below says what is wrong
     if isinstance(raw, dict) and isinstance(raw.get("templates"), str):
-        templates = (spec_path.resolve().parent / raw["templates"]).resolve()
-        try:
-            templates.relative_to(root.resolve())
-        except ValueError:
-            pass
-        else:
-            export_dir(root, rev, templates, tmp / templates.relative_to(root.resolve()))
+        # the folder as the base revision's tree has it, found without the working tree
+        entry = raw["templates"]
+        folder = posixpath.normpath(posixpath.join(rel.parent.as_posix(), entry))
+        if not entry.startswith("/") and folder != ".." and not folder.startswith("../"):
+            export_dir(root, rev, folder, tmp / folder, label)
     try:
-        return compile_spec(load_spec(target))
+        # the templates folder must be inside the exported tree, as it must be inside the
+        # repository in the working tree
+        return compile_spec(load_spec(target, root=tmp))
     except InputError as exc:
         raise InputError(
             f"the spec does not compile at base revision {label} ({rev[:12]}): "
-            f"{_relabel(exc, target, spec_path)}"
+            f"{_relabel(exc, target, spec_path, tmp, root)}"
         ) from None
 
 
-def _relabel(exc: InputError, tmp_path: Path, real: Path) -> str:
-    return str(exc).replace(str(tmp_path), f"{real}")
+def _relabel(exc: InputError, tmp_path: Path, real: Path, tmp: Path, root: Path) -> str:
+    return str(exc).replace(str(tmp_path), f"{real}").replace(str(tmp), str(root))
 
 
-def _compile_head(spec_path: Path) -> CompiledSpec:
+def _compile_head(spec_path: Path, root: Path) -> CompiledSpec:
+    if spec_path.is_symlink():
+        raise SpecError(
+            "is a symlink; review reads the spec only from a regular file in the repository",
+            file=str(spec_path),
+        )
     try:
-        return compile_spec(load_spec(spec_path))
+        return compile_spec(load_spec(spec_path, root=root))
     except InputError as exc:
         raise InputError(f"the spec does not compile in the working tree: {exc}") from None
 
@@ -169,7 +175,7 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
     root = repo_root(path)
     base_rev = base or default_base(root)
     commit = resolve(root, base_rev)
-    head = _compile_head(path)
+    head = _compile_head(path, root)
     with tempfile.TemporaryDirectory(prefix="permgen-review-") as tmp:
         old = _compile_at(path, root, commit, Path(tmp), base_rev)
     old_roles = dict(old.roles) if old else {}

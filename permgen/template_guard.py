@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import math
 import os
 import posixpath
 import re
@@ -112,9 +113,7 @@ def read_template(folder: Path, name: str) -> str:
         walked: list[str] = []
         for part in parts[:-1]:
             try:
-                fd = os.open(
-                    part, flags | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=dir_fd
-                )
+                fd = os.open(part, flags | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=dir_fd)
             except OSError as exc:
                 if exc.errno in (errno.ENOENT,):
                     raise jinja2.TemplateNotFound(name) from None
@@ -267,16 +266,21 @@ def value_size(value: Any, limit: int = MAX_VALUE_SIZE) -> int:
 
 
 def _check_value(value: Any, what: str = "a value") -> Any:
-    if isinstance(value, str | list | tuple | dict | set | frozenset | bytes | int):
-        if value_size(value) > MAX_VALUE_SIZE:
-            raise _too_big(what)
+    sized = isinstance(value, str | list | tuple | dict | set | frozenset | bytes | int)
+    if sized and value_size(value) > MAX_VALUE_SIZE:
+        raise _too_big(what)
     return value
 
 
+def _big_int() -> TemplateRefused:
+    return TemplateRefused(
+        f"template {_budget().template!r} would make an integer of more than {MAX_INT_BITS} bits"
+    )
+
+
 def _check_int(value: Any) -> None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value.bit_length() > MAX_INT_BITS:
-            raise _too_big("an integer")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise _big_int()
 
 
 def _check_arg(value: Any) -> None:
@@ -392,8 +396,7 @@ def _bounded_iter(iterable: Any) -> Iterator[Any]:
         budget.iterations += 1
         if budget.iterations > MAX_LOOP_ITERATIONS:
             raise TemplateRefused(
-                f"template {budget.template!r} ran more than {MAX_LOOP_ITERATIONS} loop "
-                "iterations"
+                f"template {budget.template!r} ran more than {MAX_LOOP_ITERATIONS} loop iterations"
             )
         budget.tick_time()
         yield item
@@ -451,20 +454,24 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
             return False
         return super().is_safe_attribute(obj, attr, value)
 
-    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
         _budget().call()
         _check_int(left)
         _check_int(right)
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
-                if isinstance(n, int) and not isinstance(seq, int | float):
-                    if value_size(seq) * max(n, 0) > MAX_VALUE_SIZE:
-                        raise _too_big("a value with '*'")
-        elif operator == "**":
-            if isinstance(right, int) and isinstance(left, int | float):
-                bits = left.bit_length() if isinstance(left, int) else 64
-                if right > MAX_INT_BITS or bits * max(right, 0) > MAX_INT_BITS:
-                    raise _too_big("a number with '**'")
+                repeats = isinstance(n, int) and not isinstance(seq, int | float)
+                if repeats and value_size(seq) * max(n, 0) > MAX_VALUE_SIZE:
+                    raise _too_big("a value with '*'")
+        elif operator == "**" and isinstance(right, int | float) and isinstance(left, int | float):
+            if right > MAX_INT_BITS or (
+                isinstance(left, int)
+                and abs(left) > 1
+                and math.log2(abs(left)) * right > MAX_INT_BITS
+            ):
+                raise _big_int()
         elif operator == "%" and isinstance(left, str):
             args = right if isinstance(right, tuple) else (right,)
             if "*" in left:  # widths taken from the arguments
@@ -475,7 +482,9 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
         result = super().call_binop(context, operator, left, right)
         return _check_value(result, f"a value with {operator!r}")
 
-    def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(
+        __self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         _budget().call()
         name = getattr(__obj, "__name__", "")
         target = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
