@@ -58,6 +58,11 @@ MAX_RANGE = 10_000
 MAX_LOOP_ITERATIONS = 100_000
 #: Calls (macros, functions, methods, filters) per role.
 MAX_CALLS = 100_000
+#: Text a role's template may produce in all, counting each literal piece and each
+#: ``{{ expression }}`` every time it runs, also inside macros and ``{% set %}`` blocks whose
+#: text is used again (so a macro's text counts once where it is made and once where it is
+#: output): 16 times :data:`MAX_OUTPUT_BYTES`.
+MAX_PRODUCED = 16 * MAX_OUTPUT_BYTES
 #: The largest integer operand of ``*`` or ``**`` and any integer argument, in bits.
 MAX_INT_BITS = 256
 
@@ -199,6 +204,7 @@ class _Budget:
     deadline: float
     iterations: int = 0
     calls: int = 0
+    produced: int = 0
     template: str = ""
     extra: dict[str, int] = field(default_factory=dict)
 
@@ -206,6 +212,14 @@ class _Budget:
         if time.monotonic() > self.deadline:
             raise TemplateRefused(
                 f"template {self.template!r} took longer than {RENDER_SECONDS:g} s to render"
+            )
+
+    def produce(self, n: int) -> None:
+        self.produced += n
+        if self.produced > MAX_PRODUCED:
+            raise TemplateRefused(
+                f"template {self.template!r} produced more than {MAX_PRODUCED} characters of "
+                "text while rendering (in macros, blocks and output together)"
             )
 
     def call(self) -> None:
@@ -421,14 +435,31 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        self.permgen_out = self._make_out()
         self.globals["range"] = _bounded_range
         for name in ("lipsum", "cycler", "joiner"):
             self.globals.pop(name, None)
         self.filters = {n: _bounded_filter(n, f) for n, f in self.filters.items()}
 
-    # for loops iterate through _bounded_iter; '~' checks its size first
+    # for loops iterate through _bounded_iter; '~' checks its size first; literal text is
+    # counted as it is produced (permgen_data), as expressions are (the finalize hook)
     def _parse(self, source: str, name: str | None, filename: str | None) -> jinja2.nodes.Template:
         tree = super()._parse(source, name, filename)
+        for output in tree.find_all(jinja2.nodes.Output):
+            output.nodes = [
+                jinja2.nodes.Call(
+                    jinja2.nodes.EnvironmentAttribute(
+                        "permgen_data"
+                        if isinstance(n, jinja2.nodes.TemplateData)
+                        else "permgen_out"
+                    ),
+                    [jinja2.nodes.Const(n.data) if isinstance(n, jinja2.nodes.TemplateData) else n],
+                    [],
+                    None,
+                    None,
+                )
+                for n in output.nodes
+            ]
         for loop in tree.find_all(jinja2.nodes.For):
             loop.iter = jinja2.nodes.Call(
                 jinja2.nodes.EnvironmentAttribute("permgen_iter"), [loop.iter], [], None, None
@@ -448,6 +479,24 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     permgen_iter = staticmethod(_bounded_iter)
 
     permgen_concat = staticmethod(_bounded_concat)
+
+    @staticmethod
+    def permgen_data(text: str) -> Markup:
+        """A piece of literal text, counted."""
+        _budget().produce(len(text))
+        return Markup(text)
+
+    def _make_out(self) -> Callable[[Any], Any]:
+        finalize = self.finalize
+
+        def permgen_out(value: Any) -> Any:
+            """A ``{{ expression }}``: finalized (JSON-encoded) here, counted, then passed on
+            as markup (which the environment's own finalize leaves as it is)."""
+            out = finalize(value) if finalize is not None else value
+            _budget().produce(len(out) if isinstance(out, str) else 1)
+            return out
+
+        return permgen_out
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, str) and callable(value) and attr not in STR_METHODS:
@@ -485,6 +534,8 @@ class BoundedSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def call(
         __self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any
     ) -> Any:
+        if __obj is __self.permgen_out or __obj is BoundedSandbox.permgen_data:
+            return __obj(*args)  # output, counted by produce(); not a call
         _budget().call()
         name = getattr(__obj, "__name__", "")
         target = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)

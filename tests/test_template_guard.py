@@ -280,6 +280,20 @@ BOUNDS = {
         "{% for i in range(10000) %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}",
         f"rendered more than {tg.MAX_OUTPUT_BYTES} characters",
     ),
+    "blockset": (
+        '{% set s = "a" * 60000 %}{% set big %}{% for i in range(10000) %}{{ s }}{% endfor %}'
+        "{% endset %}",
+        f"produced more than {tg.MAX_PRODUCED} characters",
+    ),
+    "literal": (
+        "{% macro m() %}{% for i in range(10000) %}" + "x" * 1000 + "{% endfor %}{% endmacro %}"
+        "{{ m()|length }}",
+        f"produced more than {tg.MAX_PRODUCED} characters",
+    ),
+    "constant": (
+        "{% set b %}{% for i in range(10000) %}{{ '" + "y" * 1000 + "' }}{% endfor %}{% endset %}",
+        f"produced more than {tg.MAX_PRODUCED} characters",
+    ),
     "translate": ('{{ "a".translate({97: "b" * 1000}) }}', "sandbox does not allow"),
     "expandtabs": ('{{ ("\t" * 50000).expandtabs(50000) }}', "sandbox does not allow"),
     "lipsum": ("{{ lipsum(10**6) }}", "'lipsum' is undefined"),
@@ -310,12 +324,16 @@ def test_the_time_budget_is_enforced(layout: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_values_within_the_bounds_render_as_before(layout: Path) -> None:
+    """Ordinary templates are unaffected; every ``{{ expression }}`` is JSON, constant or not
+    (jinja folds constant expressions at compile time; they are encoded like the others)."""
     (layout / "ok.json.j2").write_text(
         '{% macro m() %}"x"{% endmacro %}{{ m() ~ "<" }} {{ 86400000 }} {{ "%d" % 86400000 }} '
         '{{ ["a", "b"]|join(",") }} {{ "a b".replace(" ", "-") }} {{ range(3)|list }} '
-        '{{ "ab".upper() }} {{ x|default(3600000) }}'
+        '{{ "ab".upper() }} {{ x|default(3600000) }} {{ 1.5 ** 10 }} {{ 2 ** 255 > 0 }} {{ "ab" }}'
     )
-    assert _render(layout, "ok") == ('"x"&lt; 86400000 "86400000" a,b "a-b" [0, 1, 2] "AB" 3600000')
+    assert _render(layout, "ok") == (
+        '"x"&lt; 86400000 "86400000" "a,b" "a-b" [0, 1, 2] "AB" 3600000 57.6650390625 true "ab"'
+    )
 
 
 # --------------------------------------------------------------------------- review
