@@ -151,4 +151,12 @@ def export_dir(root: Path, rev: str, rel: str, target: Path, label: str = "") ->
     return True
 
 
-__all__ = ["GitError", "default_base", "export_dir", "repo_root", "resolve", "show"]
+def tracked(root: Path, folder: Path) -> frozenset[str]:
+    """The files git tracks (in the index) under ``folder``, relative to ``folder``."""
+    rel = folder.resolve().relative_to(root.resolve()).as_posix()
+    out = _git(["--literal-pathspecs", "ls-files", "-z", "--full-name", "--", rel], root)
+    prefix = "" if rel == "." else rel + "/"
+    return frozenset(p[len(prefix) :] for p in out.split("\0") if p.startswith(prefix) and p)
+
+
+__all__ = ["GitError", "default_base", "export_dir", "repo_root", "resolve", "show", "tracked"]

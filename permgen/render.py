@@ -9,7 +9,10 @@ sandbox with strict undefined variables, so a typo is an error, not an empty str
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,10 +78,12 @@ class _Loader(jinja2.BaseLoader):
     are read under :func:`permgen.template_guard.read_template`'s confinement rules.
     """
 
-    def __init__(self, builtin: Path, user: Path | None) -> None:
+    def __init__(
+        self, builtin: Path, user: Path | None, tracked: frozenset[str] | None = None
+    ) -> None:
         self.builtin = jinja2.FileSystemLoader(str(builtin))
         self.builtin_names = {p.name for p in builtin.iterdir()}
-        self.user = UserLoader(user) if user else None
+        self.user = UserLoader(user, tracked) if user else None
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -108,9 +113,10 @@ _OPTIONS: dict[str, Any] = {
 
 
 @cache
-def environment(user_dir: Path | None) -> jinja2.Environment:
-    """The environment for user templates: jinja2's immutable sandbox, with bounds."""
-    env = BoundedSandbox(loader=_Loader(builtin_templates_dir(), user_dir), **_OPTIONS)
+def environment(user_dir: Path | None, tracked: frozenset[str] | None = None) -> jinja2.Environment:
+    """The environment for user templates: jinja2's immutable sandbox, with bounds
+    (``tracked``: see :func:`only_tracked`)."""
+    env = BoundedSandbox(loader=_Loader(builtin_templates_dir(), user_dir, tracked), **_OPTIONS)
     return _configure(env)
 
 
@@ -154,6 +160,23 @@ def builtin_environment() -> jinja2.Environment:
     return _configure(env)
 
 
+_TRACKED: contextvars.ContextVar[tuple[Path, frozenset[str]] | None] = contextvars.ContextVar(
+    "permgen_tracked_templates", default=None
+)
+
+
+@contextlib.contextmanager
+def only_tracked(folder: Path, names: frozenset[str]) -> Iterator[None]:
+    """Within the block, user templates in ``folder`` are read only if their name (relative
+    to the folder) is in ``names``: ``review`` passes the files git tracks, so a pull
+    request's templates cannot read a file the CI job left in the working tree."""
+    token = _TRACKED.set((folder.resolve(), names))
+    try:
+        yield
+    finally:
+        _TRACKED.reset(token)
+
+
 def render(template: str, context: dict[str, Any], *, user_dir: Path | None, role: str) -> str:
     """Render template ``template`` (a name without suffix) for ``role``."""
     from permgen.spec import BUILTIN_TEMPLATES
@@ -162,7 +185,10 @@ def render(template: str, context: dict[str, Any], *, user_dir: Path | None, rol
     if trusted:
         env = builtin_environment()
     else:
-        env = environment(user_dir.resolve() if user_dir else None)
+        folder = user_dir.resolve() if user_dir else None
+        restriction = _TRACKED.get()
+        tracked = restriction[1] if restriction and restriction[0] == folder else None
+        env = environment(folder, tracked)
     try:
         tpl = env.get_template(template + TEMPLATE_SUFFIX)
         if trusted:
@@ -210,5 +236,6 @@ __all__ = [
     "builtin_environment",
     "builtin_templates_dir",
     "environment",
+    "only_tracked",
     "render",
 ]

@@ -21,8 +21,9 @@ from typing import Literal
 from permgen.catalog import RISK_CLASSES
 from permgen.compiler import CompiledRole, CompiledSpec, compile_spec
 from permgen.errors import InputError, SpecError
-from permgen.gitrev import default_base, export_dir, repo_root, resolve, show
+from permgen.gitrev import default_base, export_dir, repo_root, resolve, show, tracked
 from permgen.model import Policy
+from permgen.render import only_tracked
 from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.spec import Spec, load_spec, load_yaml
 
@@ -124,7 +125,11 @@ def _compile_head(spec_path: Path, root: Path) -> CompiledSpec:
             file=str(spec_path),
         )
     try:
-        return compile_spec(load_spec(spec_path, root=root))
+        spec = load_spec(spec_path, root=root)
+        if spec.templates_dir is None:
+            return compile_spec(spec)
+        with only_tracked(spec.templates_dir, tracked(root, spec.templates_dir)):
+            return compile_spec(spec)
     except InputError as exc:
         raise InputError(f"the spec does not compile in the working tree: {exc}") from None
 

@@ -636,7 +636,10 @@ def templates_folder_problem(base_dir: Path, entry: str, root: Path | None = Non
                 f"{entry!r} passes through the symlink {str(current)!r}; the templates folder "
                 "must be a real directory"
             )
-    if current != top and top not in current.parents:
+    inside = current.relative_to(top).parts if current == top or top in current.parents else None
+    if inside is not None and any(p.lower() == ".git" for p in inside):
+        return f"{entry!r} is inside a .git folder (git's own files, which may hold credentials)"
+    if inside is None:
         return (
             f"{entry!r} is outside the project folder {str(top)!r} (the git work tree that "
             "holds the spec, or the spec's own folder)"

@@ -86,6 +86,8 @@ def _split(name: str) -> list[str]:
     parts = name.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise _refuse(name, "has an empty, '.' or '..' component; it must stay in the folder")
+    if any(p.lower() == ".git" for p in parts):
+        raise _refuse(name, "is inside a .git folder (git's own files, which may hold credentials)")
     return parts
 
 
@@ -184,14 +186,24 @@ def _read_at_most(fd: int, limit: int) -> bytes:
 
 
 class UserLoader(jinja2.BaseLoader):
-    """User templates from one folder, read by :func:`read_template`."""
+    """User templates from one folder, read by :func:`read_template`; with ``tracked``,
+    only those names (paths relative to the folder that git tracks)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tracked: frozenset[str] | None = None) -> None:
         self.folder = folder
+        self.tracked = tracked
 
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str | None, Callable[[], bool]]:
+        if self.tracked is not None and template not in self.tracked:
+            _split(template)  # a name that leaves the folder says so first
+            if not os.path.lexists(os.path.join(self.folder, template)):
+                raise jinja2.TemplateNotFound(template)
+            raise _refuse(
+                template,
+                "is not tracked by git; review reads only templates that git tracks (git add it)",
+            )
         text = read_template(self.folder, template)
         return text, os.path.join(self.folder, template), lambda: True
 

@@ -420,6 +420,7 @@ def test_a_base_revision_symlinked_templates_folder_is_refused(repo: Path) -> No
     _git(repo, "rm", "-q", "templates")
     (repo / "templates").mkdir()
     (repo / "templates" / "audit.json.j2").write_text(GOOD)
+    _git(repo, "add", "templates")
     result = run_cli("review", str(repo / "roles.yaml"), "--base", "HEAD", "--format", "json")
     assert result.exit_code == 2
     assert (
@@ -435,6 +436,41 @@ def test_a_working_tree_symlink_with_an_unchanged_base_does_not_trace_back(repo:
     result = run_cli("review", str(repo / "roles.yaml"), "--base", "HEAD", "--format", "text")
     assert result.exit_code == 2
     assert "is a symlink to outside the templates folder" in result.output
+
+
+def test_review_reads_only_templates_git_tracks(repo: Path) -> None:
+    """A CI job may leave files in the working tree (credentials, say): a pull request's
+    template cannot include one, even inside the templates folder."""
+    (repo / "templates" / "creds.json").write_text(SECRET)  # untracked, like a CI's file
+    (repo / "templates" / "audit.json.j2").write_text(LEAKY.replace("leak.json.j2", "creds.json"))
+    _git(repo, "add", "templates/audit.json.j2")
+    _git(repo, "commit", "-qm", "include a file the CI left")
+    result = run_cli("review", str(repo / "roles.yaml"), "--base", "HEAD~1")
+    assert result.exit_code == 2
+    assert SECRET not in result.output
+    assert "template 'creds.json' is not tracked by git" in result.output
+    # a tracked file is read as before
+    (repo / "templates" / "creds.json").write_text("fine")
+    _git(repo, "add", "templates/creds.json")
+    _git(repo, "commit", "-qm", "track it")
+    result = run_cli("review", str(repo / "roles.yaml"), "--base", "HEAD~2", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "acs:oss:*:*:corp-data/fine" in result.output
+
+
+def test_git_internals_are_never_templates(repo: Path) -> None:
+    """actions/checkout leaves the token in .git/config: neither a folder nor a name can
+    reach it."""
+    spec = (repo / "roles.yaml").read_text()
+    (repo / "roles.yaml").write_text(spec.replace("templates: templates", "templates: .git"))
+    result = run_cli("compile", str(repo / "roles.yaml"))
+    assert result.exit_code == 2
+    assert "'.git' is inside a .git folder" in result.output
+    (repo / "roles.yaml").write_text(spec.replace("templates: templates", "templates: ."))
+    (repo / "audit.json.j2").write_text(LEAKY.replace("leak.json.j2", ".git/config"))
+    result = run_cli("compile", str(repo / "roles.yaml"))
+    assert result.exit_code == 2
+    assert "template '.git/config' is inside a .git folder" in result.output
 
 
 def test_a_symlinked_spec_is_refused_by_review(repo: Path) -> None:
@@ -501,6 +537,8 @@ def _scenario(root: Path, vector: str, side: str) -> Path:
     (repo / "templates").mkdir()
     for name, content in (clean if side == "base" else leak).items():
         _put(repo / "templates" / name, content)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "the pull request")  # reviewed against HEAD~1
     return repo
 
 
@@ -531,8 +569,8 @@ def test_no_vector_leaks_in_process(
     spec = str(repo / "roles.yaml")
     outputs = []
     for argv in (
-        ["review", spec, "--base", "HEAD", "--format", "markdown"],
-        ["review", spec, "--base", "HEAD", "--format", "json"],
+        ["review", spec, "--base", "HEAD~1", "--format", "markdown"],
+        ["review", spec, "--base", "HEAD~1", "--format", "json"],
         ["compile", spec, "--out", str(tmp_path / "out")],
         ["lint", spec],
     ):
@@ -576,12 +614,13 @@ def test_no_secret_reaches_any_output(tmp_path: Path, request: pytest.FixtureReq
         spec = str(repo / "roles.yaml")
         formats = ("text", "json", "markdown", "sarif") if side == "head" else ("markdown",)
         for fmt in formats:
-            jobs.append((["permgen", "review", spec, "--base", "HEAD", "--format", fmt], env, repo))
+            argv = ["permgen", "review", spec, "--base", "HEAD~1", "--format", fmt]
+            jobs.append((argv, env, repo))
         jobs.append(
             (["permgen", "compile", spec, "--out", str(tmp_path / side / "out")], env, repo)
         )
         jobs.append((["permgen", "lint", spec, "--format", "sarif"], env, repo))
-        gh = {**_env(repo, api_url, tmp_path / side), **env, "PERMGEN_BASE": "HEAD"}
+        gh = {**_env(repo, api_url, tmp_path / side), **env, "PERMGEN_BASE": "HEAD~1"}
         jobs.append((["permgen.integrations.github"], gh, repo))
         # review fails at either side; compile and lint only where the working tree leaks
         compiles = 2 if side == "head" else 0
