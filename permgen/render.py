@@ -196,6 +196,10 @@ def render(template: str, context: dict[str, Any], *, user_dir: Path | None, rol
         return render_bounded(tpl, context, template)
     except TemplateRefused as exc:
         raise SpecError(f"{exc} (role {role})", path=f"roles.{role}.template") from None
+    except RecursionError:  # parsing or compiling a deeply nested template
+        raise SpecError(
+            f"template {template!r} is nested too deeply", path=f"roles.{role}.template"
+        ) from None
     except jinja2.TemplateNotFound:
         raise SpecError(f"template {template!r} not found", path=f"roles.{role}.template") from None
     except jinja2.TemplateSyntaxError as exc:

@@ -297,6 +297,7 @@ BOUNDS = {
     "translate": ('{{ "a".translate({97: "b" * 1000}) }}', "sandbox does not allow"),
     "expandtabs": ('{{ ("\t" * 50000).expandtabs(50000) }}', "sandbox does not allow"),
     "lipsum": ("{{ lipsum(10**6) }}", "'lipsum' is undefined"),
+    "nesting": ("{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "is nested too deeply"),
     "divzero": ("{{ 1 // 0 }}", "ZeroDivisionError"),
 }
 
