@@ -30,7 +30,7 @@ import re
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +218,6 @@ class _Budget:
     calls: int = 0
     produced: int = 0
     template: str = ""
-    extra: dict[str, int] = field(default_factory=dict)
 
     def tick_time(self) -> None:
         if time.monotonic() > self.deadline:
@@ -321,13 +320,19 @@ def _check_arg(value: Any) -> None:
 _NUMBER = re.compile(r"\d+")
 
 
+def _text_size(value: Any) -> int:
+    """An upper bound on ``len(str(value))``: a string's length; for anything else a
+    generous multiple of its size (quotes, commas and digits of a repr)."""
+    return len(value) if isinstance(value, str) else value_size(value) * 8
+
+
 def _format_estimate(fmt: str, args: Iterable[Any]) -> int:
     """An upper bound on the length of ``fmt % args`` or ``fmt.format(*args)``."""
     widest = max((int(n) for n in _NUMBER.findall(fmt[:10_000])), default=0)
     if widest > MAX_VALUE_SIZE or len(fmt) > MAX_VALUE_SIZE:
         return MAX_VALUE_SIZE + 1
     pieces = fmt.count("%") + fmt.count("{")
-    biggest = max((value_size(a) * 8 for a in args), default=0)
+    biggest = max((_text_size(a) for a in args), default=0)
     return len(fmt) + pieces * (widest + biggest + 32)
 
 
@@ -340,7 +345,7 @@ def _estimate(name: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, A
         sep = next((a for a in allargs if isinstance(a, str)), "")
         if isinstance(target, str):  # str.join(iterable): the separator is the target
             sep, items = target, list(args[0]) if args and isinstance(args[0], list | tuple) else []
-        return len(sep) * len(items) + sum(value_size(i) * 8 for i in items)
+        return len(sep) * len(items) + sum(_text_size(i) for i in items)
     if name == "replace":
         s = target if isinstance(target, str) else ""
         strs = [a for a in allargs if isinstance(a, str)]
@@ -432,7 +437,7 @@ def _bounded_concat(*parts: Any) -> Any:
     """``a ~ b``, as jinja's ``markup_join`` does it, after checking the size."""
     total = 0
     for p in parts:
-        total += len(p) if isinstance(p, str) else value_size(p) * 8
+        total += _text_size(p)
         if total > MAX_VALUE_SIZE:
             raise _too_big("a string with '~'")
     if any(isinstance(p, Markup) for p in parts):

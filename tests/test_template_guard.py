@@ -337,6 +337,18 @@ def test_values_within_the_bounds_render_as_before(layout: Path) -> None:
     )
 
 
+def test_large_but_legal_values_are_not_refused(layout: Path) -> None:
+    """The size checks estimate the real size: 1,000 ARNs joined (about 45,000 characters)."""
+    arn = "acs:oss:*:1234567890123456:bucket/some/prefix/"
+    (layout / "big.json.j2").write_text(
+        f'{{% set arns = ["{arn}"] * 1000 %}}'
+        '{{ arns|join(",")|length }} {{ ",".join(arns)|length }} {{ ("%s" % arns[0])|length }} '
+        '{{ "{}".format(arns|join(","))|length }} {{ (arns|join(",")).replace("/", "|")|length }}'
+    )
+    n = len(arn) * 1000 + 999
+    assert _render(layout, "big") == f"{n} {n} {len(arn)} {n} {n}"
+
+
 # --------------------------------------------------------------------------- review
 
 
