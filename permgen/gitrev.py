@@ -7,6 +7,8 @@ temporary directory, so the working tree is never touched.
 
 from __future__ import annotations
 
+import os
+import posixpath
 import subprocess
 from pathlib import Path
 
@@ -59,9 +61,19 @@ def resolve(root: Path, rev: str) -> str:
         raise GitError(f"unknown revision {rev!r}") from None
 
 
+def _relative(root: Path, path: Path) -> str:
+    """``path`` relative to ``root``, resolving only its folder (never the file itself, which
+    may be a symlink in the working tree)."""
+    full = path.parent.resolve() / path.name
+    try:
+        return full.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise GitError(f"{path} is outside the repository {root}") from None
+
+
 def show(root: Path, rev: str, path: Path) -> bytes | None:
     """The content of ``path`` (relative to ``root``) at ``rev``, or None when it is absent."""
-    rel = path.resolve().relative_to(root.resolve()).as_posix()
+    rel = _relative(root, path)
     try:
         proc = subprocess.run(
             ["git", "show", f"{rev}:{rel}"], cwd=root, capture_output=True, check=False
@@ -73,20 +85,78 @@ def show(root: Path, rev: str, path: Path) -> bytes | None:
     return proc.stdout
 
 
-def export_dir(root: Path, rev: str, directory: Path, target: Path) -> bool:
-    """Copy the files of ``directory`` at ``rev`` into ``target``; False if it did not exist."""
-    rel = directory.resolve().relative_to(root.resolve()).as_posix()
-    listing = _git(["ls-tree", "-r", "--name-only", rev, "--", rel], root).splitlines()
-    if not listing:
-        return False
-    for name in listing:
-        content = show(root, rev, root / name)
-        if content is None:  # pragma: no cover - listed just above
+def _blob(root: Path, sha: str) -> bytes:
+    try:
+        proc = subprocess.run(["git", "cat-file", "blob", sha], cwd=root, capture_output=True)
+    except FileNotFoundError:
+        raise UsageError("git is not installed") from None
+    if proc.returncode != 0:
+        raise GitError(f"git cat-file blob {sha}: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def export_dir(root: Path, rev: str, rel: str, target: Path, label: str = "") -> bool:
+    """Write the tree ``rel`` (a normalised path relative to ``root``) at ``rev`` into
+    ``target``; False if it did not exist.
+
+    Files are written from their blobs, never through the working tree. A symlink in the
+    tree is written as a symlink with the same target when that target stays inside the
+    repository (the template loader refuses symlinks, so it is never followed); one that
+    points outside the repository is an :class:`~permgen.errors.InputError`. Submodules are
+    skipped.
+    """
+    listing = _git(
+        ["--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", rev, "--", rel], root
+    ).split("\0")
+    files: list[tuple[str, str]] = []
+    links: list[tuple[str, str]] = []
+    for entry in filter(None, listing):
+        meta, _, name = entry.partition("\t")
+        mode, kind, sha = meta.split()
+        if rel != "." and name != rel and not name.startswith(rel + "/"):
             continue
+        if mode == "120000":
+            links.append((name, sha))
+        elif kind == "blob":
+            files.append((name, sha))
+    if not files and not links:
+        return False
+    target.mkdir(parents=True, exist_ok=True)
+    for name, sha in files:
         dest = target / Path(name).relative_to(rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(content)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_blob(root, sha))
+    for name, sha in links:  # after the files, so no file is ever written through one
+        link = _blob(root, sha).decode("utf-8", errors="replace")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), link))
+        if link.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            where = f" at base revision {label}" if label else f" at {rev[:12]}"
+            raise InputError(
+                f"{name} is a symlink{where} that points outside the repository ({link!r}); "
+                "templates must be regular files"
+            )
+        if name == rel:  # the folder itself is a symlink (then git lists nothing under it)
+            if files or len(links) > 1:
+                raise InputError(f"{name} is both a symlink and a folder at {rev[:12]}")
+            target.rmdir()
+            os.symlink(link, target)
+            continue
+        dest = target / Path(name).relative_to(rel)
+        if any(p.is_symlink() for p in (dest.parent, *dest.parent.parents) if target in p.parents):
+            raise InputError(f"{name} is under another symlink at {rev[:12]}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(link, dest)
     return True
 
 
-__all__ = ["GitError", "default_base", "export_dir", "repo_root", "resolve", "show"]
+def tracked(root: Path, folder: Path) -> frozenset[str]:
+    """The files git tracks (in the index) under ``folder``, relative to ``folder``."""
+    rel = folder.resolve().relative_to(root.resolve()).as_posix()
+    out = _git(["--literal-pathspecs", "ls-files", "-z", "--full-name", "--", rel], root)
+    prefix = "" if rel == "." else rel + "/"
+    return frozenset(p[len(prefix) :] for p in out.split("\0") if p.startswith(prefix) and p)
+
+
+__all__ = ["GitError", "default_base", "export_dir", "repo_root", "resolve", "show", "tracked"]

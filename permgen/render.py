@@ -9,16 +9,19 @@ sandbox with strict undefined variables, so a typo is an error, not an empty str
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import jinja2.sandbox
 from markupsafe import Markup
 
 from permgen.errors import SpecError
+from permgen.template_guard import BoundedSandbox, TemplateRefused, UserLoader, render_bounded
 
 TEMPLATE_SUFFIX = ".json.j2"
 
@@ -71,13 +74,16 @@ def deny(actions: Any, resources: Any, conditions: Any = None) -> Markup:
 class _Loader(jinja2.BaseLoader):
     """Built-in templates by name from the package; user templates from one directory.
 
-    A user template cannot shadow a built-in one or the shared ``_lib.j2``.
+    A user template cannot shadow a built-in one or the shared ``_lib.j2``. User templates
+    are read under :func:`permgen.template_guard.read_template`'s confinement rules.
     """
 
-    def __init__(self, builtin: Path, user: Path | None) -> None:
+    def __init__(
+        self, builtin: Path, user: Path | None, tracked: frozenset[str] | None = None
+    ) -> None:
         self.builtin = jinja2.FileSystemLoader(str(builtin))
         self.builtin_names = {p.name for p in builtin.iterdir()}
-        self.user = jinja2.FileSystemLoader(str(user)) if user else None
+        self.user = UserLoader(user, tracked) if user else None
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -107,11 +113,10 @@ _OPTIONS: dict[str, Any] = {
 
 
 @cache
-def environment(user_dir: Path | None) -> jinja2.Environment:
-    """The environment for user templates: jinja2's immutable sandbox."""
-    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
-        loader=_Loader(builtin_templates_dir(), user_dir), **_OPTIONS
-    )
+def environment(user_dir: Path | None, tracked: frozenset[str] | None = None) -> jinja2.Environment:
+    """The environment for user templates: jinja2's immutable sandbox, with bounds
+    (``tracked``: see :func:`only_tracked`)."""
+    env = BoundedSandbox(loader=_Loader(builtin_templates_dir(), user_dir, tracked), **_OPTIONS)
     return _configure(env)
 
 
@@ -155,17 +160,46 @@ def builtin_environment() -> jinja2.Environment:
     return _configure(env)
 
 
+_TRACKED: contextvars.ContextVar[tuple[Path, frozenset[str]] | None] = contextvars.ContextVar(
+    "permgen_tracked_templates", default=None
+)
+
+
+@contextlib.contextmanager
+def only_tracked(folder: Path, names: frozenset[str]) -> Iterator[None]:
+    """Within the block, user templates in ``folder`` are read only if their name (relative
+    to the folder) is in ``names``: ``review`` passes the files git tracks, so a pull
+    request's templates cannot read a file the CI job left in the working tree."""
+    token = _TRACKED.set((folder.resolve(), names))
+    try:
+        yield
+    finally:
+        _TRACKED.reset(token)
+
+
 def render(template: str, context: dict[str, Any], *, user_dir: Path | None, role: str) -> str:
     """Render template ``template`` (a name without suffix) for ``role``."""
     from permgen.spec import BUILTIN_TEMPLATES
 
-    if template in BUILTIN_TEMPLATES:
+    trusted = template in BUILTIN_TEMPLATES
+    if trusted:
         env = builtin_environment()
     else:
-        env = environment(user_dir.resolve() if user_dir else None)
+        folder = user_dir.resolve() if user_dir else None
+        restriction = _TRACKED.get()
+        tracked = restriction[1] if restriction and restriction[0] == folder else None
+        env = environment(folder, tracked)
     try:
         tpl = env.get_template(template + TEMPLATE_SUFFIX)
-        return tpl.render(context)
+        if trusted:
+            return tpl.render(context)
+        return render_bounded(tpl, context, template)
+    except TemplateRefused as exc:
+        raise SpecError(f"{exc} (role {role})", path=f"roles.{role}.template") from None
+    except RecursionError:  # parsing or compiling a deeply nested template
+        raise SpecError(
+            f"template {template!r} is nested too deeply", path=f"roles.{role}.template"
+        ) from None
     except jinja2.TemplateNotFound:
         raise SpecError(f"template {template!r} not found", path=f"roles.{role}.template") from None
     except jinja2.TemplateSyntaxError as exc:
@@ -194,6 +228,11 @@ def render(template: str, context: dict[str, Any], *, user_dir: Path | None, rol
             f"template {template!r}: the template file is not UTF-8 text",
             path=f"roles.{role}.template",
         ) from None
+    except ArithmeticError as exc:  # 1 // 0, a float overflow
+        raise SpecError(
+            f"template {template!r} failed: {type(exc).__name__}: {exc}",
+            path=f"roles.{role}.template",
+        ) from None
     except (TypeError, ValueError) as exc:  # a value json.dumps cannot encode
         raise SpecError(
             f"template {template!r} produced a value that is not JSON: {exc}",
@@ -206,5 +245,6 @@ __all__ = [
     "builtin_environment",
     "builtin_templates_dir",
     "environment",
+    "only_tracked",
     "render",
 ]

@@ -16,6 +16,8 @@ principals carry over, so only the principals that differ count.
 from __future__ import annotations
 
 import difflib
+import os
+import posixpath
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,8 +27,9 @@ from typing import Literal
 from permgen.catalog import RISK_CLASSES
 from permgen.compiler import CompiledRole, CompiledSpec, compile_spec
 from permgen.errors import InputError, SpecError
-from permgen.gitrev import default_base, export_dir, repo_root, resolve, show
+from permgen.gitrev import default_base, export_dir, repo_root, resolve, show, tracked
 from permgen.model import Policy
+from permgen.render import only_tracked
 from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.spec import Spec, load_spec, load_yaml
 
@@ -117,7 +120,7 @@ def _compile_at(
     data = show(root, rev, spec_path)
     if data is None:
         return None
-    rel = spec_path.resolve().relative_to(root.resolve())
+    rel = spec_path.parent.resolve().relative_to(root.resolve()) / spec_path.name
     target = tmp / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
@@ -127,29 +130,38 @@ def _compile_at(
     except InputError:
         raw = None  # compiling it below says what is wrong
     if isinstance(raw, dict) and isinstance(raw.get("templates"), str):
-        templates = (spec_path.resolve().parent / raw["templates"]).resolve()
-        try:
-            templates.relative_to(root.resolve())
-        except ValueError:
-            pass
-        else:
-            export_dir(root, rev, templates, tmp / templates.relative_to(root.resolve()))
+        # the folder as the base revision's tree has it, found without the working tree
+        entry = raw["templates"]
+        folder = posixpath.normpath(posixpath.join(rel.parent.as_posix(), entry))
+        if not entry.startswith("/") and folder != ".." and not folder.startswith("../"):
+            export_dir(root, rev, folder, tmp / folder, label)
     try:
-        return compile_spec(load_spec(target))
+        # the templates folder must be inside the exported tree, as it must be inside the
+        # repository in the working tree
+        return compile_spec(load_spec(target, root=tmp))
     except InputError as exc:
         raise InputError(
             f"the spec does not compile at base revision {label} ({rev[:12]}): "
-            f"{_relabel(exc, target, spec_path)}"
+            f"{_relabel(exc, target, spec_path, tmp, root)}"
         ) from None
 
 
-def _relabel(exc: InputError, tmp_path: Path, real: Path) -> str:
-    return str(exc).replace(str(tmp_path), f"{real}")
+def _relabel(exc: InputError, tmp_path: Path, real: Path, tmp: Path, root: Path) -> str:
+    return str(exc).replace(str(tmp_path), f"{real}").replace(str(tmp), str(root))
 
 
-def _compile_head(spec_path: Path) -> CompiledSpec:
+def _compile_head(spec_path: Path, root: Path) -> CompiledSpec:
+    if spec_path.is_symlink():
+        raise SpecError(
+            "is a symlink; review reads the spec only from a regular file in the repository",
+            file=str(spec_path),
+        )
     try:
-        return compile_spec(load_spec(spec_path))
+        spec = load_spec(spec_path, root=root)
+        if spec.templates_dir is None:
+            return compile_spec(spec)
+        with only_tracked(spec.templates_dir, tracked(root, spec.templates_dir)):
+            return compile_spec(spec)
     except InputError as exc:
         raise InputError(f"the spec does not compile in the working tree: {exc}") from None
 
@@ -185,17 +197,48 @@ def _shared_changes(old: Spec | None, new: Spec) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _template_files(directory: Path | None) -> dict[str, bytes]:
-    """Each regular file under ``directory`` -> its SHA-256 (read in chunks)."""
-    import hashlib
+#: How many entries of a templates folder ``shared_changes`` compares at most.
+_MAX_TEMPLATE_ENTRIES = 10_000
 
-    if directory is None or not directory.is_dir():
+
+def _template_files(directory: Path | None) -> dict[str, bytes]:
+    """Each entry under ``directory`` -> a digest of what it is, never following a link.
+
+    A regular file is its SHA-256 (read in chunks, at most ``MAX_TEMPLATE_BYTES`` + 1 bytes:
+    a larger one cannot be a template and compares by its size); a symlink is its target
+    text, never what it points to; other kinds (FIFOs, devices) are their kind. At most
+    ``_MAX_TEMPLATE_ENTRIES`` entries are looked at.
+    """
+    import hashlib
+    import stat
+
+    from permgen.template_guard import MAX_TEMPLATE_BYTES
+
+    if directory is None or not directory.is_dir() or directory.is_symlink():
         return {}
-    out = {}
-    for p in sorted(directory.rglob("*")):
-        if p.is_file():
-            with p.open("rb") as f:
-                out[p.relative_to(directory).as_posix()] = hashlib.file_digest(f, "sha256").digest()
+    out: dict[str, bytes] = {}
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    for top, dirs, files in os.walk(directory, followlinks=False):
+        dirs.sort()
+        for name in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(top, d))]:
+            if len(out) >= _MAX_TEMPLATE_ENTRIES:
+                return out
+            full = os.path.join(top, name)
+            rel = Path(full).relative_to(directory).as_posix()
+            try:
+                st = os.lstat(full)
+                if stat.S_ISLNK(st.st_mode):
+                    out[rel] = b"symlink:" + os.fsencode(os.readlink(full))
+                elif not stat.S_ISREG(st.st_mode):
+                    out[rel] = b"kind:%o" % stat.S_IFMT(st.st_mode)
+                elif st.st_size > MAX_TEMPLATE_BYTES:
+                    out[rel] = b"size:%d" % st.st_size
+                else:
+                    fd = os.open(full, flags)
+                    with os.fdopen(fd, "rb") as f:
+                        out[rel] = hashlib.sha256(f.read(MAX_TEMPLATE_BYTES + 1)).digest()
+            except OSError:
+                out[rel] = b"unreadable"
     return out
 
 
@@ -237,7 +280,7 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
     root = repo_root(path)
     base_rev = base or default_base(root)
     commit = resolve(root, base_rev)
-    head = _compile_head(path)
+    head = _compile_head(path, root)
     with tempfile.TemporaryDirectory(prefix="permgen-review-") as tmp:
         old = _compile_at(path, root, commit, Path(tmp), base_rev)
         shared = _shared_changes(old.spec if old else None, head.spec)

@@ -13,11 +13,12 @@ The result is a frozen :class:`Spec`: nothing downstream sees raw YAML.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
@@ -614,14 +615,61 @@ def user_template_names(directory: Path | None) -> set[str]:
     return {p.name[: -len(".json.j2")] for p in directory.glob("*.json.j2")}
 
 
+def project_root(directory: Path) -> Path:
+    """The top of the git work tree that holds ``directory`` (the nearest folder with a
+    ``.git`` entry; git refuses to track one, so a change cannot move it), else ``directory``."""
+    d = directory.resolve()
+    for candidate in (d, *d.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return d
+
+
+def templates_folder_problem(base_dir: Path, entry: str, root: Path | None = None) -> str | None:
+    """Why the spec's ``templates:`` entry may not be used, or None.
+
+    The folder must be reached from the spec's folder without passing through a symlink
+    and must be inside the project (``root``, default :func:`project_root`): a spec (in a
+    pull request, say) cannot point its templates at ``/proc/self`` or outside the repository.
+    """
+    here = base_dir.resolve()
+    top = (root or project_root(here)).resolve()
+    current = Path(here.anchor) if os.path.isabs(entry) else here
+    for part in PurePath(entry).parts:
+        if part in (".", ""):
+            continue
+        if os.path.isabs(part):
+            current = Path(part)
+            continue
+        current = current.parent if part == ".." else current / part
+        if part != ".." and current.is_symlink():
+            return (
+                f"{entry!r} passes through the symlink {str(current)!r}; the templates folder "
+                "must be a real directory"
+            )
+    inside = current.relative_to(top).parts if current == top or top in current.parents else None
+    if inside is not None and any(p.lower() == ".git" for p in inside):
+        return f"{entry!r} is inside a .git folder (git's own files, which may hold credentials)"
+    if inside is None:
+        return (
+            f"{entry!r} is outside the project folder {str(top)!r} (the git work tree that "
+            "holds the spec, or the spec's own folder)"
+        )
+    return None
+
+
 def parse_spec(
     text: str,
     *,
     source: str = "<spec>",
     base_dir: Path | None = None,
     templates_dir: Path | None = None,
+    root: Path | None = None,
 ) -> Spec:
-    """Load and validate a spec from YAML text."""
+    """Load and validate a spec from YAML text.
+
+    ``root`` bounds the spec's ``templates:`` folder (default: :func:`project_root` of
+    ``base_dir``); a ``templates_dir`` given by the caller is used as it is."""
     data, positions = load_yaml(text, source)
     if data is None:
         raise SpecError("the spec is empty (expected version: 1 and roles:)", file=source)
@@ -631,6 +679,9 @@ def parse_spec(
         )
     _raise(_schema_problems(data), data, positions, source)
     if templates_dir is None and "templates" in data:
+        problem = templates_folder_problem(base_dir or Path("."), data["templates"], root)
+        if problem:
+            _raise([_Problem(("templates",), problem)], data, positions, source)
         templates_dir = (base_dir or Path(".")) / data["templates"]
         if not templates_dir.is_dir():
             _raise(
@@ -649,8 +700,10 @@ def parse_spec(
     return _build(data, source, positions, templates_dir, text)
 
 
-def load_spec(path: str | Path, *, templates_dir: Path | None = None) -> Spec:
-    """Read, load and validate a spec file."""
+def load_spec(
+    path: str | Path, *, templates_dir: Path | None = None, root: Path | None = None
+) -> Spec:
+    """Read, load and validate a spec file (``root``: see :func:`parse_spec`)."""
     p = Path(path)
     try:
         text = p.read_text("utf-8")
@@ -662,7 +715,9 @@ def load_spec(path: str | Path, *, templates_dir: Path | None = None) -> Spec:
         raise SpecError("not UTF-8 text", file=str(path)) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    return parse_spec(text, source=str(path), base_dir=p.parent, templates_dir=templates_dir)
+    return parse_spec(
+        text, source=str(path), base_dir=p.parent, templates_dir=templates_dir, root=root
+    )
 
 
 def check_placeholder_value(name: str, value: str) -> str | None:

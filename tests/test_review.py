@@ -225,6 +225,34 @@ def test_a_changed_user_template_shows_in_its_roles(repo: Path) -> None:
     assert "note: user template spare removed (used by no role)" in text
 
 
+def test_shared_changes_never_follow_a_link_or_block_on_a_fifo(repo: Path) -> None:
+    """Comparing the templates folder looks at entries, not at what a link points to: an
+    untracked FIFO cannot block it, and a file outside the folder is never read through a
+    symlink."""
+    import os
+
+    (repo / "tpl").mkdir()
+    (repo / "tpl" / "audit.json.j2").write_text(
+        '{"Version": "1", "Statement": [{{ allow(["oss:GetBucketInfo"], [grants[0].bucket_arn]) }}]}'
+    )
+    outside = repo / "outside.txt"
+    outside.write_text("before")
+    os.symlink("../outside.txt", repo / "tpl" / "notes.txt")
+    spec = (
+        BASE.replace("version: 1\n", "version: 1\ntemplates: tpl\n")
+        + "  auditor:\n    template: audit\n    grants: [{bucket: corp-data}]\n"
+    )
+    (repo / "roles.yaml").write_text(spec)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "auditor")
+    outside.write_text("after: a different file behind the same link")
+    os.mkfifo(repo / "tpl" / "pipe")
+    result = run_cli("review", str(repo / "roles.yaml"), "--base", "HEAD", "--format", "json")
+    doc = json.loads(result.output)
+    # the link's target text did not change, so the link did not; the FIFO is a new entry
+    assert doc["shared_changes"] == ["user template directory file pipe added"]
+
+
 def test_markdown_golden(repo: Path) -> None:
     _code, out = _review(repo, "--format", "markdown")
     commit = _git(repo, "rev-parse", "main").strip()[:12]

@@ -8,13 +8,18 @@ markdown, appends the report to the job summary, creates or updates one pull req
 (found again by a hidden marker, so a re-run edits it rather than adding another), and exits
 with review's exit code so the check fails when a gate does.
 
-The token is sent only to ``GITHUB_API_URL`` and never printed.
+The token is sent only to ``GITHUB_API_URL`` and never printed. What is posted is review's
+output, which comes from the compiled policies and the spec (user templates are confined to
+their folder, see ``permgen.template_guard``); as a second line of defence, the value of every
+secret-looking environment variable (``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ``*KEY*``)
+is replaced with ``***`` before anything is written, printed or posted.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -23,6 +28,22 @@ from collections.abc import Mapping
 from typing import Any
 
 MARKER = "<!-- permgen-review -->"
+
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|KEY", re.IGNORECASE)
+#: Values shorter than this are not redacted (they would match ordinary words).
+_MIN_SECRET = 8
+
+
+def redact(text: str, env: Mapping[str, str]) -> str:
+    """``text`` with the value of every secret-looking environment variable replaced."""
+    secrets = sorted(
+        {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v.strip()) >= _MIN_SECRET},
+        key=len,
+        reverse=True,
+    )
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
 
 
 def review_argv(env: Mapping[str, str]) -> list[str]:
@@ -78,10 +99,11 @@ def upsert_comment(env: Mapping[str, str], markdown: str) -> str:
 def main(env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
     proc = subprocess.run(review_argv(env), capture_output=True, text=True, check=False)
-    sys.stderr.write(proc.stderr)
-    markdown = proc.stdout
+    stderr = redact(proc.stderr, env)
+    sys.stderr.write(stderr)
+    markdown = redact(proc.stdout, env)
     if proc.returncode == 2 or not markdown.strip():
-        markdown = f"**permgen review could not run** (exit {proc.returncode})\n\n```\n{proc.stderr.strip()}\n```\n"
+        markdown = f"**permgen review could not run** (exit {proc.returncode})\n\n```\n{stderr.strip()}\n```\n"
     summary = env.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
