@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -140,11 +141,11 @@ def test_a_good_config_is_still_updated_after_the_checks(
 
 def test_a_bindings_max_duration_is_the_default_duration(tmp_path: Path) -> None:
     """A request that names no duration gets the binding's maximum, not the role's."""
+    shutil.copytree(EXAMPLES / "templates", tmp_path / "templates")
     spec_file = tmp_path / "roles.yaml"
     spec_file.write_text(
         (EXAMPLES / "platform.yaml")
         .read_text()
-        .replace("templates: templates", f"templates: {EXAMPLES / 'templates'}")
         .replace("      duration: 900", "      duration: 3600")
     )
     spec = load_spec(spec_file)
