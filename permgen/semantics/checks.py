@@ -16,6 +16,7 @@ from functools import lru_cache
 from permgen import catalog
 from permgen.model import ALLOW, DENY, Policy, Statement
 from permgen.semantics.glob import realize, tokens
+from permgen.semantics.wildcard import match as wildcard_match
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _first_wild(pattern: str) -> int:
 def contained_resource(a: str, b: str) -> bool:
     """Resource pattern ``a`` is contained in ``b`` (ARN heads and rests compared apart,
     wildcards in the head not crossing ":", as the evaluator matches them)."""
-    from permgen.semantics.glob import arn_segments
+    from permgen.semantics.wildcard import arn_segments
 
     if b == "*" or a == b:
         return True
@@ -185,8 +186,6 @@ def _oss_actions(level: str | None = None) -> tuple[str, ...]:
 
 def effectively_all_on_bucket(policy: Policy) -> Iterator[SemanticIssue]:
     """An Allow whose actions cover every OSS object (or bucket) action of a named bucket."""
-    from permgen.model import wildcard_match
-
     objects, buckets = _oss_actions("object"), _oss_actions("bucket")
     fewest = min(len(objects), len(buckets))
     for i, s in enumerate(policy.statements):
@@ -228,10 +227,6 @@ def _deletes() -> tuple[str, ...]:
 
 
 def _matches_action(pattern: str, name: str) -> bool:
-    from permgen.model import wildcard_match
-
-    if "*" not in pattern and "?" not in pattern:
-        return pattern.lower() == name.lower()
     return wildcard_match(pattern, name, ignore_case=True)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,15 +35,16 @@ from permgen.semantics.conditions import (
     parse_network,
     parse_number,
 )
-from permgen.semantics.evaluate import Evaluator, Request, StatementRef, glob_body
+from permgen.semantics.evaluate import Evaluator, Request, StatementRef
 from permgen.semantics.glob import (
     ACTION_SHAPE,
     ARN_SHAPE,
     HEAD_SHAPE,
-    arn_segments,
     realize,
     tokens,
 )
+from permgen.semantics.wildcard import Pattern, arn_segments, compile_pattern
+from permgen.semantics.wildcard import match as wildcard_match
 
 Kind = Literal["new", "removed"]
 
@@ -136,13 +136,13 @@ class _ActionClasses:
             for a in st.statement.actions:
                 patterns.setdefault(a.lower(), len(patterns))
         self.pattern_index = patterns
-        self.regexes, self.classes, self.future, self.exact = _action_classes(tuple(patterns))
+        self.matchers, self.classes, self.future, self.exact = _action_classes(tuple(patterns))
 
     def vector(self, action: str) -> int:
         low = action.lower()
         vec = 0
-        for i, rx in enumerate(self.regexes):
-            if rx.fullmatch(low):
+        for i, m in enumerate(self.matchers):
+            if m.match(low):
                 vec |= 1 << i
         return vec
 
@@ -158,8 +158,9 @@ class _ActionClasses:
 @lru_cache(maxsize=4096)
 def _action_classes(
     patterns: tuple[str, ...],
-) -> tuple[list[re.Pattern[str]], dict[int, list[str]], dict[int, str], bool]:
-    regexes = [_compiled_glob(p) for p in patterns]
+) -> tuple[list[Pattern], dict[int, list[str]], dict[int, str], bool]:
+    # patterns and names are lower-cased, then compared with case
+    matchers = [compile_pattern(p) for p in patterns]
     known: dict[str, str] = {name: info.name for name, info in catalog.actions().items()}
     for p in patterns:
         if "*" not in p and "?" not in p:
@@ -167,8 +168,8 @@ def _action_classes(
     classes: dict[int, list[str]] = {}
     for low, display in known.items():
         vec = 0
-        for i, rx in enumerate(regexes):
-            if rx.fullmatch(low):
+        for i, m in enumerate(matchers):
+            if m.match(low):
                 vec |= 1 << i
         classes.setdefault(vec, []).append(display)
     wild = [i for i, p in enumerate(patterns) if "*" in p or "?" in p]
@@ -181,12 +182,7 @@ def _action_classes(
                 vec |= 1 << i
         future[vec] = witness
         classes.setdefault(vec, [])
-    return regexes, classes, future, found.complete
-
-
-@lru_cache(maxsize=65536)
-def _compiled_glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(glob_body(pattern), re.DOTALL)
+    return matchers, classes, future, found.complete
 
 
 class _ResourceClasses:
@@ -395,8 +391,6 @@ def _rest_head(resource: str) -> str | None:
     """The literal text after an ARN's fourth ":" up to the first wildcard, or None when
     the pattern is not an ARN whose first four segments are free of "*"/"?" crossing ":".
     Two ARN patterns whose heads are not prefixes of one another match no common string."""
-    from permgen.semantics.glob import arn_segments
-
     head = arn_segments(resource)
     if not head:
         return None
@@ -629,7 +623,7 @@ def diff_policies(
             tuple(
                 r
                 for r in st.statement.resources
-                if re.fullmatch(glob_body(r, arn=True), witness_req.resource, re.DOTALL)
+                if wildcard_match(r, witness_req.resource, arn=True)
             )
             or st.statement.resources
         )
@@ -664,7 +658,7 @@ def diff_policies(
             return None
         rvec = 0
         for i, p in enumerate(resources.patterns):
-            if re.fullmatch(glob_body(p, arn=True), request.resource, re.DOTALL):
+            if wildcard_match(p, request.resource, arn=True):
                 rvec |= 1 << i
         if rvec not in resources.classes:
             return None

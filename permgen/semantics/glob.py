@@ -14,11 +14,12 @@ pattern behave alike, so one filler character stands for all of them.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+from permgen.semantics.wildcard import arn_segments
 
 STAR = "*"
 ANY = "?"
@@ -26,14 +27,6 @@ STAR_SEGMENT = "*:"  # a star that does not match ":" (inside an ARN's first fou
 ANY_SEGMENT = "?:"  # one character other than ":"
 
 Token = str | frozenset[str]  # a wildcard above, or a set of characters
-
-
-def arn_segments(pattern: str) -> int:
-    """How many leading characters of an ARN pattern lie in its first four segments
-    (service, region, account and the "acs" head); 0 when it is not an ARN pattern."""
-    if not pattern.startswith("acs:") or pattern.count(":") < 4:
-        return 0
-    return len(":".join(pattern.split(":", 4)[:4]))
 
 
 @lru_cache(maxsize=65536)
@@ -111,8 +104,12 @@ class _Nfa:
     def step(self, mask: int, ch: str) -> int:
         key = (mask, ch)
         hit = self.cache.get(key)
-        if hit is not None:
-            return hit
+        if hit is None:
+            hit = self.cache[key] = self.advance(mask, ch)
+        return hit
+
+    def advance(self, mask: int, ch: str) -> int:
+        """The state after ``ch`` (not cached: for one-off runs over a text)."""
         out = 0
         m = mask
         toks, eps, n = self.toks, self.eps, self.n
@@ -135,32 +132,27 @@ class _Nfa:
                     out |= eps[i + 1]
             elif ch in t:
                 out |= eps[i + 1]
-        self.cache[key] = out
         return out
 
     def accepts(self, mask: int) -> bool:
         return bool(mask >> self.n & 1)
 
 
-@lru_cache(maxsize=65536)
-def token_regex(toks: tuple[Token, ...]) -> re.Pattern[str]:
-    parts = []
-    for t in toks:
-        if t == STAR:
-            parts.append(".*")
-        elif t == STAR_SEGMENT:
-            parts.append("[^:]*")
-        elif t == ANY:
-            parts.append(".")
-        elif t == ANY_SEGMENT:
-            parts.append("[^:]")
-        else:
-            parts.append("[" + "".join(re.escape(c) for c in sorted(t)) + "]")
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def matches(toks: tuple[Token, ...], text: str) -> bool:
-    return token_regex(toks).fullmatch(text) is not None
+    """Whether ``text`` matches the tokens: the automaton run over the text, one step per
+    character, each step at most one operation per token (linear time, no backtracking)."""
+    nfa = _nfa(toks)
+    mask = nfa.start()
+    for ch in text:
+        mask = nfa.advance(mask, ch)
+        if not mask:
+            return False
+    return nfa.accepts(mask)
+
+
+@lru_cache(maxsize=4096)
+def _nfa(toks: tuple[Token, ...]) -> _Nfa:
+    return _Nfa(toks)
 
 
 @lru_cache(maxsize=65536)
@@ -430,15 +422,14 @@ def realize(
     """
     avoid_set = set(avoid) if avoid is not None else None
     witnesses: dict[int, str] = {}
-    regexes = [token_regex(p) for p in patterns]
     for cand in candidates:
         if avoid_set is not None and cand in avoid_set:
             continue
         if shape is not None and not _shape_accepts(shape, cand):
             continue
         vec = 0
-        for i, rx in enumerate(regexes):
-            if rx.fullmatch(cand):
+        for i, p in enumerate(patterns):
+            if matches(p, cand):
                 vec |= 1 << i
         witnesses.setdefault(vec, cand)
     complete = True
@@ -510,6 +501,7 @@ __all__ = [
     "STAR",
     "Realized",
     "Token",
+    "arn_segments",
     "matches",
     "realize",
     "tokens",
