@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from permgen import catalog
 from permgen.model import ALLOW, DENY, Policy, Statement
-from permgen.semantics.glob import realize, tokens
+from permgen.semantics.glob import Realized, realize, tokens
 from permgen.semantics.wildcard import match as wildcard_match
 
 
@@ -43,8 +43,7 @@ def contained(a: str, b: str, *, ignore_case: bool = False) -> bool:
         return False  # a matches strings that do not start with b's literal prefix
     if b.endswith("*") and _first_wild(b) == len(b) - 1:
         return True  # b is "L*" and every string of a starts with L
-    found = realize([tokens(a), tokens(b)])
-    return not any(vec & 1 and not vec & 2 for vec in found.witnesses)
+    return _contains(realize([tokens(a), tokens(b)]))
 
 
 def _first_wild(pattern: str) -> int:
@@ -67,11 +66,17 @@ def contained_resource(a: str, b: str) -> bool:
             found = realize(
                 [tokens(head_a + ":", arn=True)[:-1], tokens(head_b + ":", arn=True)[:-1]]
             )
-            if any(vec & 1 and not vec & 2 for vec in found.witnesses):
+            if not _contains(found):
                 return False
         return contained(a[na + 1 :], b[nb + 1 :])
-    found = realize([tokens(a, arn=True), tokens(b, arn=True)])
-    return not any(vec & 1 and not vec & 2 for vec in found.witnesses)
+    return _contains(realize([tokens(a, arn=True), tokens(b, arn=True)]))
+
+
+def _contains(found: Realized) -> bool:
+    """No string matches the first pattern but not the second. A search cut short at its
+    state limit proves nothing, so it answers False (a statement is then not reported as
+    redundant: the safe side)."""
+    return found.complete and not any(vec & 1 and not vec & 2 for vec in found.witnesses)
 
 
 def _all_contained(items: Sequence[str], within: Sequence[str], *, ignore_case: bool) -> bool:

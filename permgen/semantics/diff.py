@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from permgen import catalog
+from permgen.errors import InputError
 from permgen.model import DENY, Policy, Statement
 from permgen.semantics.conditions import (
     FAMILY,
@@ -40,6 +41,9 @@ from permgen.semantics.glob import (
     ACTION_SHAPE,
     ARN_SHAPE,
     HEAD_SHAPE,
+    MAX_STATES,
+    Budget,
+    BudgetExceeded,
     realize,
     tokens,
 )
@@ -47,6 +51,26 @@ from permgen.semantics.wildcard import Pattern, arn_segments, compile_pattern
 from permgen.semantics.wildcard import match as wildcard_match
 
 Kind = Literal["new", "removed"]
+
+#: The work one diff may do, in steps (one automaton state stepped over one character by
+#: one pattern; one pair of patterns compared; one combination of classes decided). The
+#: action classes have an allowance of their own (they are computed once per set of action
+#: patterns and cached). Past it the diff stops with :class:`DiffTooLarge` (exit 2).
+#: Ordinary policies use well under 1% of it (docs/performance.md).
+DIFF_STEP_LIMIT = 20_000_000
+
+
+class DiffTooLarge(InputError):
+    """The policies' patterns need more work than the diff allows (exit 2)."""
+
+    def __init__(self, part: str, detail: str) -> None:
+        super().__init__(
+            f"diff refused: comparing the {part} needs too much work ({detail}); "
+            "simplify the wildcard patterns (many '*' in one pattern, many overlapping "
+            "patterns) or compare fewer policies at once (docs/semantics.md, Limits)"
+        )
+        self.part = part
+
 
 #: Risk classes in the order reports list them (most severe first): the catalog's.
 RISK_ORDER = catalog.RISK_CLASSES
@@ -173,7 +197,15 @@ def _action_classes(
                 vec |= 1 << i
         classes.setdefault(vec, []).append(display)
     wild = [i for i, p in enumerate(patterns) if "*" in p or "?" in p]
-    found = realize([tokens(patterns[i]) for i in wild], avoid=frozenset(known), shape=ACTION_SHAPE)
+    try:
+        found = realize(
+            [tokens(patterns[i]) for i in wild],
+            avoid=frozenset(known),
+            shape=ACTION_SHAPE,
+            budget=Budget(DIFF_STEP_LIMIT),
+        )
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("Action patterns", str(exc)) from None
     future: dict[int, str] = {}
     for local, witness in found.witnesses.items():
         vec = 0
@@ -186,7 +218,7 @@ def _action_classes(
 
 
 class _ResourceClasses:
-    def __init__(self, stmts: Sequence[_Stmt]) -> None:
+    def __init__(self, stmts: Sequence[_Stmt], budget: Budget) -> None:
         patterns: dict[str, int] = {}
         for st in stmts:
             for r in st.statement.resources:
@@ -199,11 +231,12 @@ class _ResourceClasses:
                 [tokens(p, arn=True) for p in self.patterns],
                 candidates=[_pretty_resource(p) for p in self.patterns],
                 shape=ARN_SHAPE,
+                budget=budget,
             )
             self.exact = found.complete
             self.classes = found.witnesses  # vec -> witness
         else:
-            self.classes, self.exact = _split_classes(self.patterns, *split)
+            self.classes, self.exact = _split_classes(self.patterns, *split, budget=budget)
 
     def statement_mask(self, vec: int, stmts: Sequence[_Stmt]) -> int:
         mask = 0
@@ -232,7 +265,7 @@ def _split_arns(patterns: Sequence[str]) -> tuple[list[str], list[str]] | None:
 
 
 def _split_classes(
-    patterns: Sequence[str], heads: list[str], rests: list[str]
+    patterns: Sequence[str], heads: list[str], rests: list[str], *, budget: Budget
 ) -> tuple[dict[int, str], bool]:
     """Resource classes from the heads and the rests separately.
 
@@ -246,11 +279,14 @@ def _split_classes(
         [tokens(h + ":", arn=True)[:-1] for h in uh],
         candidates=[_pretty_resource(h + ":x").rsplit(":", 1)[0] for h in uh],
         shape=HEAD_SHAPE,
+        budget=budget,
     )
     rfound = realize(
         [tokens(r) for r in ur],
         candidates=[_pretty_resource("acs:x:*:*:" + r).split(":", 4)[4] for r in ur],
+        budget=budget,
     )
+    budget.spend(len(hfound.witnesses) * len(rfound.witnesses) * len(patterns), "resource classes")
     star = 0
     for i, p in enumerate(patterns):
         if p == "*":
@@ -304,7 +340,9 @@ class _KeyClasses:
     """The classes of one condition key: each a vector over the statements, with a value
     (None = the key is absent from the request) and a description."""
 
-    def __init__(self, key: str, atoms: list[CompiledCondition], missing: MissingKey) -> None:
+    def __init__(
+        self, key: str, atoms: list[CompiledCondition], missing: MissingKey, budget: Budget
+    ) -> None:
         self.key = key
         values: list[str | None] = [None]
         by_family: dict[str, list[CompiledCondition]] = {}
@@ -324,7 +362,9 @@ class _KeyClasses:
                             pats.append(tokens(v, wildcards=False, ignore_case=True))
                         else:
                             pats.append(tokens(v, wildcards=False))
-                found = realize(pats, candidates=[v for a in group for v in a.values])
+                found = realize(
+                    pats, candidates=[v for a in group for v in a.values], budget=budget
+                )
                 complete &= found.complete
                 values.extend(found.witnesses.values())
             if family == "ip":
@@ -508,7 +548,11 @@ def diff_policies(
         return DiffResult((), (), classify=lambda request: False)
 
     actions = _ActionClasses(stmts)
-    resources = _ResourceClasses(stmts)
+    budget = Budget(DIFF_STEP_LIMIT)
+    try:
+        resources = _ResourceClasses(stmts, budget)
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("Resource patterns", str(exc)) from None
 
     # condition keys: the distinct atoms per key, the statements that need each, and for
     # each key class the statements whose atoms on that key all hold
@@ -525,9 +569,13 @@ def diff_policies(
             )
             needs.setdefault(key, {})
             needs[key][ident] = needs[key].get(ident, 0) | bits[k]
-    key_classes = [
-        _KeyClasses(key, list(atoms.values()), missing_key) for key, atoms in atoms_by_key.items()
-    ]
+    try:
+        key_classes = [
+            _KeyClasses(key, list(atoms.values()), missing_key, budget)
+            for key, atoms in atoms_by_key.items()
+        ]
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("condition values", str(exc)) from None
     all_bits = (1 << len(stmts)) - 1
     key_masks: list[list[tuple[int, str | None, tuple[bool, ...]]]] = []
     for kc in key_classes:
@@ -540,6 +588,16 @@ def diff_policies(
                     mask &= ~owner_bits
             rows.append((mask, value, truth))
         key_masks.append(rows)
+    n_combos = 1
+    for rows in key_masks:
+        n_combos *= len(rows)
+    n_combos_work = n_combos * (len(key_masks) + 1)
+    n_cells = len(actions.classes) * len(resources.classes) * n_combos
+    try:
+        budget.spend(n_combos_work, "condition combinations")
+        budget.spend(n_cells, "combinations of action, resource and condition classes")
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("classes", str(exc)) from None
     combos: list[tuple[int, tuple[int, ...]]] = []
     for choice in itertools.product(*[range(len(rows)) for rows in key_masks]):
         mask = all_bits
@@ -686,4 +744,12 @@ def diff_policies(
     )
 
 
-__all__ = ["RISK_ORDER", "AccessItem", "DiffResult", "diff_policies"]
+__all__ = [
+    "DIFF_STEP_LIMIT",
+    "MAX_STATES",
+    "RISK_ORDER",
+    "AccessItem",
+    "DiffResult",
+    "DiffTooLarge",
+    "diff_policies",
+]

@@ -233,7 +233,36 @@ class Realized:
 
 
 FILLERS = "xzqjkwvyXZQ0123456789-_"
+#: States one search may visit. Past it the search stops (``complete=False``), or, with a
+#: :class:`Budget`, raises :class:`BudgetExceeded`.
 MAX_STATES = 20000
+
+
+class BudgetExceeded(Exception):
+    """A search (or the diff around it) needed more work than its :class:`Budget` allows."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(what)
+        self.what = what
+        self.limit = limit
+
+
+class Budget:
+    """An allowance of work shared by the searches of one task (one diff): each search
+    spends the automaton steps it takes, and a search that reaches its state limit raises
+    instead of returning an incomplete answer. Work is in steps: one state stepped over one
+    character by one pattern."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self, steps: int, what: str = "work") -> None:
+        self.used += steps
+        if self.used > self.limit:
+            raise BudgetExceeded(f"{what}: more than {self.limit:,} steps", self.limit)
 
 
 def _filler(pats: Iterable[tuple[Token, ...]]) -> str:
@@ -336,7 +365,11 @@ HEAD_SHAPE = _Shape(
 
 
 def _search(
-    pats: list[tuple[Token, ...]], avoid: _Nfa | None, shape: _Shape | None, limit: int
+    pats: list[tuple[Token, ...]],
+    avoid: _Nfa | None,
+    shape: _Shape | None,
+    limit: int,
+    budget: Budget | None = None,
 ) -> tuple[dict[int, str], bool]:
     """BFS over the product automaton of ``pats``, an automaton of strings to avoid (their
     states are explored but not reported) and the shape every reported string must have.
@@ -386,6 +419,8 @@ def _search(
                 alphabets[key] = alphabet
         else:
             alphabet = full
+        if budget is not None:
+            budget.spend(len(alphabet) * (len(alive) + 2), "pattern search")
         for ch in alphabet:
             nxt = [0] * (k + 2)
             for i in alive:
@@ -399,6 +434,10 @@ def _search(
             nkey = tuple(nxt)
             if nkey not in seen:
                 if len(seen) >= limit:
+                    if budget is not None:
+                        raise BudgetExceeded(
+                            f"pattern search: more than {limit:,} automaton states", limit
+                        )
                     complete = False
                     continue
                 seen[nkey] = word + ch
@@ -413,16 +452,21 @@ def realize(
     avoid: Iterable[str] | None = None,
     shape: _Shape | None = None,
     limit: int = MAX_STATES,
+    budget: Budget | None = None,
 ) -> Realized:
     """Every vector some string realizes over ``patterns``, with a witness.
 
     ``candidates`` are tried first, so readable strings are preferred as witnesses.
     ``avoid``: report only strings outside this finite set (e.g. known action names).
     ``shape``: report only strings of this shape (``ACTION_SHAPE``, ``ARN_SHAPE``).
+    ``budget``: the work allowance to spend (:class:`Budget`); with one, reaching ``limit``
+    states raises :class:`BudgetExceeded` instead of returning ``complete=False``.
     """
     avoid_set = set(avoid) if avoid is not None else None
     witnesses: dict[int, str] = {}
     for cand in candidates:
+        if budget is not None:
+            budget.spend(len(patterns) * (len(cand) + 1), "testing candidate strings")
         if avoid_set is not None and cand in avoid_set:
             continue
         if shape is not None and not _shape_accepts(shape, cand):
@@ -433,6 +477,8 @@ def realize(
                 vec |= 1 << i
         witnesses.setdefault(vec, cand)
     complete = True
+    if budget is not None:
+        budget.spend(4 * len(patterns) * len(patterns), "grouping patterns")
     groups = _groups(patterns)
     for group in groups:
         sub = [patterns[i] for i in group]
@@ -441,7 +487,7 @@ def realize(
             heads = [_literal_prefix(p) for p in sub]
             words = [w for w in avoid_set if any(_prefix_ok(h, w) for h in heads)]
             trie = _Trie(words)
-        found, ok = _search(sub, trie, shape, limit)
+        found, ok = _search(sub, trie, shape, limit, budget)
         complete &= ok
         for local, word in found.items():
             if local == 0:
@@ -452,7 +498,7 @@ def realize(
                     vec |= 1 << i
             witnesses.setdefault(vec, word)
     if 0 not in witnesses:
-        zero = _find_zero(patterns, avoid_set, shape, limit)
+        zero = _find_zero(patterns, avoid_set, shape, limit, budget)
         if zero is not None:
             witnesses[0] = zero
     return Realized(witnesses, complete)
@@ -472,7 +518,11 @@ def _prefix_ok(head: tuple[frozenset[str], ...], word: str) -> bool:
 
 
 def _find_zero(
-    patterns: Sequence[tuple[Token, ...]], avoid: set[str] | None, shape: _Shape | None, limit: int
+    patterns: Sequence[tuple[Token, ...]],
+    avoid: set[str] | None,
+    shape: _Shape | None,
+    limit: int,
+    budget: Budget | None = None,
 ) -> str | None:
     filler = _filler(patterns)
     tries = [filler, filler * 3, "", filler * 40]
@@ -489,7 +539,7 @@ def _find_zero(
             continue
         if not any(matches(p, cand) for p in patterns):
             return cand
-    found, _ = _search(list(patterns), _Trie(avoid) if avoid else None, shape, limit)
+    found, _ = _search(list(patterns), _Trie(avoid) if avoid else None, shape, limit, budget)
     return found.get(0)
 
 
@@ -498,7 +548,10 @@ __all__ = [
     "ANY",
     "ARN_SHAPE",
     "HEAD_SHAPE",
+    "MAX_STATES",
     "STAR",
+    "Budget",
+    "BudgetExceeded",
     "Realized",
     "Token",
     "arn_segments",
