@@ -20,7 +20,7 @@ from permgen.model import parse_policy
 from permgen.semantics import Evaluator, Request, diff_policies
 from permgen.semantics import glob as glob_mod
 from permgen.semantics.diff import DIFF_STEP_LIMIT, DiffTooLarge
-from permgen.semantics.wildcard import PatternSet, match, match_cost
+from permgen.semantics.wildcard import PatternSet, compile_pattern, is_simple, match, match_cost
 from tests.conftest import ROOT, run_cli
 
 # ------------------------------------------------------------------ references
@@ -94,6 +94,8 @@ def test_the_matcher_agrees_with_a_brute_force_reference(
 ) -> None:
     expected = brute(pattern, text, ignore_case=ignore_case, arn=arn)
     assert match(pattern, text, ignore_case=ignore_case, arn=arn) is expected
+    # the chunk matcher too, for simple patterns that match() hands to a regex
+    assert match_cost(pattern, text, ignore_case=ignore_case, arn=arn)[0] is expected
     assert old_regex(pattern, text, ignore_case=ignore_case, arn=arn) is expected
 
 
@@ -103,6 +105,7 @@ def test_unicode_case_is_compared_as_before(pattern: str, text: str, arn: bool) 
     """Kelvin sign, dotted and dotless i, long s: the same answers as re.IGNORECASE."""
     expected = old_regex(pattern, text, ignore_case=True, arn=arn)
     assert match(pattern, text, ignore_case=True, arn=arn) is expected
+    assert match_cost(pattern, text, ignore_case=True, arn=arn)[0] is expected
     assert brute(pattern, text, ignore_case=True, arn=arn) is expected
 
 
@@ -130,6 +133,20 @@ def test_the_work_is_at_most_pattern_times_text(pattern: str, text: str, ignore_
     ok, cost = match_cost(pattern, text, ignore_case=ignore_case)
     assert ok is brute(pattern, text, ignore_case=ignore_case)
     assert cost <= len(pattern) * (len(text) + 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(_PAT, _ARN_PAT), st.booleans())
+def test_only_patterns_that_cannot_backtrack_take_the_regex_path(pattern: str, arn: bool) -> None:
+    """A regex gets at most one star with a choice: none of two stars after the ARN head,
+    and a star in the head only where a ":" follows it."""
+    head = _head(pattern) if arn else 0
+    if is_simple(pattern, arn=arn):
+        assert pattern.count("*", head) <= 1
+        assert all(pattern[i + 1] == ":" for i in range(head) if pattern[i] == "*")
+    if pattern.count("*", head) >= 2:
+        assert not is_simple(pattern, arn=arn)
+        assert not compile_pattern(pattern, arn=arn).simple
 
 
 # ------------------------------------------------------------------ the reproductions

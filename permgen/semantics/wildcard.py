@@ -24,12 +24,22 @@ ARN mode (``arn=True``, resources): in an ARN pattern's first four segments (``a
 service, region, account) wildcards do not match ``:`` (docs/unconfirmed.md). The text is
 split at its first four ``:``; each head segment is matched alone and the rest of the ARN
 with the rest of the pattern, where ``*`` matches anything, ``:`` included.
+
+Speed: the common forms (``oss:Get*``, ``acs:oss:*:*:bucket/prefix/*``, plain names) are
+matched by one compiled regular expression per pattern list, as before, because one C call
+beats any Python loop. A pattern goes to that regex only when it *cannot backtrack more
+than linearly*: at most one ``*`` outside the ARN head, and each ``*`` inside the head the
+last character of its segment (``[^:]*`` followed by ``:`` has one way to match). Such a
+regex has at most one star with a choice, so it tries each of at most ``len(text)`` split
+points once, each costing at most ``len(pattern)``. Every other pattern (two or more stars
+in the rest, as in ``a*a*...*b``) goes to the chunk matcher above. :func:`is_simple` says
+which; the tests check that a pattern with two stars never takes the regex path.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 __all__ = [
@@ -38,6 +48,7 @@ __all__ = [
     "arn_segments",
     "compile_pattern",
     "has_wildcard",
+    "is_simple",
     "match",
     "match_cost",
 ]
@@ -129,15 +140,55 @@ class _Glob:
         return True
 
 
-class Pattern:
-    """A compiled wildcard pattern; :func:`compile_pattern` builds (and caches) them."""
+def is_simple(pattern: str, *, arn: bool = False) -> bool:
+    """Whether ``pattern`` is matched by a regular expression (see the module docstring):
+    at most one ``*`` after the ARN head, and every ``*`` in the head ends its segment."""
+    head = arn_segments(pattern) if arn else 0
+    if pattern.count("*", head) > 1:
+        return False
+    pos = pattern.find("*", 0, head)
+    while pos >= 0:
+        if pattern[pos + 1] != ":":  # the head ends before a ":", so pos + 1 exists
+            return False
+        pos = pattern.find("*", pos + 1, head)
+    return True
 
-    __slots__ = ("_ascii", "_glob", "_head", "_lower", "_rest", "ignore_case", "kind", "pattern")
+
+def _regex_body(pattern: str, arn: bool) -> str:
+    head = arn_segments(pattern) if arn else 0
+    out = []
+    for pos, c in enumerate(pattern):
+        if c == "*":
+            out.append("[^:]*" if pos < head else ".*")
+        elif c == "?":
+            out.append("[^:]" if pos < head else ".")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+def _simple_regex(patterns: Iterable[str], ignore_case: bool, arn: bool) -> re.Pattern[str]:
+    """One regex for simple patterns (:func:`is_simple`): an alternation costs the sum of
+    its branches, each linear."""
+    body = "|".join(_regex_body(p, arn) for p in patterns)
+    return re.compile(f"(?:{body})", re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+class Pattern:
+    """A compiled wildcard pattern; :func:`compile_pattern` builds (and caches) them.
+
+    ``match(text)`` is bound once, at compile time, to the cheapest exact test the pattern
+    allows: string equality, ``startswith``, a regex for a simple pattern, or the chunk
+    matcher."""
+
+    __slots__ = ("_glob", "_head", "_lower", "_rest", "ignore_case", "match", "pattern", "simple")
+
+    match: Callable[[str], bool]
 
     def __init__(self, pattern: str, *, ignore_case: bool = False, arn: bool = False) -> None:
         self.pattern = pattern
         self.ignore_case = ignore_case
-        self._ascii = pattern.isascii()
+        self.simple = is_simple(pattern, arn=arn)
         self._head: tuple[tuple[int, Pattern], ...] = ()
         self._rest: Pattern | None = None
         self._glob: _Glob | None = None
@@ -152,45 +203,33 @@ class Pattern:
                 if s != "*"  # a lone star matches any segment
             )
             self._rest = Pattern(segments[4], ignore_case=ignore_case)
-            self.kind = "arn"
-            return
-        # a head without wildcards is a literal prefix: the plain matcher is exact for it
-        if not has_wildcard(pattern):
-            self.kind = "exact"
-        elif pattern.endswith("*") and not has_wildcard(pattern[:-1]):
-            self.kind = "prefix"
         else:
-            self.kind = "glob"
-        self._glob = _Glob(pattern, ignore_case)
-        if ignore_case and self._ascii:
-            self._lower = _Glob(pattern.lower(), False)
+            # no ARN head, or one without wildcards: its literal ":" need no special rule
+            self._glob = _Glob(pattern, ignore_case)
+            if ignore_case and pattern.isascii():
+                self._lower = _Glob(pattern.lower(), False)
+        if not ignore_case and not has_wildcard(pattern):
+            self.match = pattern.__eq__
+        elif not ignore_case and pattern.endswith("*") and not has_wildcard(pattern[:-1]):
+            self.match = _startswith(pattern[:-1])
+        elif self.simple:
+            self.match = _fullmatch(_simple_regex([pattern], ignore_case, arn))
+        else:
+            self.match = self._chunks
 
-    def match(self, text: str) -> bool:
-        """Whether the whole of ``text`` matches."""
-        kind = self.kind
-        if not self.ignore_case:
-            if kind == "exact":
-                return text == self.pattern
-            if kind == "prefix":
-                return text.startswith(self.pattern[:-1])
+    def _chunks(self, text: str) -> bool:
         return self._match(text, None)
 
     def _match(self, text: str, cost: list[int] | None) -> bool:
-        if self.kind == "arn":
+        """The chunk matcher (whatever the pattern), counting its work in ``cost``."""
+        if self._rest is not None:
             parts = text.split(":", 4)
             if len(parts) < 5:
                 return False
-            rest = self._rest
-            assert rest is not None
-            if cost is None:
-                for i, seg in self._head:
-                    if not seg.match(parts[i]):
-                        return False
-                return rest.match(parts[4])
             for i, seg in self._head:
                 if not seg._match(parts[i], cost):
                     return False
-            return rest._match(parts[4], cost)
+            return self._rest._match(parts[4], cost)
         if self._lower is not None and text.isascii():
             return self._lower.match(text.lower(), cost)
         assert self._glob is not None
@@ -198,6 +237,14 @@ class Pattern:
 
     def __repr__(self) -> str:
         return f"Pattern({self.pattern!r}, ignore_case={self.ignore_case})"
+
+
+def _startswith(prefix: str) -> Callable[[str], bool]:
+    return lambda text: text.startswith(prefix)
+
+
+def _fullmatch(rx: re.Pattern[str]) -> Callable[[str], bool]:
+    return lambda text: rx.fullmatch(text) is not None
 
 
 @lru_cache(maxsize=65536)
@@ -224,46 +271,28 @@ def match_cost(
 
 
 class PatternSet:
-    """Several patterns that match when any one does (a statement's Action or Resource list),
-    with the common forms answered without a per-pattern call: plain names by set lookup and
-    ``prefix*`` by one ``startswith``."""
+    """Several patterns that match when any one does (a statement's Action or Resource
+    list): the simple ones (:func:`is_simple`) as one regex, the others by the chunk
+    matcher."""
 
-    __slots__ = ("_exact", "_exact_lower", "_other", "_prefixes", "ignore_case")
+    __slots__ = ("_other", "_rx", "ignore_case")
 
     def __init__(
         self, patterns: Iterable[str], *, ignore_case: bool = False, arn: bool = False
     ) -> None:
         self.ignore_case = ignore_case
-        exact: set[str] = set()
-        prefixes: list[str] = []
-        other: list[Pattern] = []
-        for p in patterns:
-            compiled = compile_pattern(p, ignore_case=ignore_case, arn=arn)
-            if ignore_case and not p.isascii():
-                other.append(compiled)  # non-ASCII: Unicode case rules, see Pattern
-            elif compiled.kind == "exact":
-                exact.add(p.lower() if ignore_case else p)
-            elif compiled.kind == "prefix":
-                prefixes.append(p[:-1].lower() if ignore_case else p[:-1])
+        simple: list[str] = []
+        other: list[Callable[[str], bool]] = []
+        for p in dict.fromkeys(patterns):
+            if is_simple(p, arn=arn):
+                simple.append(p)
             else:
-                other.append(compiled)
-        self._exact = frozenset(exact)
-        self._prefixes = tuple(prefixes)
+                other.append(compile_pattern(p, ignore_case=ignore_case, arn=arn).match)
+        self._rx = _simple_regex(simple, ignore_case, arn) if simple else None
         self._other = tuple(other)
-        # with case ignored, a non-ASCII text needs every pattern's Unicode-aware matcher
-        self._exact_lower = tuple(
-            compile_pattern(p, ignore_case=True, arn=arn) for p in sorted(exact)
-        ) + tuple(compile_pattern(p + "*", ignore_case=True, arn=arn) for p in prefixes)
 
     def match(self, text: str) -> bool:
-        if self.ignore_case:
-            if not text.isascii():
-                return any(p.match(text) for p in self._exact_lower) or any(
-                    p.match(text) for p in self._other
-                )
-            low = text.lower()
-            if low in self._exact or (self._prefixes and low.startswith(self._prefixes)):
-                return True
-        elif text in self._exact or (self._prefixes and text.startswith(self._prefixes)):
+        rx = self._rx
+        if rx is not None and rx.fullmatch(text) is not None:
             return True
-        return any(p.match(text) for p in self._other)
+        return bool(self._other) and any(m(text) for m in self._other)
