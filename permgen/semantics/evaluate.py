@@ -12,7 +12,7 @@ over precompiled matchers, with no parsing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -93,23 +93,23 @@ class CompiledStatement:
         self.statement = statement
         self.policy = policy
         self.index = index
-        self.actions = _pattern_set(statement.actions, ignore_case=True)
+        self.actions = _pattern_set(statement.actions, ignore_case=True).fullmatch
         self.not_action = statement.not_action
         self.not_resource = statement.not_resource
-        self._resources: PatternSet | None = None
+        self._resources: Callable[[str], object] | None = None
         self._conditions: tuple[CompiledCondition, ...] | None = None
 
     def matches(
         self, action: str, resource: str, context: dict[str, str], missing: MissingKey
     ) -> bool:
-        if self.actions.match(action) is self.not_action:
+        if (self.actions(action) is None) is not self.not_action:
             return False
         resources = self._resources
         if resources is None:
             resources = self._resources = _pattern_set(
                 self.statement.resources, ignore_case=False, arn=True
-            )
-        if resources.match(resource) is self.not_resource:
+            ).fullmatch
+        if (resources(resource) is None) is not self.not_resource:
             return False
         conditions = self._conditions
         if conditions is None:

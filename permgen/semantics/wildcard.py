@@ -275,7 +275,11 @@ class PatternSet:
     list): the simple ones (:func:`is_simple`) as one regex, the others by the chunk
     matcher."""
 
-    __slots__ = ("_other", "_rx", "ignore_case")
+    __slots__ = ("_other", "_rx", "fullmatch", "ignore_case")
+
+    #: ``fullmatch(text)``: something true when ``text`` matches, else None; the regex's own
+    #: C method when every pattern is simple (the evaluator's hot path)
+    fullmatch: Callable[[str], object]
 
     def __init__(
         self, patterns: Iterable[str], *, ignore_case: bool = False, arn: bool = False
@@ -290,9 +294,13 @@ class PatternSet:
                 other.append(compile_pattern(p, ignore_case=ignore_case, arn=arn).match)
         self._rx = _simple_regex(simple, ignore_case, arn) if simple else None
         self._other = tuple(other)
+        self.fullmatch = self._rx.fullmatch if self._rx is not None and not other else self._any
 
-    def match(self, text: str) -> bool:
+    def _any(self, text: str) -> bool | None:
         rx = self._rx
         if rx is not None and rx.fullmatch(text) is not None:
             return True
-        return bool(self._other) and any(m(text) for m in self._other)
+        return True if any(m(text) for m in self._other) else None
+
+    def match(self, text: str) -> bool:
+        return self.fullmatch(text) is not None
