@@ -13,10 +13,10 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from permgen.model import parse_policy
+from permgen.model import Policy, parse_policy
 from permgen.semantics import Evaluator, Request, diff_policies
 from permgen.semantics import glob as glob_mod
 from permgen.semantics.diff import DIFF_STEP_LIMIT, DiffTooLarge
@@ -380,3 +380,43 @@ def test_review_of_a_template_with_a_hostile_pattern(tmp_path: Path) -> None:
     assert proc.returncode in (0, 3), proc.stderr
     assert "Traceback" not in proc.stderr
     assert "odd" in proc.stdout
+
+
+_STAR_PATTERNS = st.lists(
+    st.text(alphabet="ab*", min_size=1, max_size=8).map(lambda p: "acs:oss:*:*:bk/" + p),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_STAR_PATTERNS, _STAR_PATTERNS, st.sampled_from([300, 3_000, 30_000]))
+def test_a_budget_refuses_or_answers_exactly(old: list[str], new: list[str], limit: int) -> None:
+    """Whatever the patterns, a diff under a budget either gives the same answer as without
+    one (the limit never makes it inexact) or refuses with DiffTooLarge."""
+    import permgen.semantics.diff as diff_mod
+
+    def policies(resources: list[str]) -> list[Policy]:
+        return [parse_policy(_policy_list(resources))]
+
+    full = diff_policies(policies(old), policies(new))
+    saved = diff_mod.DIFF_STEP_LIMIT
+    diff_mod.DIFF_STEP_LIMIT = limit
+    try:
+        small = diff_policies(policies(old), policies(new))
+    except DiffTooLarge as exc:
+        assert "diff refused" in str(exc)
+        event("refused")
+        return
+    finally:
+        diff_mod.DIFF_STEP_LIMIT = saved
+    event("answered")
+    assert small.exact and full.exact
+    assert small.to_json() == full.to_json()
+
+
+def _policy_list(resources: list[str]) -> dict[str, object]:
+    return {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": resources}],
+    }
