@@ -470,26 +470,6 @@ def merge_statements(statements: Sequence[Statement]) -> tuple[Statement, ...]:
     return tuple(current)
 
 
-_WILDCARD_RE_CACHE: dict[tuple[str, bool], re.Pattern[str]] = {}
-
-
-def wildcard_regex(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """Compile a RAM wildcard pattern (``*`` any run, ``?`` one character) to a regex."""
-    key = (pattern, ignore_case)
-    cached = _WILDCARD_RE_CACHE.get(key)
-    if cached is None:
-        body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-        cached = re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-        _WILDCARD_RE_CACHE[key] = cached
-    return cached
-
-
-def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    if "*" not in pattern and "?" not in pattern and pattern.isascii() and value.isascii():
-        return pattern.lower() == value.lower() if ignore_case else pattern == value
-    return wildcard_regex(pattern, ignore_case=ignore_case).fullmatch(value) is not None
-
-
 __all__ = [
     "ALLOW",
     "DENY",
@@ -506,6 +486,4 @@ __all__ = [
     "normalize_action",
     "parse_policy",
     "sorted_statements",
-    "wildcard_match",
-    "wildcard_regex",
 ]

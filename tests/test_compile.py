@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from permgen.compiler import compile_file, compile_spec, session_policy
 from permgen.errors import PlaceholderError, PolicySizeError, SpecError
-from permgen.model import Policy, wildcard_match
+from permgen.model import Policy
+from permgen.semantics.wildcard import match as wildcard_match
 from permgen.spec import parse_spec
 from tests.conftest import EXAMPLES, run_cli
 

@@ -12,7 +12,9 @@ from functools import cache, lru_cache
 
 from permgen import catalog
 from permgen.lint.core import Check, LintContext, Rule
-from permgen.model import ALLOW, DENY, Statement, wildcard_match
+from permgen.model import ALLOW, DENY, Statement
+from permgen.semantics.wildcard import has_wildcard
+from permgen.semantics.wildcard import match as wildcard_match
 
 O1 = "https://www.alibabacloud.com/help/en/oss/user-guide/authorization-syntax-and-elements"
 O2 = "https://www.alibabacloud.com/help/en/oss/user-guide/how-oss-works-with-ram"
@@ -68,8 +70,8 @@ def _service_names(service: str) -> tuple[str, ...]:
 
 
 def matching_actions(pattern: str) -> list[catalog.ActionInfo]:
-    """Catalog actions an Action pattern matches (case-insensitive)."""
-    if "*" not in pattern and "?" not in pattern:
+    """Catalog actions an Action pattern matches (case-insensitive, as the evaluator)."""
+    if not has_wildcard(pattern) and pattern.isascii():  # ASCII: lower-case lookup is exact
         info = catalog.lookup(pattern)
         return [info] if info else []
     return [
@@ -516,7 +518,7 @@ def _by_lower(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 
 def _hits(pattern: str, names: tuple[str, ...]) -> list[str]:
     """The names a pattern matches (any case): a lookup for a plain name, matching otherwise."""
-    if "*" not in pattern and "?" not in pattern:
+    if not has_wildcard(pattern) and pattern.isascii():  # ASCII: lower-case lookup is exact
         return list(_by_lower(names).get(pattern.lower(), ()))
     return [n for n in names if wildcard_match(pattern, n, ignore_case=True)]
 

@@ -16,7 +16,8 @@ from functools import lru_cache
 from permgen import catalog
 from permgen.model import ALLOW, DENY, Policy, Statement
 from permgen.semantics.conditions import documented_key
-from permgen.semantics.glob import realize, tokens
+from permgen.semantics.glob import Realized, realize, tokens
+from permgen.semantics.wildcard import match as wildcard_match
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,7 @@ def contained(a: str, b: str, *, ignore_case: bool = False) -> bool:
         return False  # a matches strings that do not start with b's literal prefix
     if b.endswith("*") and _first_wild(b) == len(b) - 1:
         return True  # b is "L*" and every string of a starts with L
-    found = realize([tokens(a), tokens(b)])
-    return not any(vec & 1 and not vec & 2 for vec in found.witnesses)
+    return _contains(realize([tokens(a), tokens(b)]))
 
 
 def _first_wild(pattern: str) -> int:
@@ -56,7 +56,7 @@ def _first_wild(pattern: str) -> int:
 def contained_resource(a: str, b: str) -> bool:
     """Resource pattern ``a`` is contained in ``b`` (ARN heads and rests compared apart,
     wildcards in the head not crossing ":", as the evaluator matches them)."""
-    from permgen.semantics.glob import arn_segments
+    from permgen.semantics.wildcard import arn_segments
 
     if b == "*" or a == b:
         return True
@@ -67,11 +67,17 @@ def contained_resource(a: str, b: str) -> bool:
             found = realize(
                 [tokens(head_a + ":", arn=True)[:-1], tokens(head_b + ":", arn=True)[:-1]]
             )
-            if any(vec & 1 and not vec & 2 for vec in found.witnesses):
+            if not _contains(found):
                 return False
         return contained(a[na + 1 :], b[nb + 1 :])
-    found = realize([tokens(a, arn=True), tokens(b, arn=True)])
-    return not any(vec & 1 and not vec & 2 for vec in found.witnesses)
+    return _contains(realize([tokens(a, arn=True), tokens(b, arn=True)]))
+
+
+def _contains(found: Realized) -> bool:
+    """No string matches the first pattern but not the second. A search cut short at its
+    state limit proves nothing, so it answers False (a statement is then not reported as
+    redundant: the safe side)."""
+    return found.complete and not any(vec & 1 and not vec & 2 for vec in found.witnesses)
 
 
 def _all_contained(items: Sequence[str], within: Sequence[str], *, ignore_case: bool) -> bool:
@@ -196,8 +202,6 @@ def _oss_actions(level: str | None = None) -> tuple[str, ...]:
 
 def effectively_all_on_bucket(policy: Policy) -> Iterator[SemanticIssue]:
     """An Allow whose actions cover every OSS object (or bucket) action of a named bucket."""
-    from permgen.model import wildcard_match
-
     objects, buckets = _oss_actions("object"), _oss_actions("bucket")
     fewest = min(len(objects), len(buckets))
     for i, s in enumerate(policy.statements):
@@ -239,10 +243,6 @@ def _deletes() -> tuple[str, ...]:
 
 
 def _matches_action(pattern: str, name: str) -> bool:
-    from permgen.model import wildcard_match
-
-    if "*" not in pattern and "?" not in pattern:
-        return pattern.lower() == name.lower()
     return wildcard_match(pattern, name, ignore_case=True)
 
 

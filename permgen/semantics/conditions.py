@@ -25,7 +25,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from permgen.model import wildcard_regex
+from permgen.semantics import wildcard
 
 
 class MissingKey(Enum):
@@ -218,7 +218,7 @@ def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | 
 
 def _ip_matches(value: str, pattern: str) -> bool:
     if "*" in pattern:  # OSS documents wildcard forms such as 101.*.*.100
-        return wildcard_regex(pattern).fullmatch(value) is not None
+        return wildcard.match(pattern, value)
     net = parse_network(pattern)
     if net is None:
         return False
@@ -242,8 +242,8 @@ def make_matcher(operator: str, values: tuple[str, ...]) -> Callable[[str], bool
     family = FAMILY[operator]
     if family == "string":
         if operator.endswith("Like"):
-            regexes = [wildcard_regex(v) for v in values]
-            return lambda v: any(r.fullmatch(v) is not None for r in regexes)
+            patterns = [wildcard.compile_pattern(v) for v in values]
+            return lambda v: any(p.match(v) for p in patterns)
         if operator.endswith("IgnoreCase"):
             lowered = frozenset(v.lower() for v in values)
             return lambda v: v.lower() in lowered

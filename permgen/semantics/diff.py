@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
@@ -27,7 +26,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from permgen import catalog
-from permgen.model import DENY, Policy, Statement, wildcard_regex
+from permgen.errors import InputError
+from permgen.model import DENY, Policy, Statement
 from permgen.semantics.conditions import (
     FAMILY,
     KEY_TYPES,
@@ -42,17 +42,41 @@ from permgen.semantics.conditions import (
     parse_network,
     parse_number,
 )
-from permgen.semantics.evaluate import Evaluator, Request, StatementRef, glob_body
+from permgen.semantics.evaluate import Evaluator, Request, StatementRef
 from permgen.semantics.glob import (
     ACTION_SHAPE,
     ARN_SHAPE,
     HEAD_SHAPE,
-    arn_segments,
+    MAX_STATES,
+    Budget,
+    BudgetExceeded,
     realize,
     tokens,
 )
+from permgen.semantics.wildcard import Pattern, arn_segments, compile_pattern
+from permgen.semantics.wildcard import match as wildcard_match
 
 Kind = Literal["new", "removed"]
+
+#: The work one diff may do, in steps (one automaton state stepped over one character by
+#: one pattern; one pair of patterns compared; one combination of classes decided). The
+#: action classes have an allowance of their own (they are computed once per set of action
+#: patterns and cached). Past it the diff stops with :class:`DiffTooLarge` (exit 2).
+#: Ordinary policies use well under 1% of it (docs/performance.md).
+DIFF_STEP_LIMIT = 20_000_000
+
+
+class DiffTooLarge(InputError):
+    """The policies' patterns need more work than the diff allows (exit 2)."""
+
+    def __init__(self, part: str, detail: str) -> None:
+        super().__init__(
+            f"diff refused: comparing the {part} needs too much work ({detail}); "
+            "simplify the wildcard patterns (many '*' in one pattern, many overlapping "
+            "patterns) or compare fewer policies at once (docs/semantics.md, Limits)"
+        )
+        self.part = part
+
 
 #: Risk classes in the order reports list them (most severe first): the catalog's.
 RISK_ORDER = catalog.RISK_CLASSES
@@ -154,13 +178,13 @@ class _ActionClasses:
             for a in st.statement.actions:
                 patterns.setdefault(a.lower(), len(patterns))
         self.pattern_index = patterns
-        self.regexes, self.classes, self.future, self.exact = _action_classes(tuple(patterns))
+        self.matchers, self.classes, self.future, self.exact = _action_classes(tuple(patterns))
 
     def vector(self, action: str) -> int:
         low = action.lower()
         vec = 0
-        for i, rx in enumerate(self.regexes):
-            if rx.fullmatch(low):
+        for i, m in enumerate(self.matchers):
+            if m.match(low):
                 vec |= 1 << i
         return vec
 
@@ -176,8 +200,9 @@ class _ActionClasses:
 @lru_cache(maxsize=4096)
 def _action_classes(
     patterns: tuple[str, ...],
-) -> tuple[list[re.Pattern[str]], dict[int, list[str]], dict[int, str], bool]:
-    regexes = [_compiled_glob(p) for p in patterns]
+) -> tuple[list[Pattern], dict[int, list[str]], dict[int, str], bool]:
+    # patterns and names are lower-cased, then compared with case
+    matchers = [compile_pattern(p) for p in patterns]
     known: dict[str, str] = {name: info.name for name, info in catalog.actions().items()}
     for p in patterns:
         if "*" not in p and "?" not in p:
@@ -185,12 +210,20 @@ def _action_classes(
     classes: dict[int, list[str]] = {}
     for low, display in known.items():
         vec = 0
-        for i, rx in enumerate(regexes):
-            if rx.fullmatch(low):
+        for i, m in enumerate(matchers):
+            if m.match(low):
                 vec |= 1 << i
         classes.setdefault(vec, []).append(display)
     wild = [i for i, p in enumerate(patterns) if "*" in p or "?" in p]
-    found = realize([tokens(patterns[i]) for i in wild], avoid=frozenset(known), shape=ACTION_SHAPE)
+    try:
+        found = realize(
+            [tokens(patterns[i]) for i in wild],
+            avoid=frozenset(known),
+            shape=ACTION_SHAPE,
+            budget=Budget(DIFF_STEP_LIMIT),
+        )
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("Action patterns", str(exc)) from None
     future: dict[int, str] = {}
     for local, witness in found.witnesses.items():
         vec = 0
@@ -199,16 +232,11 @@ def _action_classes(
                 vec |= 1 << i
         future[vec] = witness
         classes.setdefault(vec, [])
-    return regexes, classes, future, found.complete
-
-
-@lru_cache(maxsize=65536)
-def _compiled_glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(glob_body(pattern), re.DOTALL)
+    return matchers, classes, future, found.complete
 
 
 class _ResourceClasses:
-    def __init__(self, stmts: Sequence[_Stmt]) -> None:
+    def __init__(self, stmts: Sequence[_Stmt], budget: Budget) -> None:
         patterns: dict[str, int] = {}
         for st in stmts:
             for r in st.statement.resources:
@@ -221,11 +249,12 @@ class _ResourceClasses:
                 [tokens(p, arn=True) for p in self.patterns],
                 candidates=[_pretty_resource(p) for p in self.patterns],
                 shape=ARN_SHAPE,
+                budget=budget,
             )
             self.exact = found.complete
             self.classes = found.witnesses  # vec -> witness
         else:
-            self.classes, self.exact = _split_classes(self.patterns, *split)
+            self.classes, self.exact = _split_classes(self.patterns, *split, budget=budget)
 
     def statement_mask(self, vec: int, stmts: Sequence[_Stmt]) -> int:
         mask = 0
@@ -254,7 +283,7 @@ def _split_arns(patterns: Sequence[str]) -> tuple[list[str], list[str]] | None:
 
 
 def _split_classes(
-    patterns: Sequence[str], heads: list[str], rests: list[str]
+    patterns: Sequence[str], heads: list[str], rests: list[str], *, budget: Budget
 ) -> tuple[dict[int, str], bool]:
     """Resource classes from the heads and the rests separately.
 
@@ -268,11 +297,14 @@ def _split_classes(
         [tokens(h + ":", arn=True)[:-1] for h in uh],
         candidates=[_pretty_resource(h + ":x").rsplit(":", 1)[0] for h in uh],
         shape=HEAD_SHAPE,
+        budget=budget,
     )
     rfound = realize(
         [tokens(r) for r in ur],
         candidates=[_pretty_resource("acs:x:*:*:" + r).split(":", 4)[4] for r in ur],
+        budget=budget,
     )
+    budget.spend(len(hfound.witnesses) * len(rfound.witnesses) * len(patterns), "resource classes")
     star = 0
     for i, p in enumerate(patterns):
         if p == "*":
@@ -378,7 +410,6 @@ def _fmt_number(x: Decimal) -> str:
 def _fits(pattern: str, value: str) -> list[str]:
     """Strings that match the wildcard ``pattern`` and keep as much of ``value`` as they
     can: ways to make a number, date or address also match a StringLike pattern."""
-    rx = wildcard_regex(pattern)
     first = min((i for i in (pattern.find("*"), pattern.find("?")) if i >= 0), default=-1)
     if first < 0:
         return []
@@ -408,7 +439,7 @@ def _fits(pattern: str, value: str) -> list[str]:
             parts[: len(lead)] = lead
             parts[len(parts) - len(trail) :] = trail
             tries.insert(0, ".".join(parts))
-    return [t for t in dict.fromkeys(tries) if rx.fullmatch(t)]
+    return [t for t in dict.fromkeys(tries) if wildcard_match(pattern, t)]
 
 
 def _is_typed(text: str) -> bool:
@@ -439,7 +470,9 @@ class _KeyClasses:
     Each class carries two truth vectors over the atoms: with key names compared without
     case, and as spelled (which RAM does is UNCONFIRMED; docs/unconfirmed.md)."""
 
-    def __init__(self, key: str, atoms: list[CompiledCondition], missing: MissingKey) -> None:
+    def __init__(
+        self, key: str, atoms: list[CompiledCondition], missing: MissingKey, budget: Budget
+    ) -> None:
         self.key = key
         self.atoms = atoms
         by_family: dict[str, list[CompiledCondition]] = {}
@@ -502,7 +535,7 @@ class _KeyClasses:
                 for fit in _fits(p, v):
                     (values if _is_typed(fit) else late).append(fit)
         if pats:
-            found = realize(pats, candidates=texts)
+            found = realize(pats, candidates=texts, budget=budget)
             complete &= found.complete
             late[:0] = found.witnesses.values()
         if texts and typed and any(f in by_family for f in ("number", "date")):
@@ -567,8 +600,6 @@ def _rest_head(resource: str) -> str | None:
     """The literal text after an ARN's fourth ":" up to the first wildcard, or None when
     the pattern is not an ARN whose first four segments are free of "*"/"?" crossing ":".
     Two ARN patterns whose heads are not prefixes of one another match no common string."""
-    from permgen.semantics.glob import arn_segments
-
     head = arn_segments(resource)
     if not head:
         return None
@@ -694,7 +725,11 @@ def diff_policies(
         return DiffResult((), (), classify=lambda request: False)
 
     actions = _ActionClasses(stmts)
-    resources = _ResourceClasses(stmts)
+    budget = Budget(DIFF_STEP_LIMIT)
+    try:
+        resources = _ResourceClasses(stmts, budget)
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("Resource patterns", str(exc)) from None
 
     # condition keys: the distinct atoms per key, the statements that need each, and for
     # each key class the statements whose atoms on that key all hold
@@ -709,9 +744,13 @@ def diff_policies(
             )
             needs.setdefault(key, {})
             needs[key][ident] = needs[key].get(ident, 0) | bits[k]
-    key_classes = [
-        _KeyClasses(key, list(atoms.values()), missing_key) for key, atoms in atoms_by_key.items()
-    ]
+    try:
+        key_classes = [
+            _KeyClasses(key, list(atoms.values()), missing_key, budget)
+            for key, atoms in atoms_by_key.items()
+        ]
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("condition values", str(exc)) from None
     all_bits = (1 << len(stmts)) - 1
     # per key class: the statements whose atoms on that key hold with key names compared
     # without case, and as spelled; its value and the spelling of the key's name
@@ -733,6 +772,16 @@ def diff_policies(
     # An Allow applies when its conditions hold under either reading of key names, a Deny
     # only when they hold under both (as the evaluator decides).
     denies = old_deny | new_deny
+    n_combos = 1
+    for rows in key_masks:
+        n_combos *= len(rows)
+    n_combos_work = n_combos * (len(key_masks) + 1)
+    n_cells = len(actions.classes) * len(resources.classes) * n_combos
+    try:
+        budget.spend(n_combos_work, "condition combinations")
+        budget.spend(n_cells, "combinations of action, resource and condition classes")
+    except BudgetExceeded as exc:
+        raise DiffTooLarge("classes", str(exc)) from None
     combos: list[tuple[int, tuple[int, ...]]] = []
     for choice in itertools.product(*[range(len(rows)) for rows in key_masks]):
         folded = exact_names = all_bits
@@ -818,7 +867,7 @@ def diff_policies(
             tuple(
                 r
                 for r in st.statement.resources
-                if re.fullmatch(glob_body(r, arn=True), witness_req.resource, re.DOTALL)
+                if wildcard_match(r, witness_req.resource, arn=True)
             )
             or st.statement.resources
         )
@@ -853,7 +902,7 @@ def diff_policies(
             return None
         rvec = 0
         for i, p in enumerate(resources.patterns):
-            if re.fullmatch(glob_body(p, arn=True), request.resource, re.DOTALL):
+            if wildcard_match(p, request.resource, arn=True):
                 rvec |= 1 << i
         if rvec not in resources.classes:
             return None
@@ -884,4 +933,12 @@ def diff_policies(
     )
 
 
-__all__ = ["RISK_ORDER", "AccessItem", "DiffResult", "diff_policies"]
+__all__ = [
+    "DIFF_STEP_LIMIT",
+    "MAX_STATES",
+    "RISK_ORDER",
+    "AccessItem",
+    "DiffResult",
+    "DiffTooLarge",
+    "diff_policies",
+]

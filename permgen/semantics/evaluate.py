@@ -15,7 +15,7 @@ over precompiled matchers, with no parsing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -27,6 +27,7 @@ from permgen.semantics.conditions import (
     RequestContext,
     check_conditions,
 )
+from permgen.semantics.wildcard import PatternSet
 
 DecisionKind = Literal["allow", "explicit_deny", "implicit_deny"]
 
@@ -76,31 +77,9 @@ class Decision:
         return {"decision": self.kind, "statements": [s.to_json() for s in self.statements]}
 
 
-@lru_cache(maxsize=65536)
-def glob_body(pattern: str, *, arn: bool = False) -> str:
-    """A wildcard pattern as a regular expression body. ``arn``: in an ARN pattern's first
-    four segments (acs, service, region, account) wildcards do not match ":"."""
-    from permgen.semantics.glob import arn_segments
-
-    head = arn_segments(pattern) if arn else 0
-    out = []
-    for pos, c in enumerate(pattern):
-        if c == "*":
-            out.append("[^:]*" if pos < head else ".*")
-        elif c == "?":
-            out.append("[^:]" if pos < head else ".")
-        else:
-            out.append(re.escape(c))
-    return "".join(out)
-
-
 @lru_cache(maxsize=16384)
-def _pattern_regex(
-    patterns: tuple[str, ...], *, ignore_case: bool, arn: bool = False
-) -> re.Pattern[str]:
-    parts = [glob_body(p, arn=arn) for p in patterns]
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.compile("(?:" + "|".join(parts) + ")", flags)
+def _pattern_set(patterns: tuple[str, ...], *, ignore_case: bool, arn: bool = False) -> PatternSet:
+    return PatternSet(patterns, ignore_case=ignore_case, arn=arn)
 
 
 _RAM_ENTITY_ARN = re.compile(r"acs:ram:[^:]*:[^:]*:(?:user|group|role)/.*", re.I | re.S)
@@ -121,8 +100,8 @@ def resource_case_insensitive(resource: str, *, deny: bool, not_resource: bool) 
 
 
 class CompiledStatement:
-    """A statement ready to match requests. Regular expressions are built on first use and
-    shared (cached) between statements with the same patterns."""
+    """A statement ready to match requests. Pattern matchers (:mod:`.wildcard`, linear time)
+    are built on first use and shared (cached) between statements with the same patterns."""
 
     __slots__ = (
         "_conditions",
@@ -141,34 +120,32 @@ class CompiledStatement:
         self.statement = statement
         self.policy = policy
         self.index = index
-        self.actions = _pattern_regex(statement.actions, ignore_case=True)
+        self.actions = _pattern_set(statement.actions, ignore_case=True).fullmatch
         self.deny = statement.effect == DENY
         self.not_action = statement.not_action
         self.not_resource = statement.not_resource
-        self._resources: re.Pattern[str] | None = None
-        self._resources_ci: re.Pattern[str] | None = None
+        self._resources: Callable[[str], object] | None = None
+        self._resources_ci: Callable[[str], object] | None = None
         self._conditions: tuple[CompiledCondition, ...] | None = None
 
     def matches(
         self, action: str, resource: str, context: RequestContext, missing: MissingKey
     ) -> bool:
-        if (self.actions.fullmatch(action) is None) is not self.not_action:
+        if (self.actions(action) is None) is not self.not_action:
             return False
-        if resource_case_insensitive(
-            resource, deny=self.statement.effect == DENY, not_resource=self.not_resource
-        ):
+        if resource_case_insensitive(resource, deny=self.deny, not_resource=self.not_resource):
             resources = self._resources_ci
             if resources is None:
-                resources = self._resources_ci = _pattern_regex(
+                resources = self._resources_ci = _pattern_set(
                     self.statement.resources, ignore_case=True, arn=True
-                )
+                ).fullmatch
         else:
             resources = self._resources
             if resources is None:
-                resources = self._resources = _pattern_regex(
+                resources = self._resources = _pattern_set(
                     self.statement.resources, ignore_case=False, arn=True
-                )
-        if (resources.fullmatch(resource) is None) is not self.not_resource:
+                ).fullmatch
+        if (resources(resource) is None) is not self.not_resource:
             return False
         conditions = self._conditions
         if conditions is None:

@@ -14,11 +14,12 @@ pattern behave alike, so one filler character stands for all of them.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+from permgen.semantics.wildcard import arn_segments
 
 STAR = "*"
 ANY = "?"
@@ -26,14 +27,6 @@ STAR_SEGMENT = "*:"  # a star that does not match ":" (inside an ARN's first fou
 ANY_SEGMENT = "?:"  # one character other than ":"
 
 Token = str | frozenset[str]  # a wildcard above, or a set of characters
-
-
-def arn_segments(pattern: str) -> int:
-    """How many leading characters of an ARN pattern lie in its first four segments
-    (service, region, account and the "acs" head); 0 when it is not an ARN pattern."""
-    if not pattern.startswith("acs:") or pattern.count(":") < 4:
-        return 0
-    return len(":".join(pattern.split(":", 4)[:4]))
 
 
 @lru_cache(maxsize=65536)
@@ -111,8 +104,12 @@ class _Nfa:
     def step(self, mask: int, ch: str) -> int:
         key = (mask, ch)
         hit = self.cache.get(key)
-        if hit is not None:
-            return hit
+        if hit is None:
+            hit = self.cache[key] = self.advance(mask, ch)
+        return hit
+
+    def advance(self, mask: int, ch: str) -> int:
+        """The state after ``ch`` (not cached: for one-off runs over a text)."""
         out = 0
         m = mask
         toks, eps, n = self.toks, self.eps, self.n
@@ -135,32 +132,27 @@ class _Nfa:
                     out |= eps[i + 1]
             elif ch in t:
                 out |= eps[i + 1]
-        self.cache[key] = out
         return out
 
     def accepts(self, mask: int) -> bool:
         return bool(mask >> self.n & 1)
 
 
-@lru_cache(maxsize=65536)
-def token_regex(toks: tuple[Token, ...]) -> re.Pattern[str]:
-    parts = []
-    for t in toks:
-        if t == STAR:
-            parts.append(".*")
-        elif t == STAR_SEGMENT:
-            parts.append("[^:]*")
-        elif t == ANY:
-            parts.append(".")
-        elif t == ANY_SEGMENT:
-            parts.append("[^:]")
-        else:
-            parts.append("[" + "".join(re.escape(c) for c in sorted(t)) + "]")
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def matches(toks: tuple[Token, ...], text: str) -> bool:
-    return token_regex(toks).fullmatch(text) is not None
+    """Whether ``text`` matches the tokens: the automaton run over the text, one step per
+    character, each step at most one operation per token (linear time, no backtracking)."""
+    nfa = _nfa(toks)
+    mask = nfa.start()
+    for ch in text:
+        mask = nfa.advance(mask, ch)
+        if not mask:
+            return False
+    return nfa.accepts(mask)
+
+
+@lru_cache(maxsize=4096)
+def _nfa(toks: tuple[Token, ...]) -> _Nfa:
+    return _Nfa(toks)
 
 
 @lru_cache(maxsize=65536)
@@ -241,7 +233,36 @@ class Realized:
 
 
 FILLERS = "xzqjkwvyXZQ0123456789-_"
+#: States one search may visit. Past it the search stops (``complete=False``), or, with a
+#: :class:`Budget`, raises :class:`BudgetExceeded`.
 MAX_STATES = 20000
+
+
+class BudgetExceeded(Exception):
+    """A search (or the diff around it) needed more work than its :class:`Budget` allows."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(what)
+        self.what = what
+        self.limit = limit
+
+
+class Budget:
+    """An allowance of work shared by the searches of one task (one diff): each search
+    spends the automaton steps it takes, and a search that reaches its state limit raises
+    instead of returning an incomplete answer. Work is in steps: one state stepped over one
+    character by one pattern."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def spend(self, steps: int, what: str = "work") -> None:
+        self.used += steps
+        if self.used > self.limit:
+            raise BudgetExceeded(f"{what}: more than {self.limit:,} steps", self.limit)
 
 
 def _filler(pats: Iterable[tuple[Token, ...]]) -> str:
@@ -344,7 +365,11 @@ HEAD_SHAPE = _Shape(
 
 
 def _search(
-    pats: list[tuple[Token, ...]], avoid: _Nfa | None, shape: _Shape | None, limit: int
+    pats: list[tuple[Token, ...]],
+    avoid: _Nfa | None,
+    shape: _Shape | None,
+    limit: int,
+    budget: Budget | None = None,
 ) -> tuple[dict[int, str], bool]:
     """BFS over the product automaton of ``pats``, an automaton of strings to avoid (their
     states are explored but not reported) and the shape every reported string must have.
@@ -394,6 +419,8 @@ def _search(
                 alphabets[key] = alphabet
         else:
             alphabet = full
+        if budget is not None:
+            budget.spend(len(alphabet) * (len(alive) + 2), "pattern search")
         for ch in alphabet:
             nxt = [0] * (k + 2)
             for i in alive:
@@ -407,6 +434,10 @@ def _search(
             nkey = tuple(nxt)
             if nkey not in seen:
                 if len(seen) >= limit:
+                    if budget is not None:
+                        raise BudgetExceeded(
+                            f"pattern search: more than {limit:,} automaton states", limit
+                        )
                     complete = False
                     continue
                 seen[nkey] = word + ch
@@ -421,27 +452,33 @@ def realize(
     avoid: Iterable[str] | None = None,
     shape: _Shape | None = None,
     limit: int = MAX_STATES,
+    budget: Budget | None = None,
 ) -> Realized:
     """Every vector some string realizes over ``patterns``, with a witness.
 
     ``candidates`` are tried first, so readable strings are preferred as witnesses.
     ``avoid``: report only strings outside this finite set (e.g. known action names).
     ``shape``: report only strings of this shape (``ACTION_SHAPE``, ``ARN_SHAPE``).
+    ``budget``: the work allowance to spend (:class:`Budget`); with one, reaching ``limit``
+    states raises :class:`BudgetExceeded` instead of returning ``complete=False``.
     """
     avoid_set = set(avoid) if avoid is not None else None
     witnesses: dict[int, str] = {}
-    regexes = [token_regex(p) for p in patterns]
     for cand in candidates:
+        if budget is not None:
+            budget.spend(len(patterns) * (len(cand) + 1), "testing candidate strings")
         if avoid_set is not None and cand in avoid_set:
             continue
         if shape is not None and not _shape_accepts(shape, cand):
             continue
         vec = 0
-        for i, rx in enumerate(regexes):
-            if rx.fullmatch(cand):
+        for i, p in enumerate(patterns):
+            if matches(p, cand):
                 vec |= 1 << i
         witnesses.setdefault(vec, cand)
     complete = True
+    if budget is not None:
+        budget.spend(4 * len(patterns) * len(patterns), "grouping patterns")
     groups = _groups(patterns)
     for group in groups:
         sub = [patterns[i] for i in group]
@@ -450,7 +487,7 @@ def realize(
             heads = [_literal_prefix(p) for p in sub]
             words = [w for w in avoid_set if any(_prefix_ok(h, w) for h in heads)]
             trie = _Trie(words)
-        found, ok = _search(sub, trie, shape, limit)
+        found, ok = _search(sub, trie, shape, limit, budget)
         complete &= ok
         for local, word in found.items():
             if local == 0:
@@ -461,7 +498,7 @@ def realize(
                     vec |= 1 << i
             witnesses.setdefault(vec, word)
     if 0 not in witnesses:
-        zero = _find_zero(patterns, avoid_set, shape, limit)
+        zero = _find_zero(patterns, avoid_set, shape, limit, budget)
         if zero is not None:
             witnesses[0] = zero
     return Realized(witnesses, complete)
@@ -481,7 +518,11 @@ def _prefix_ok(head: tuple[frozenset[str], ...], word: str) -> bool:
 
 
 def _find_zero(
-    patterns: Sequence[tuple[Token, ...]], avoid: set[str] | None, shape: _Shape | None, limit: int
+    patterns: Sequence[tuple[Token, ...]],
+    avoid: set[str] | None,
+    shape: _Shape | None,
+    limit: int,
+    budget: Budget | None = None,
 ) -> str | None:
     filler = _filler(patterns)
     tries = [filler, filler * 3, "", filler * 40]
@@ -498,7 +539,7 @@ def _find_zero(
             continue
         if not any(matches(p, cand) for p in patterns):
             return cand
-    found, _ = _search(list(patterns), _Trie(avoid) if avoid else None, shape, limit)
+    found, _ = _search(list(patterns), _Trie(avoid) if avoid else None, shape, limit, budget)
     return found.get(0)
 
 
@@ -507,9 +548,13 @@ __all__ = [
     "ANY",
     "ARN_SHAPE",
     "HEAD_SHAPE",
+    "MAX_STATES",
     "STAR",
+    "Budget",
+    "BudgetExceeded",
     "Realized",
     "Token",
+    "arn_segments",
     "matches",
     "realize",
     "tokens",
