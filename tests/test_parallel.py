@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -54,3 +55,44 @@ def test_when_no_process_can_be_started_every_share_comes_back_for_the_caller(
     fds = set(os.listdir("/proc/self/fd"))
     parallel.fork_map(_square_in_child, [5, 6])  # no descriptor is left open
     assert set(os.listdir("/proc/self/fd")) <= fds
+
+
+def _sleep_in_child(x: int) -> int:
+    import time
+
+    time.sleep(30)
+    return x
+
+
+def test_ctrl_c_that_comes_while_forking_leaves_no_worker_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C that reaches the caller while it is still inside fork() (held back by the
+    signal mask) is raised when the mask is lifted: the child just forked must already be
+    among those the clean-up kills, or it outlives the command."""
+    import signal
+
+    forked: list[int] = []
+    real_fork = os.fork
+
+    def fork_then_ctrl_c() -> int:
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+            if len(forked) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_then_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            parallel.fork_map(_sleep_in_child, [1, 2, 3])
+        assert len(forked) == 2  # the third was never started
+        for pid in forked:  # every worker was killed and reaped
+            with pytest.raises(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+    finally:
+        for pid in forked:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
