@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from permgen.model import DENY, Policy, Statement
+from permgen.model import DENY, Condition, Policy, Statement
 from permgen.semantics.conditions import CompiledCondition, MissingKey
 
 DecisionKind = Literal["allow", "explicit_deny", "implicit_deny"]
@@ -362,9 +362,9 @@ def _number_text(n: float) -> str:
 
 def _conditions_in_play(
     policies: Sequence[Policy], request: Request, missing_key: MissingKey
-) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(key, operator, values) of every condition of a statement whose action and resource
-    match the request (only those can change its decision)."""
+) -> list[tuple[Condition, ...]]:
+    """The conditions of every statement whose action and resource match the request (only
+    those statements can change its decision)."""
     from dataclasses import replace
 
     out = []
@@ -374,7 +374,29 @@ def _conditions_in_play(
                 continue
             bare = CompiledStatement(replace(statement, conditions=()), "", 0)
             if bare.matches(request.action, request.resource, {}, missing_key):
-                out += [(c.key, c.operator, c.values) for c in statement.conditions]
+                out.append(statement.conditions)
+    return out
+
+
+def _satisfying(
+    conditions: tuple[Condition, ...],
+    samples: dict[str, list[str]],
+    spelling: dict[str, str],
+    missing_key: MissingKey,
+) -> dict[str, str] | None:
+    """Values of the absent keys that make every one of ``conditions`` on them hold, from the
+    samples, or None."""
+    compiled = [CompiledCondition(c.operator, c.key, c.values) for c in conditions]
+    out: dict[str, str] = {}
+    for key in dict.fromkeys(c.key for c in compiled if c.key in samples):
+        on_key = [c for c in compiled if c.key == key]
+        value = next(
+            (v for v in samples[key] if all(c.holds({key: v}, missing_key) for c in on_key)),
+            None,
+        )
+        if value is None:
+            return None
+        out[spelling[key]] = value
     return out
 
 
@@ -404,13 +426,13 @@ def explain_request(
     in_play = _conditions_in_play([*policies, *(session or ())], request, missing_key)
     spelling: dict[str, str] = {}
     samples: dict[str, list[str]] = {}
-    for key, operator, values in in_play:
-        low = key.lower()
+    for c in (c for conditions in in_play for c in conditions):
+        low = c.key.lower()
         if low in given:
             continue
-        spelling.setdefault(low, key)
+        spelling.setdefault(low, c.key)
         bucket = samples.setdefault(low, [])
-        for v in _sample_values(operator, values):
+        for v in _sample_values(c.operator, c.values):
             if v not in bucket and len(bucket) < VALUES_PER_KEY:
                 bucket.append(v)
     keys = list(spelling)
@@ -434,6 +456,14 @@ def explain_request(
                 break
         if not exhaustive or len(found) == 2:
             break
+    if not exhaustive:  # too many combinations: at least try making each statement match
+        for conditions in in_play:
+            extra = _satisfying(conditions, samples, spelling, missing_key)
+            if extra:
+                req = Request(request.action, request.resource, {**request.context, **extra})
+                kind = decide(req).kind
+                if kind != decision.kind and kind not in found:
+                    found[kind] = Alternative(kind, extra)
     order = ("allow", "explicit_deny", "implicit_deny")
     return Explanation(
         decision=decision,
