@@ -458,12 +458,12 @@ def explain_request(
             break
     if not exhaustive:  # too many combinations: at least try making each statement match
         for conditions in in_play:
-            extra = _satisfying(conditions, samples, spelling, missing_key)
-            if extra:
-                req = Request(request.action, request.resource, {**request.context, **extra})
+            wanted = _satisfying(conditions, samples, spelling, missing_key)
+            if wanted:
+                req = Request(request.action, request.resource, {**request.context, **wanted})
                 kind = decide(req).kind
                 if kind != decision.kind and kind not in found:
-                    found[kind] = Alternative(kind, extra)
+                    found[kind] = Alternative(kind, wanted)
     order = ("allow", "explicit_deny", "implicit_deny")
     return Explanation(
         decision=decision,
