@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 @click.command("explain")
 @click.argument("policies", nargs=-1, required=True, metavar="POLICY...")
 @click.option("--action", required=True, help="The action, e.g. oss:GetObject.")
-@click.option("--resource", required=True, help="The resource ARN, e.g. acs:oss:*:*:bucket/key.")
+@click.option(
+    "--resource",
+    required=True,
+    help="The resource ARN, e.g. acs:oss:*:1234567890123456:bucket/key.",
+)
 @click.option(
     "--context",
     "context",
@@ -41,7 +45,8 @@ if TYPE_CHECKING:
 @click.option(
     "--expect",
     type=click.Choice(["allow", "deny"]),
-    help="Exit 3 unless the decision is this (deny = explicit or implicit).",
+    help="Exit 3 unless the decision is this (deny = explicit or implicit) and does not "
+    "hinge on a condition key the request does not give.",
 )
 @click.option(
     "--context-complete",
