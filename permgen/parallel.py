@@ -69,22 +69,28 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | None]:
     interrupt = {signal.SIGINT}
     try:
         for item in items:
-            read_end, write_end = os.pipe()
+            # Ctrl-C waits until the new child is in ``live``: lifting the mask raises the
+            # KeyboardInterrupt of a Ctrl-C that came meanwhile, and a child not yet recorded
+            # then would be left running, unseen by the clean-up below.
             signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
             try:
-                pid = os.fork()
-            except OSError:
-                pid = -1
-            if pid == 0:
-                _worker(fn, item, read_end, write_end)  # never returns
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
-            if pid < 0:  # no more processes: what is left comes back as None, for the caller
-                os.close(read_end)
+                read_end, write_end = os.pipe()
+                try:
+                    pid = os.fork()
+                except OSError:
+                    pid = -1
+                if pid == 0:
+                    _worker(fn, item, read_end, write_end)  # never returns
+                if pid > 0:
+                    children.append((pid, read_end))
+                    live[pid] = read_end
+                else:  # no more processes: what is left comes back as None, for the caller
+                    os.close(read_end)
                 os.close(write_end)
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
+            if pid < 0:
                 break
-            children.append((pid, read_end))
-            live[pid] = read_end
-            os.close(write_end)
         results: list[R | None] = [None] * len(items)
         for index, (pid, read_end) in enumerate(children):
             live[pid] = None  # the stream closes it from here on
@@ -96,15 +102,23 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | None]:
                 results[index] = pickle.loads(data)  # our own child's bytes
         return results
     except BaseException:
-        for pid, unclosed in live.items():
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            if unclosed is not None:
-                os.close(unclosed)
+        signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)  # a second Ctrl-C waits too
+        try:
+            _kill_and_reap(live)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
         raise
+
+
+def _kill_and_reap(live: dict[int, int | None]) -> None:
+    for pid, unclosed in live.items():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        if unclosed is not None:
+            os.close(unclosed)
 
 
 __all__ = ["MAX_JOBS", "available", "default_jobs", "fork_map", "split"]

@@ -556,10 +556,19 @@ def _same_policy_many_times(tmp_path: Path, n: int) -> list[str]:
     return paths
 
 
+# ``python -m permgen`` with Ctrl-C raising KeyboardInterrupt, as under a terminal: a suite
+# started by a shell without job control (``make test &`` in a script) inherits SIGINT
+# ignored, and Python then leaves it ignored, so the command would never see the Ctrl-C.
+_PERMGEN_WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('permgen', run_name='__main__', alter_sys=True)"
+)
+
+
 def _start_with_workers(args: list[str]) -> tuple[subprocess.Popen[bytes], list[str]]:
     """Start ``permgen lint -j 2 ...`` and wait until both workers are running."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "permgen", "lint", "-j", "2", *args],
+        [sys.executable, "-c", _PERMGEN_WITH_CTRL_C, "lint", "-j", "2", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,

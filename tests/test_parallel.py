@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from permgen import parallel
+from tests.conftest import ROOT
 
 
 @given(st.lists(st.integers(), max_size=50), st.integers(min_value=1, max_value=9))
@@ -54,3 +57,57 @@ def test_when_no_process_can_be_started_every_share_comes_back_for_the_caller(
     fds = set(os.listdir("/proc/self/fd"))
     parallel.fork_map(_square_in_child, [5, 6])  # no descriptor is left open
     assert set(os.listdir("/proc/self/fd")) <= fds
+
+
+# Run in a fresh interpreter: fork_map is for single-threaded programs (the command line),
+# and a test process that runs other threads could take the Ctrl-C on one of them.
+_CTRL_C_WHILE_FORKING = """
+import os, signal, sys, time
+from permgen import parallel
+from tests.conftest import ROOT
+
+forked = []
+real_fork = os.fork
+
+def fork_then_ctrl_c():  # a Ctrl-C that reaches the caller while it is inside fork()
+    pid = real_fork()
+    if pid:
+        forked.append(pid)
+        if len(forked) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+    return pid
+
+def sleep(x):
+    time.sleep(30)
+    return x
+
+os.fork = fork_then_ctrl_c
+try:
+    parallel.fork_map(sleep, [1, 2, 3])
+    print("no KeyboardInterrupt")
+except KeyboardInterrupt:
+    pass
+for pid in forked:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+        print(pid, "left running")
+        os.kill(pid, signal.SIGKILL)
+    except ChildProcessError:
+        print(pid, "reaped")
+"""
+
+
+def test_ctrl_c_that_comes_while_forking_leaves_no_worker_running() -> None:
+    """The Ctrl-C is held back while forking and raised when the mask is lifted: the child
+    just forked must already be among those the clean-up kills, or it outlives the command."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_WHILE_FORKING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2, proc.stdout  # the third worker was never started
+    assert all(line.endswith(" reaped") for line in lines), proc.stdout

@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-from permgen.model import DENY, Policy, Statement
+from permgen.model import DENY, Condition, Policy, Statement
 from permgen.semantics.conditions import (
     CompiledCondition,
     MissingKey,
@@ -284,13 +285,237 @@ def explain(
     return Evaluator(policies, missing_key=missing_key).decide(request)
 
 
+# --- Explaining one request: the condition keys it did not give ----------------------------
+#
+# A request that omits a condition key is decided as if the key were absent (MissingKey). That
+# is right for a request that really has no such key, and misleading for one described
+# incompletely: "deny" may hold only because acs:SourceVpc was left out. explain_request finds
+# the keys that statements matching the action and resource test and the request does not
+# give, and decides the request again with representative values for them (values satisfying
+# and values failing each condition), fewest keys first.
+
+#: How many variants of the request explain_request decides at most (then it stops, and says so).
+EXPLAIN_BUDGET = 4096
+#: Representative values tried per absent key, at most.
+VALUES_PER_KEY = 8
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """The decision the request would get with some absent keys given these values."""
+
+    decision: DecisionKind
+    context: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"decision": self.decision, "context": dict(self.context)}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One request decided, with what the absent condition keys could change.
+
+    ``missing_keys``: keys tested by statements whose action and resource match, absent from
+    the request (spelled as in the policy). ``alternatives``: for each decision other than
+    ``decision.kind`` that some values of those keys produce, the first such values found
+    (fewest keys). ``exhaustive``: every combination of representative values was tried.
+    ``ceiling`` and ``session``: with a session policy, the role policies' and the session
+    policy's own decisions."""
+
+    decision: Decision
+    missing_keys: tuple[str, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    exhaustive: bool = True
+    ceiling: Decision | None = None
+    session: Decision | None = None
+
+    @property
+    def denied_by(self) -> tuple[str, ...]:
+        """With a session policy and a deny: which of "ceiling", "session" denied."""
+        if self.ceiling is None or self.session is None or self.decision.allowed:
+            return ()
+        return tuple(
+            name
+            for name, d in (("ceiling", self.ceiling), ("session", self.session))
+            if not d.allowed
+        )
+
+    def flips(self, expect_allow: bool) -> tuple[Alternative, ...]:
+        """The alternatives whose answer (allow or not) differs from ``expect_allow``."""
+        return tuple(a for a in self.alternatives if (a.decision == "allow") != expect_allow)
+
+
+def _sample_values(operator: str, values: tuple[str, ...]) -> list[str]:
+    """Values of a key that satisfy the condition and values that fail it (a few each)."""
+    from permgen.semantics.conditions import (
+        FAMILY,
+        format_date,
+        parse_date,
+        parse_network,
+        parse_number,
+    )
+
+    family = FAMILY.get(operator)
+    given = list(values[:3])
+    out: list[str] = []
+    if family == "string":
+        if operator.endswith("Like"):
+            out += [v.replace("*", "x").replace("?", "x") for v in given]
+        else:
+            out += given
+        out += ["", "permgen-example"]
+    elif family == "bool":
+        out += ["true", "false"]
+    elif family == "number":
+        for v in given:
+            n = parse_number(v)
+            if n is not None:
+                out += [_number_text(n - 1), _number_text(n), _number_text(n + 1)]
+    elif family == "date":
+        for v in given:
+            t = parse_date(v)
+            if t is not None:
+                out += [d for d in (format_date(t - 1), format_date(t), format_date(t + 1)) if d]
+    elif family == "ip":
+        for v in given:
+            net = parse_network(v)
+            if net is not None:
+                out.append(str(net.network_address))
+        out += ["192.0.2.1", "2001:db8::1"]
+    return out
+
+
+def _number_text(n: Decimal) -> str:
+    """An exact number as a request would send it (no exponent for ordinary sizes)."""
+    return format(n, "f") if -30 <= n.adjusted() <= 40 else str(n)
+
+
+def _conditions_in_play(
+    policies: Sequence[Policy], request: Request, missing_key: MissingKey
+) -> list[tuple[Condition, ...]]:
+    """The conditions of every statement whose action and resource match the request (only
+    those statements can change its decision)."""
+    from dataclasses import replace
+
+    out = []
+    for policy in policies:
+        for statement in policy.statements:
+            if not statement.conditions:
+                continue
+            bare = CompiledStatement(replace(statement, conditions=()), "", 0)
+            if bare.matches(request.action, request.resource, RequestContext({}), missing_key):
+                out.append(statement.conditions)
+    return out
+
+
+def _satisfying(
+    conditions: tuple[Condition, ...],
+    samples: dict[str, list[str]],
+    spelling: dict[str, str],
+    missing_key: MissingKey,
+) -> dict[str, str] | None:
+    """Values of the absent keys that make every one of ``conditions`` on them hold, from the
+    samples, or None."""
+    compiled = [CompiledCondition(c.operator, c.key, c.values) for c in conditions]
+    out: dict[str, str] = {}
+    for key in dict.fromkeys(c.key for c in compiled if c.key in samples):
+        on_key = [c for c in compiled if c.key == key]
+        value = next(
+            (v for v in samples[key] if all(c.holds({key: v}, missing_key) for c in on_key)),
+            None,
+        )
+        if value is None:
+            return None
+        out[spelling[key]] = value
+    return out
+
+
+def explain_request(
+    policies: Sequence[Policy],
+    request: Request,
+    *,
+    session: Sequence[Policy] | None = None,
+    missing_key: MissingKey = MissingKey.NEGATED_TRUE,
+    budget: int = EXPLAIN_BUDGET,
+) -> Explanation:
+    """Decide one request like :func:`explain`, and say what the condition keys it does not
+    give could change (see :class:`Explanation`). With ``session``, also each side's decision."""
+    import itertools
+
+    ceiling_ev = Evaluator(policies, missing_key=missing_key)
+    session_ev = Evaluator(session, missing_key=missing_key) if session is not None else None
+
+    decide = ceiling_ev.decide
+    if session_ev is not None:
+        token = TokenEvaluator((), (), missing_key=missing_key)
+        token.session, token.role = session_ev, ceiling_ev
+        decide = token.decide
+
+    decision = decide(request)
+    given = {k.lower() for k in request.context}
+    in_play = _conditions_in_play([*policies, *(session or ())], request, missing_key)
+    spelling: dict[str, str] = {}
+    samples: dict[str, list[str]] = {}
+    for c in (c for conditions in in_play for c in conditions):
+        low = c.key.lower()
+        if low in given:
+            continue
+        spelling.setdefault(low, c.key)
+        bucket = samples.setdefault(low, [])
+        for v in _sample_values(c.operator, c.values):
+            if v not in bucket and len(bucket) < VALUES_PER_KEY:
+                bucket.append(v)
+    keys = list(spelling)
+    found: dict[str, Alternative] = {}
+    tried = 0
+    exhaustive = True
+    for size in range(1, len(keys) + 1):
+        for subset in itertools.combinations(keys, size):
+            for values in itertools.product(*(samples[k] for k in subset)):
+                if tried >= budget:
+                    exhaustive = False
+                    break
+                tried += 1
+                extra = {spelling[k]: v for k, v in zip(subset, values, strict=True)}
+                kind = decide(
+                    Request(request.action, request.resource, {**request.context, **extra})
+                ).kind
+                if kind != decision.kind and kind not in found:
+                    found[kind] = Alternative(kind, extra)
+            if not exhaustive or len(found) == 2:
+                break
+        if not exhaustive or len(found) == 2:
+            break
+    if not exhaustive:  # too many combinations: at least try making each statement match
+        for conditions in in_play:
+            wanted = _satisfying(conditions, samples, spelling, missing_key)
+            if wanted:
+                req = Request(request.action, request.resource, {**request.context, **wanted})
+                kind = decide(req).kind
+                if kind != decision.kind and kind not in found:
+                    found[kind] = Alternative(kind, wanted)
+    order = ("allow", "explicit_deny", "implicit_deny")
+    return Explanation(
+        decision=decision,
+        missing_keys=tuple(spelling[k] for k in keys),
+        alternatives=tuple(found[k] for k in order if k in found),
+        exhaustive=exhaustive,
+        ceiling=ceiling_ev.decide(request) if session_ev is not None else None,
+        session=session_ev.decide(request) if session_ev is not None else None,
+    )
+
+
 __all__ = [
+    "EXPLAIN_BUDGET",
+    "Alternative",
     "Decision",
     "DecisionKind",
     "Evaluator",
+    "Explanation",
     "Request",
     "StatementRef",
     "TokenEvaluator",
     "explain",
+    "explain_request",
     "resource_case_insensitive",
 ]

@@ -30,7 +30,7 @@ def cli_markdown() -> str:
             continue
         sub = click.Context(
             command,
-            info_name=f"permgen {name}",
+            info_name=name,
             parent=ctx,
             terminal_width=100,
             max_content_width=100,
