@@ -162,7 +162,9 @@ def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
         if (
             findings
             and findings[0].rule_id == INVALID.id
-            and findings[0].message.startswith(("not valid JSON", "not UTF-8", "duplicate key"))
+            and findings[0].message.startswith(
+                ("not valid JSON", "JSON beyond", "not UTF-8", "duplicate key")
+            )
         ):
             report.unreadable.append(str(path))
         report.findings.extend(findings)
