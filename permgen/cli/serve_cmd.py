@@ -71,7 +71,7 @@ def command(
     from permgen.account.credentials import resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
-    from permgen.serve import TokenService, create_app, load_callers
+    from permgen.serve import SERVER_LIMITS, TokenService, create_app, load_callers
     from permgen.spec import load_spec
 
     spec = load_spec(spec_path)
@@ -92,5 +92,6 @@ def command(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
+        **SERVER_LIMITS,
     )
     return 0
