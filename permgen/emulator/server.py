@@ -60,8 +60,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # applied to the socket by StreamRequestHandler
         super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # reads and writes alike
 
     def do_GET(self) -> None:
         self._handle("GET")
