@@ -400,7 +400,8 @@ class Backend:
 
     def CreateRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Create a RAM role with its trust policy and MaxSessionDuration (3,600-43,200).
-        Reproduces: EntityAlreadyExists.Role, InvalidParameter.MaxSessionDuration."""
+        Reproduces: EntityAlreadyExists.Role, InvalidParameter.MaxSessionDuration, the trust
+        policy's grammar (MalformedPolicyDocument)."""
         name = p.get("RoleName", "")
         if name in self.roles:
             raise EmulatorError(

@@ -115,6 +115,13 @@ def test_a_bad_content_length_is_400(service: Service) -> None:
         sock.close()
 
 
+def test_a_request_head_over_16_kib_is_400(service: Service) -> None:
+    sock = _connect(service)
+    sock.sendall(_head("X-Padding: " + "p" * (17 * 1024) + "\r\n"))
+    assert sock.recv(65536).startswith(b"HTTP/1.1 400")
+    sock.close()
+
+
 def test_a_slow_body_is_given_up_with_408(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
