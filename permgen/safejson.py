@@ -75,6 +75,12 @@ def _outside_strings(text: str) -> bytes:
     if b"\\" in reduced:  # escapes: tokenize the strings properly
         reduced = _STRING_RE.sub("", text).encode("utf-8", "surrogatepass").translate(_FOLD, _DROP)
         return reduced.replace(b'"', b"")  # an unterminated string's quote
+    # No string holds a bracket (the usual case) exactly when dropping every pair of adjacent
+    # quotes leaves none: the first string that holds one starts a run of an odd number of
+    # quotes, so one of them would be left.
+    paired = reduced.replace(b'""', b"")
+    if b'"' not in paired:
+        return paired
     # no escape: quotes alternate open, close, so every other piece is outside the strings
     return b"".join(reduced.split(b'"')[::2])
 
@@ -118,25 +124,51 @@ def check_depth(text: str, max_depth: int = MAX_DEPTH) -> None:
     # unbalanced brackets that never go that deep: not JSON, which the decoder will say
 
 
-def _number_hook(text: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+class _NumberTooLong(ValueError):
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+
+
+class _Constant(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _bounded(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     def hook(literal: str) -> Any:
         if len(literal) > MAX_NUMBER_CHARS:
-            raise JsonLimitError(
-                f"a number of {len(literal)} characters (at most {MAX_NUMBER_CHARS})",
-                text,
-                _blank_strings(text).find(literal),
-            )
+            raise _NumberTooLong(literal)
         return convert(literal)
 
     return hook
 
 
-def _no_constants(text: str) -> Callable[[str], Any]:
-    def hook(name: str) -> Any:
-        pos = _blank_strings(text).find(name)
-        raise JsonLimitError(f"{name} is not a JSON value", text, pos, invalid=True)
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
 
-    return hook
+
+_CONVERTERS: dict[str, tuple[Callable[[str], Any], Callable[[str], Any]]] = {
+    "text": (_bounded(JsonNumber), _bounded(JsonNumber)),
+    "python": (_bounded(int), _bounded(float)),
+}
+_DECODERS: dict[tuple[str, Any], json.JSONDecoder] = {}
+
+
+def _decoder(numbers: str, object_pairs_hook: Any) -> json.JSONDecoder:
+    """One decoder per configuration, built once (json.loads with hooks builds one per call)."""
+    key = (numbers, object_pairs_hook)
+    decoder = _DECODERS.get(key)
+    if decoder is None:
+        parse_int, parse_float = _CONVERTERS[numbers]
+        decoder = _DECODERS[key] = json.JSONDecoder(
+            parse_int=parse_int,
+            parse_float=parse_float,
+            parse_constant=_no_constant,
+            object_pairs_hook=object_pairs_hook,
+        )
+    return decoder
 
 
 def _blank_strings(text: str) -> str:
@@ -156,19 +188,17 @@ def loads(
     Raises :class:`JsonLimitError` over a bound, ``json.JSONDecodeError`` for bad JSON.
     """
     check_depth(text, max_depth)
-    if numbers == "text":
-        parse_int = parse_float = _number_hook(text, JsonNumber)
-    else:
-        parse_int = _number_hook(text, int)
-        parse_float = _number_hook(text, float)
     try:
-        return json.loads(
-            text,
-            parse_int=parse_int,
-            parse_float=parse_float,
-            parse_constant=_no_constants(text),
-            object_pairs_hook=object_pairs_hook,
-        )
+        return _decoder(numbers, object_pairs_hook).decode(text)
+    except _NumberTooLong as exc:
+        n = len(exc.literal)
+        where = _blank_strings(text).find(exc.literal)
+        raise JsonLimitError(
+            f"a number of {n} characters (at most {MAX_NUMBER_CHARS})", text, where
+        ) from None
+    except _Constant as exc:
+        where = _blank_strings(text).find(exc.name)
+        raise JsonLimitError(f"{exc.name} is not a JSON value", text, where, invalid=True) from None
     except RecursionError:  # a bound lower than the depth check's (a deep thread stack)
         raise JsonLimitError("arrays and objects nested too deeply") from None
 
