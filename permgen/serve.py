@@ -314,6 +314,8 @@ def create_app(service: TokenService) -> Any:
     from starlette.routing import Route
 
     def problem(status: int, message: str, **headers: str) -> Response:
+        # a message may quote the request, which JSON lets carry lone surrogates
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         return JSONResponse(
             {"error": message, "status": status}, status_code=status, headers=headers or None
         )

@@ -149,6 +149,9 @@ def test_bodies_that_would_break_the_decoder_are_400(service: Service) -> None:
     for raw, needle in BREAKERS:
         status, body, _ = service.post(None, raw=raw)
         assert status == 400 and needle in body["error"], (raw[:60], body)
+    # a lone surrogate is valid JSON; quoting it back must not break the answer
+    status, body, _ = service.post(None, raw=b'{"role": "\\ud800"}')
+    assert status == 403 and "\\ud800" in body["error"], body
 
 
 #: JSON text of one value: ordinary ones, and the ones that broke decoders
