@@ -6,9 +6,11 @@ Everything downstream (lint, evaluation, diff, sync) works on these values and n
 and to emit compiled policies.
 
 Parsing is lenient where Alibaba's own examples are (trailing commas; a single statement
-object instead of a list; numbers and booleans where strings are required) and strict
-where a mistake would change meaning (unknown elements, both Action and NotAction,
-duplicate keys, a Principal in an identity policy).
+object instead of a list; a number or boolean as a condition value, kept as written) and
+strict where a mistake would change meaning (unknown elements, both Action and NotAction,
+duplicate keys, a Principal in an identity policy, a number where RAM wants a string).
+JSON text is read within bounds (:mod:`permgen.safejson`): nesting depth, number length,
+no NaN or Infinity.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from itertools import pairwise
 from typing import Any
 
 from permgen.errors import PolicyParseError
+from permgen.safejson import JsonLimitError, JsonNumber
+from permgen.safejson import loads as _bounded_loads
 
 #: RAM's limit for a custom policy document, measured on compact JSON in UTF-8 bytes.
 POLICY_LIMIT = 6144
@@ -190,11 +194,22 @@ class _DuplicateKey(ValueError):
 def loads_lenient(
     text: str, *, source: str | None = None, duplicate_keys_checked: bool = True
 ) -> Any:
-    """Parse JSON the way Alibaba's examples are written (trailing commas allowed)."""
+    """Parse JSON the way Alibaba's examples are written (trailing commas allowed).
+
+    Numbers come back as :class:`~permgen.safejson.JsonNumber` (their text as written);
+    nesting deeper than :data:`~permgen.safejson.MAX_DEPTH`, a number literal longer than
+    :data:`~permgen.safejson.MAX_NUMBER_CHARS`, NaN and Infinity are refused.
+    """
     try:
-        if not duplicate_keys_checked:
-            return json.loads(_strip_trailing_commas(text))
-        return json.loads(_strip_trailing_commas(text), object_pairs_hook=_no_duplicate_keys)
+        return _bounded_loads(
+            _strip_trailing_commas(text),
+            object_pairs_hook=_no_duplicate_keys if duplicate_keys_checked else None,
+        )
+    except JsonLimitError as exc:
+        kind = "not valid JSON" if exc.invalid else "JSON beyond permgen's limits"
+        raise PolicyParseError(
+            f"{kind}: {exc.msg}", source=source, line=exc.lineno, column=exc.colno
+        ) from None
     except _DuplicateKey as exc:
         raise PolicyParseError(
             f"duplicate key {exc.key!r}: JSON parsers disagree on which one wins",
@@ -234,6 +249,9 @@ def _err(message: str, source: str | None, path: str) -> PolicyParseError:
 
 
 def _parse_document(doc: Mapping[str, Any], source: str | None) -> Policy:
+    bad_key = next((k for k in doc if type(k) is not str), None)
+    if bad_key is not None:
+        raise _err(f"a key must be a string, not {bad_key!r}", source, "")
     keys = {k.lower(): k for k in doc}
     unknown = [k for k in doc if k.lower() not in ("version", "statement")]
     if unknown:
@@ -243,8 +261,8 @@ def _parse_document(doc: Mapping[str, Any], source: str | None) -> Policy:
     if "version" not in keys:
         raise _err('missing "Version" (it must be "1")', source, "")
     version = doc[keys["version"]]
-    if str(version) != "1":
-        raise _err(f'Version must be "1", not {version!r}', source, "Version")
+    if version != "1" or type(version) is not str:
+        raise _err(f'Version must be "1", not {_show(version)}', source, "Version")
     if "statement" not in keys:
         raise _err('missing "Statement"', source, "")
     raw = doc[keys["statement"]]
@@ -256,9 +274,42 @@ def _parse_document(doc: Mapping[str, Any], source: str | None) -> Policy:
     return Policy(statements=statements, version="1", name=source or "")
 
 
+def _show(value: Any) -> str:
+    """A value for a message: strings quoted, JSON values as JSON writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if type(value) is str or isinstance(value, JsonNumber):
+        return repr(value)
+    return _json_type(value)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (JsonNumber, int, float)):
+        return "a number"
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
 def _strings(
-    value: Any, source: str | None, path: str, *, allow_empty: bool = False
+    value: Any,
+    source: str | None,
+    path: str,
+    *,
+    allow_empty: bool = False,
+    scalars: bool = False,
 ) -> tuple[str, ...]:
+    """A string or a list of strings. ``scalars`` (condition values) also takes a boolean
+    (``true`` -> ``"true"``) and a number as it was written (``10`` -> ``"10"``); a float
+    decoded by someone else is refused, since its written form is lost."""
     if type(value) is str:
         return (value,)
     if type(value) is list and value and all(type(v) is str for v in value):
@@ -267,14 +318,16 @@ def _strings(
     out: list[str] = []
     for i, item in enumerate(items):
         where = f"{path}[{i}]" if isinstance(value, list) else path
-        if isinstance(item, bool):
-            out.append("true" if item else "false")
-        elif isinstance(item, (int, float)):
-            out.append(str(item))
-        elif isinstance(item, str):
+        if type(item) is str:
             out.append(item)
+        elif scalars and isinstance(item, bool):
+            out.append("true" if item else "false")
+        elif scalars and isinstance(item, JsonNumber):
+            out.append(item.text)
+        elif scalars and type(item) is int:
+            out.append(str(item))
         else:
-            raise _err(f"expected a string, got {type(item).__name__}", source, where)
+            raise _err(f"expected a string, got {_json_type(item)}", source, where)
     if not out and not allow_empty:
         raise _err("expected at least one value", source, path)
     return tuple(out)
@@ -289,11 +342,11 @@ def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
     else:
         remapped: dict[str, Any] = {}
         for key, value in raw.items():
-            canon = _STATEMENT_KEY_BY_LOWER.get(key.lower())
+            canon = _STATEMENT_KEY_BY_LOWER.get(key.lower()) if type(key) is str else None
             if canon is None:
                 hint = (
                     " (RAM identity policies have no Principal)"
-                    if key.lower() == "principal"
+                    if str(key).lower() == "principal"
                     else ""
                 )
                 raise _err(f"unknown element {key!r}{hint}", source, f"{path}.{key}")
@@ -303,9 +356,9 @@ def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
     if effect is None:
         raise _err('missing "Effect" (Allow or Deny)', source, path)
     if effect != ALLOW and effect != DENY:
-        if not isinstance(effect, str) or effect.lower() not in ("allow", "deny"):
+        if type(effect) is not str or effect.lower() not in ("allow", "deny"):
             raise _err(
-                f'Effect must be "Allow" or "Deny", not {effect!r}', source, f"{path}.Effect"
+                f'Effect must be "Allow" or "Deny", not {_show(effect)}', source, f"{path}.Effect"
             )
         effect = ALLOW if effect.lower() == "allow" else DENY
 
@@ -332,6 +385,8 @@ def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
         if type(block) is not dict and not isinstance(block, Mapping):
             raise _err("Condition must be an object", source, f"{path}.Condition")
         for op, keyed in block.items():
+            if type(op) is not str:
+                raise _err(f"unknown condition operator {op!r}", source, f"{path}.Condition")
             canon_op = op if op in _OPERATOR_SET else _OPERATOR_BY_LOWER.get(op.lower())
             if canon_op is None:
                 raise _err(
@@ -346,11 +401,17 @@ def _parse_statement(raw: Any, source: str | None, path: str) -> Statement:
                     f"{path}.Condition.{op}",
                 )
             for ckey, cval in keyed.items():
-                values = _strings(cval, source, f"{path}.Condition.{op}.{ckey}")
+                if type(ckey) is not str:
+                    raise _err(
+                        f"a condition key must be a string, not {ckey!r}",
+                        source,
+                        f"{path}.Condition.{op}",
+                    )
+                values = _strings(cval, source, f"{path}.Condition.{op}.{ckey}", scalars=True)
                 conditions.append(Condition(canon_op, ckey, values))
 
     sid = fields.get("Sid")
-    if sid is not None and not isinstance(sid, str):
+    if sid is not None and type(sid) is not str:
         raise _err("Sid must be a string", source, f"{path}.Sid")
     return Statement(
         effect=effect,

@@ -27,6 +27,8 @@ from typing import Any, TextIO
 
 from permgen.account.types import StsApi, StsCredentials
 from permgen.errors import CloudError, EndpointError, InputError, PermgenError, SpecError
+from permgen.safejson import JsonLimitError
+from permgen.safejson import loads as bounded_loads
 from permgen.spec import (
     PLACEHOLDER_VALUE_RE,
     Spec,
@@ -36,7 +38,22 @@ from permgen.spec import (
 )
 from permgen.tokens import mint
 
+#: The largest request body accepted, in bytes; enforced while the body streams in.
 MAX_BODY = 16 * 1024
+#: Seconds a request body may take to arrive in full (a slow sender answers 408).
+BODY_TIMEOUT = 10.0
+#: How deeply a request body's JSON may nest (``{"vars": {...}}`` is 2 deep).
+MAX_BODY_DEPTH = 8
+#: uvicorn settings ``permgen serve`` runs with (docs/token-service.md): connections and
+#: requests in flight over this many are answered 503; an idle keep-alive connection is
+#: closed after 5 s; a request line with its headers may not exceed 16 KiB.
+SERVER_LIMITS: dict[str, Any] = {
+    "limit_concurrency": 512,
+    "timeout_keep_alive": 5,
+    "h11_max_incomplete_event_size": 16 * 1024,
+    "http": "h11",
+}
+_LENGTH_RE = re.compile(r"[0-9]{1,12}")
 CALLER = "{caller}"
 FROM_REQUEST = "{request}"
 
@@ -496,9 +513,43 @@ def create_app(service: TokenService) -> Any:
     from starlette.routing import Route
 
     def problem(status: int, message: str, **headers: str) -> Response:
+        # a message may quote the request, which JSON lets carry lone surrogates
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         return JSONResponse(
             {"error": message, "status": status}, status_code=status, headers=headers or None
         )
+
+    too_large = f"body over {MAX_BODY} bytes"
+
+    async def read_body(request: Request) -> bytes | Response:
+        """The body, read as it streams in and given up at MAX_BODY + 1 bytes: a declared
+        or chunked body over the limit is answered 413 without reading the rest, and the
+        connection is closed so the sender cannot go on."""
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not _LENGTH_RE.fullmatch(declared):
+                return problem(400, "Content-Length is not a number", Connection="close")
+            if int(declared) > MAX_BODY:
+                return problem(413, too_large, Connection="close")
+        chunks: list[bytes] = []
+        size = 0
+
+        async def collect() -> bool:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    return False
+                chunks.append(chunk)
+            return True
+
+        try:
+            within = await asyncio.wait_for(collect(), BODY_TIMEOUT)
+        except TimeoutError:
+            return problem(408, f"the body took over {BODY_TIMEOUT:g} s", Connection="close")
+        if not within:
+            return problem(413, too_large, Connection="close")
+        return b"".join(chunks)
 
     async def issue(request: Request, role: str | None, compat: bool) -> Response:
         start = time.perf_counter()
@@ -516,15 +567,16 @@ def create_app(service: TokenService) -> Any:
         requested: dict[str, Any] = {}
         duration: int | None = None
         if not compat:
-            length = int(request.headers.get("content-length") or 0)
-            if length > MAX_BODY:
-                return problem(413, f"body over {MAX_BODY} bytes")
-            body = await request.body()
-            if len(body) > MAX_BODY:
-                return problem(413, f"body over {MAX_BODY} bytes")
+            body = await read_body(request)
+            if isinstance(body, Response):
+                return body
             try:
-                doc = json.loads(body or b"null")
-            except ValueError:
+                doc = bounded_loads(
+                    body.decode("utf-8") or "null", max_depth=MAX_BODY_DEPTH, numbers="python"
+                )
+            except JsonLimitError as exc:
+                return problem(400, f"the body is not accepted: {exc.msg}")
+            except ValueError:  # not JSON, or not UTF-8
                 return problem(400, "the body is not JSON")
             if not isinstance(doc, dict) or not isinstance(doc.get("role"), str):
                 return problem(400, 'expected {"role": "...", "vars": {...}, "duration": seconds}')

@@ -162,6 +162,10 @@ class _BaseLoader(_SafeLoader):  # type: ignore[misc]
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+#: The longest integer a spec may write, in characters: Python refuses to print an integer
+#: of more than 4,300 digits, and no value in a spec needs more than a few.
+MAX_INT_CHARS = 64
 #: Nodes a document may expand to, aliases included: a "billion laughs" stops here.
 MAX_NODES = 200_000
 
@@ -195,6 +199,11 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR_TAG:
                 return node.value
+            if node.tag == _INT_TAG and len(node.value) > MAX_INT_CHARS:
+                raise self.error(
+                    f"an integer of {len(node.value)} characters (at most {MAX_INT_CHARS})",
+                    node.start_mark,
+                )
             constructor = self.constructors.get(node.tag)
             if constructor is None:
                 raise self.error(

@@ -87,7 +87,7 @@ def command(
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
     from permgen.errors import InputError
-    from permgen.serve import TokenService, create_app
+    from permgen.serve import SERVER_LIMITS, TokenService, create_app
 
     sts = SdkStsClient(
         resolve(access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile),
@@ -108,5 +108,6 @@ def command(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
+        **SERVER_LIMITS,
     )
     return 0

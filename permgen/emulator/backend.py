@@ -21,6 +21,8 @@ from typing import Any
 
 from permgen.errors import PolicyParseError
 from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, parse_policy
+from permgen.safejson import JsonLimitError
+from permgen.safejson import loads as bounded_loads
 from permgen.semantics.conditions import check_conditions
 
 ACCOUNT = "1234567890123456"
@@ -31,6 +33,68 @@ ADMIN_KEY_SECRET = "permgen-emulator-admin-secret-not-real"  # exists only insid
 _NAME_RE = re.compile(r"[A-Za-z0-9-]{1,128}")
 _SESSION_RE = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
 _ROLE_ARN_RE = re.compile(r"acs:ram::([0-9]+):role/([A-Za-z0-9.-]{1,64})")
+_DIGITS_RE = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²".isdigit() is true
+#: RAM's limit for a role's trust policy (AssumeRolePolicyDocument). UNCONFIRMED: the
+#: CreateRole model gives no number; the custom-policy limit is used.
+TRUST_POLICY_LIMIT = POLICY_LIMIT
+_PRINCIPAL_KINDS = ("RAM", "Service", "Federated")
+
+
+def _integer(p: dict[str, str], name: str, default: int, code: str, message: str) -> int:
+    """A whole-number parameter, or the parameter's InvalidParameter error."""
+    raw = p.get(name)
+    if raw is None or raw == "":
+        return default
+    if not _DIGITS_RE.fullmatch(raw):
+        raise EmulatorError(code, 400, message)
+    return int(raw)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+    )
+
+
+def parse_trust(text: str) -> dict[str, Any]:
+    """A trust policy's grammar (D15): an object with Version "1" (the emulator lets it be
+    left out) and a Statement list of objects, each with Effect, Action and a Principal
+    object of RAM/Service/Federated strings or lists of strings. Anything else (a list,
+    deep nesting, a number for a principal) is MalformedPolicyDocument."""
+
+    def bad(why: str) -> EmulatorError:
+        return EmulatorError(
+            "MalformedPolicyDocument", 400, f"The trust policy is malformed: {why}."
+        )
+
+    if len(text.encode()) > TRUST_POLICY_LIMIT:
+        raise EmulatorError(
+            "InvalidParameter.PolicyDocument.Length",
+            400,
+            f"The policy document exceeds {TRUST_POLICY_LIMIT} bytes.",
+        )
+    try:
+        doc = bounded_loads(text, max_depth=8, numbers="python")
+    except (JsonLimitError, ValueError) as exc:
+        raise bad(str(exc).split(":")[0]) from None
+    if not isinstance(doc, dict) or doc.get("Version", "1") != "1":
+        raise bad('a JSON object with Version "1" is expected')
+    statements = doc.get("Statement")
+    if not isinstance(statements, list):
+        raise bad("Statement must be a list of statements")
+    for st in statements:
+        if not isinstance(st, dict) or st.get("Effect") not in ("Allow", "Deny"):
+            raise bad('each statement needs Effect "Allow" or "Deny"')
+        if not _strings(st.get("Action")):
+            raise bad("each statement needs an Action string or list of strings")
+        principal = st.get("Principal")
+        if (
+            not isinstance(principal, dict)
+            or not principal
+            or any(k not in _PRINCIPAL_KINDS or not _strings(v) for k, v in principal.items())
+        ):
+            raise bad("Principal must be an object of RAM, Service or Federated strings")
+    return doc
 
 
 class EmulatorError(Exception):
@@ -353,16 +417,18 @@ class Backend:
 
     def CreateRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Create a RAM role with its trust policy and MaxSessionDuration (3,600-43,200).
-        Reproduces: EntityAlreadyExists.Role, InvalidParameter.MaxSessionDuration."""
+        Reproduces: EntityAlreadyExists.Role, InvalidParameter.MaxSessionDuration, the trust
+        policy's grammar (MalformedPolicyDocument)."""
         name = p.get("RoleName", "")
         self._unused("Role", name)
-        try:
-            trust = json.loads(p.get("AssumeRolePolicyDocument", ""))
-        except ValueError:
-            raise EmulatorError(
-                "MalformedPolicyDocument", 400, "The trust policy is malformed."
-            ) from None
-        max_session = int(p.get("MaxSessionDuration") or 3600)
+        trust = parse_trust(p.get("AssumeRolePolicyDocument", ""))
+        max_session = _integer(
+            p,
+            "MaxSessionDuration",
+            3600,
+            "InvalidParameter.MaxSessionDuration",
+            "MaxSessionDuration must be 3600-43200.",
+        )
         if not 3600 <= max_session <= 43200:
             raise EmulatorError(
                 "InvalidParameter.MaxSessionDuration", 400, "MaxSessionDuration must be 3600-43200."
@@ -492,18 +558,21 @@ class Backend:
         (MaxItems 1-1000, default 100; an opaque Marker while IsTruncated). The error codes
         for a bad MaxItems or Marker are UNCONFIRMED (InvalidParameter.MaxItems / .Marker)."""
         ptype = p.get("PolicyType")
-        raw_max = p.get("MaxItems") or "100"
-        if not re.fullmatch("[0-9]{1,4}", raw_max) or not 1 <= int(raw_max) <= 1000:
+        max_items = _integer(
+            p, "MaxItems", 100, "InvalidParameter.MaxItems", "The parameter MaxItems is invalid."
+        )
+        if not 1 <= max_items <= 1000:
             raise EmulatorError(
                 "InvalidParameter.MaxItems", 400, "The parameter MaxItems is invalid."
             )
         start = 0
         if p.get("Marker"):
             try:
-                start = int(base64.urlsafe_b64decode(p["Marker"].encode()).decode().split(":")[1])
-                if start < 0:
-                    raise ValueError(start)
-            except (ValueError, IndexError, UnicodeDecodeError):
+                offset = base64.urlsafe_b64decode(p["Marker"].encode()).decode().split(":")[1]
+                if not _DIGITS_RE.fullmatch(offset):
+                    raise ValueError(offset)
+                start = int(offset)
+            except (ValueError, IndexError, UnicodeError):
                 raise EmulatorError(
                     "InvalidParameter.Marker", 400, "The parameter Marker is invalid."
                 ) from None
@@ -517,7 +586,7 @@ class Backend:
             for (t, _), r in sorted(self.policies.items())
             if not ptype or t == ptype
         ]
-        end = start + int(raw_max)
+        end = start + max_items
         page: dict[str, Any] = {
             "Policies": {"Policy": out[start:end]},
             "IsTruncated": end < len(out),
@@ -782,13 +851,14 @@ class Backend:
                 400,
                 "The parameter RoleSessionName is wrongly formed.",
             )
-        duration = int(p.get("DurationSeconds") or 3600)
+        duration_error = (
+            f"The Min/Max value of DurationSeconds is 15min/{role.max_session // 60}min."
+        )
+        duration = _integer(
+            p, "DurationSeconds", 3600, "InvalidParameter.DurationSeconds", duration_error
+        )
         if not 900 <= duration <= role.max_session:
-            raise EmulatorError(
-                "InvalidParameter.DurationSeconds",
-                400,
-                f"The Min/Max value of DurationSeconds is 15min/{role.max_session // 60}min.",
-            )
+            raise EmulatorError("InvalidParameter.DurationSeconds", 400, duration_error)
         policy = p.get("Policy")
         self.session_policies.append(policy or "")
         if policy:

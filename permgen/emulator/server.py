@@ -5,11 +5,19 @@ query string (form-body parameters are accepted and signed too). Every request i
 way the cloud checks it: the HMAC-SHA1 signature, the timestamp (within 15 minutes), the nonce
 (never reused), the AccessKeyId, and for STS credentials the SecurityToken and its expiry.
 Faults (an error code, a status, a delay, a dropped connection) can be injected per action.
+
+Whatever a client sends, it gets an answer in RAM's error shape, never a dropped connection:
+a malformed request is refused with the code RAM or STS gives, a bug in a handler is an
+``InternalError`` (500). A connection that sends nothing for ``idle_timeout`` seconds is
+closed; over ``max_connections`` open connections, a new one is answered
+``ServiceUnavailable`` (503) at once. Request bodies are at most :data:`MAX_BODY` bytes.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import socket
 import threading
 import time
 import uuid
@@ -23,6 +31,14 @@ from permgen.emulator.backend import HANDLERS, RAM_VERSION, Backend, EmulatorErr
 from permgen.emulator.signing import verify
 
 MAX_SKEW = 15 * 60
+#: The largest request body, in bytes: a 6,144-byte policy, percent-encoded three times over,
+#: with every other parameter, fits well within it.
+MAX_BODY = 64 * 1024
+#: Seconds a connection may stay silent (mid-request or between requests) before it is closed.
+IDLE_TIMEOUT = 10.0
+#: Connections served at once; one more is answered 503 ServiceUnavailable and closed.
+MAX_CONNECTIONS = 64
+_LENGTH_RE = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass
@@ -42,6 +58,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # requests are not logged
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # reads and writes alike
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -70,21 +90,56 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         request_id = str(uuid.UUID(int=self.server.next_id()))
-        params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            body = self.rfile.read(length).decode("utf-8", errors="replace")
-            if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
-                params.update(parse_qsl(body, keep_blank_values=True))
         try:
+            params = self._params()
             result = self.server.dispatch(method, params, source_ip=self.client_address[0])
         except EmulatorError as exc:
+            if exc.status in (400, 413) and exc.code.startswith("InvalidHttp"):
+                self.close_connection = True  # the body cannot be skipped safely
             self._error(exc.status, exc.code, exc.message, request_id)
             return
         except _Drop:
             self.close_connection = True
             return
+        except (TimeoutError, ConnectionError):
+            raise  # the client went silent or away: nobody to answer
+        except Exception as exc:  # a bug: still an answer, in RAM's shape, and no hang
+            self.close_connection = True
+            self._error(
+                500,
+                "InternalError",
+                f"The request processing has failed ({type(exc).__name__}).",
+                request_id,
+            )
+            return
         self._send(200, {"RequestId": request_id, **result})
+
+    def _params(self) -> dict[str, str]:
+        """The query's parameters and, for a form body, the body's (UTF-8, bounded)."""
+        params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+        if self.headers.get("Transfer-Encoding"):
+            raise EmulatorError(
+                "InvalidHttpRequest.TransferEncoding",
+                400,
+                "Chunked request bodies are not supported: send a Content-Length.",
+            )
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not _LENGTH_RE.fullmatch(declared):
+            raise EmulatorError(
+                "InvalidHttpRequest.ContentLength", 400, "The Content-Length header is invalid."
+            )
+        length = int(declared)
+        if length > MAX_BODY:
+            raise EmulatorError(
+                "InvalidHttpRequest.BodyTooLarge",
+                413,
+                f"The request body is over {MAX_BODY} bytes.",
+            )
+        if length:
+            body = self.rfile.read(length).decode("utf-8", errors="replace")
+            if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+                params.update(parse_qsl(body, keep_blank_values=True))
+        return params
 
 
 class _Drop(Exception):
@@ -93,16 +148,72 @@ class _Drop(Exception):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # connections waiting to be accepted (answered or refused at once)
 
-    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        backend: Backend,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         super().__init__(address, _Handler)
         self.backend = backend
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.open_connections = 0
         self.lock = threading.Lock()
         self.nonces: set[str] = set()
         self.faults: list[Fault] = []
         self.counter = 0
         self.calls: dict[str, int] = {}
         self.state_file: str | None = None
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            full = self.open_connections >= self.max_connections
+            if not full:
+                self.open_connections += 1
+        if full:
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self.lock:
+            self.open_connections -= 1
+
+    def _refuse(self, request: socket.socket) -> None:
+        """Answer 503 ServiceUnavailable on a connection over the limit, and close it."""
+        body = json.dumps(
+            {
+                "RequestId": str(uuid.UUID(int=self.next_id())),
+                "HostId": "permgen-emulator",
+                "Code": "ServiceUnavailable",
+                "Message": "The request has failed due to a temporary failure of the server.",
+            }
+        ).encode()
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json;charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        try:
+            request.settimeout(1.0)
+            request.sendall(head + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
 
     def next_id(self) -> int:
         with self.lock:
@@ -235,9 +346,16 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         state_file: str | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.backend = backend or Backend()
-        self._server = _Server((host, port), self.backend)
+        self._server = _Server(
+            (host, port),
+            self.backend,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+        )
         self._server.state_file = state_file
         self._thread: threading.Thread | None = None
 
@@ -245,6 +363,11 @@ class Emulator:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now (each holds a thread)."""
+        return self._server.open_connections
 
     @property
     def calls(self) -> dict[str, int]:
@@ -287,4 +410,4 @@ class Emulator:
         self.stop()
 
 
-__all__ = ["Emulator", "Fault"]
+__all__ = ["IDLE_TIMEOUT", "MAX_BODY", "MAX_CONNECTIONS", "Emulator", "Fault"]

@@ -36,7 +36,8 @@ def verify(method: str, params: Mapping[str, str], secret: str) -> tuple[bool, s
     """(valid, the string to sign) for a request's parameters."""
     sts = string_to_sign(method, params)
     expected = signature(sts, secret)
-    return hmac.compare_digest(expected, params.get("Signature", "")), sts
+    given = params.get("Signature", "").encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(expected.encode(), given), sts
 
 
 __all__ = ["percent_encode", "signature", "string_to_sign", "verify"]

@@ -34,7 +34,7 @@ def run_rules(ctx: LintContext, rules: Sequence[Rule] | None = None) -> Iterator
 
 #: PG001 messages that mean the input could not be read as a JSON document at all (exit 2),
 #: rather than a document that breaks the policy grammar (a finding like any other).
-UNREADABLE = ("not valid JSON", "not UTF-8", "duplicate key")
+UNREADABLE = ("not valid JSON", "JSON beyond", "not UTF-8", "duplicate key")
 
 
 def unreadable(findings: Sequence[Finding]) -> bool:

@@ -21,7 +21,7 @@ from permgen.account.types import ClientConfig
 from permgen.emulator import Backend, Emulator
 from permgen.model import parse_policy
 from permgen.semantics import Evaluator, Request
-from permgen.serve import TokenService, create_app, load_callers, new_key
+from permgen.serve import SERVER_LIMITS, TokenService, create_app, load_callers, new_key
 from permgen.spec import load_spec
 from tests.conftest import EXAMPLES
 from tests.emulator.test_emulator import attach_system, call, client
@@ -104,7 +104,14 @@ def service(tmp_path: Path) -> Iterator[Service]:
         audit = io.StringIO()
         app = create_app(TokenService(spec, load_callers(callers, spec), sts, audit=audit))
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", access_log=False)
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="error",
+                access_log=False,
+                **SERVER_LIMITS,
+            )
         )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
