@@ -178,14 +178,13 @@ def _policy(resource: str, action: str = "oss:GetObject") -> dict[str, object]:
 @pytest.mark.parametrize("groups", [8, 10])
 def test_explain_decides_a_hostile_resource_pattern_at_once(tmp_path: Path, groups: int) -> None:
     path = tmp_path / "p.json"
-    path.write_text(json.dumps(_policy("corp-data/" + "*a" * groups + "*b")))
+    path.write_text(json.dumps(_policy("acs:oss:*:*:corp-data/" + "*a" * groups + "*b")))
+    arn = "acs:oss:*:1234567890123456:" + TEXT_60  # explain takes a resource as an ARN
     start = time.perf_counter()
     denied = run_cli(
-        "explain", str(path), "--action", "oss:GetObject", "--resource", TEXT_60, "--format", "json"
+        "explain", str(path), "--action", "oss:GetObject", "--resource", arn, "--format", "json"
     )
-    allowed = run_cli(
-        "explain", str(path), "--action", "oss:GetObject", "--resource", TEXT_60 + "b"
-    )
+    allowed = run_cli("explain", str(path), "--action", "oss:GetObject", "--resource", arn + "b")
     assert time.perf_counter() - start < 5
     assert json.loads(denied.output)["decision"] == "implicit_deny"
     assert allowed.output.startswith("allow")
