@@ -146,6 +146,10 @@ class _Drop(Exception):
     pass
 
 
+#: Seconds between the checks a thread-started emulator makes for a stop request.
+POLL_INTERVAL = 0.01
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # connections waiting to be accepted (answered or refused at once)
@@ -388,8 +392,13 @@ class Emulator:
             self._server.faults.append(Fault(action, code, status, times, delay, drop))
 
     def start(self) -> Emulator:
+        # A short poll interval: stop() waits for the serving loop to notice the shutdown
+        # request, which with socketserver's default (0.5 s) made every stop take that long.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="permgen-emulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL},
+            name="permgen-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
