@@ -747,11 +747,18 @@ def _whole_bucket(pattern: str, level: str, statement: Statement) -> bool:
     return True
 
 
-def _representatives(pattern: str, witness: Request) -> list[str]:
-    """Resources a pattern matches to try: the witness's when it matches, and a readable one."""
-    out = [witness.resource] if wildcard_match(pattern, witness.resource, arn=True) else []
-    out.append(_pretty_resource(pattern))
-    return [r for r in dict.fromkeys(out) if wildcard_match(pattern, r, arn=True)]
+def _representatives(pattern: str, witness: Request, level: str) -> list[str]:
+    """Resources of ``level`` that ``pattern`` matches, to try: the witness's when it
+    matches, and readable ones (a last ``*`` may stand for ``bucket/key``)."""
+    cut = pattern.rfind("*")
+    tries = [witness.resource, _pretty_resource(pattern)]
+    if cut >= 0:
+        tries.append(_pretty_resource(pattern[:cut] + "example/example" + pattern[cut + 1 :]))
+    return [
+        r
+        for r in dict.fromkeys(tries)
+        if wildcard_match(pattern, r, arn=True) and (_level_of(r) == level or level == "account")
+    ]
 
 
 def _with(context: Mapping[str, str], key: str, value: str | None) -> dict[str, str]:
@@ -785,9 +792,7 @@ def _bucket_wide(
         for r in statement.resources:
             if not _whole_bucket(r, info.level, statement):
                 continue
-            for resource in _representatives(r, witness):
-                if _level_of(resource) != info.level and r != "*":
-                    continue
+            for resource in _representatives(r, witness, info.level):
                 req = Request(info.name, resource, witness.context)
                 if this.allows(req) and not other.allows(req):
                     return True
@@ -805,10 +810,7 @@ def _public_acl(
         resources = [witness.resource] if _level_of(witness.resource) == info.level else []
         if not statement.not_resource:
             resources += [
-                p
-                for r in statement.resources
-                for p in _representatives(r, witness)
-                if _level_of(p) == info.level
+                p for r in statement.resources for p in _representatives(r, witness, info.level)
             ]
         for resource in dict.fromkeys(resources):
             found = []
