@@ -152,6 +152,17 @@ def test_removing_a_network_deny_is_condition_removed() -> None:
     assert "old denied it: NotIpAddress acs:SourceIp [10.0.0.0/8]" in item.risk_notes[0].text
 
 
+def test_a_dropped_condition_is_found_beside_a_widened_resource() -> None:
+    old = _policy(_allow(("oss:GetObject",), ("acs:oss:*:*:b/a/*",), HTTPS))
+    new = _policy(_allow(("oss:GetObject",), ("acs:oss:*:*:b/*",)))
+    item = _only(diff_policies([old], [new]).new_access)
+    assert "condition-removed" in item.risk and "bucket-wide-read" in item.risk
+    (note,) = item.risk_notes
+    assert note.text == "now allowed without acs:SecureTransport=true"
+    assert note.request.resource.endswith(":b/a/example")
+    assert "acs:SecureTransport" not in note.request.context
+
+
 def test_new_resources_under_the_same_condition_are_not_condition_removed() -> None:
     old = _policy(_allow(("oss:GetObject",), ("acs:oss:*:*:b/a/*",), HTTPS))
     new = _policy(_allow(("oss:GetObject",), ("acs:oss:*:*:b/a/*", "acs:oss:*:*:b/c/*"), HTTPS))

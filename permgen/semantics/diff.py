@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from functools import lru_cache
@@ -660,6 +660,10 @@ NETWORK_KEYS = ("acs:SourceIp", "acs:SourceVpc", "acs:SecureTransport")
 #: when looking for the condition a new access item no longer needs.
 CONDITION_TRIES = 4096
 
+#: At most this many other requests of an item (besides its witness) are tried as the
+#: place where a network condition was dropped.
+CONDITION_CANDIDATES = 32
+
 
 @dataclass(frozen=True)
 class RiskNote:
@@ -747,9 +751,9 @@ def _whole_bucket(pattern: str, level: str, statement: Statement) -> bool:
     return True
 
 
-def _representatives(pattern: str, witness: Request, level: str) -> list[str]:
-    """Resources of ``level`` that ``pattern`` matches, to try: the witness's when it
-    matches, and readable ones (a last ``*`` may stand for ``bucket/key``)."""
+def _representatives(pattern: str, witness: Request, level: str | None) -> list[str]:
+    """Resources of ``level`` (None: any) that ``pattern`` matches, to try: the witness's
+    when it matches, and readable ones (a last ``*`` may stand for ``bucket/key``)."""
     cut = pattern.rfind("*")
     tries = [witness.resource, _pretty_resource(pattern)]
     if cut >= 0:
@@ -757,7 +761,7 @@ def _representatives(pattern: str, witness: Request, level: str) -> list[str]:
     return [
         r
         for r in dict.fromkeys(tries)
-        if wildcard_match(pattern, r, arn=True) and (_level_of(r) == level or level == "account")
+        if wildcard_match(pattern, r, arn=True) and (level is None or _level_of(r) == level)
     ]
 
 
@@ -853,12 +857,93 @@ def _requirement(conditions: Sequence[Any], key: str) -> str:
     return " and ".join(parts)
 
 
-def _condition_removed(witness: Request, old: Evaluator, new: Evaluator) -> RiskNote | None:
-    """The network or transport conditions the new side no longer asks for.
+def _targets(statement: Statement, action: str, resource: str) -> bool:
+    """Whether ``statement`` may apply to requests of ``action`` on ``resource`` (its
+    conditions aside; resources compared without case, so never too few)."""
+    if any(wildcard_match(p, action, ignore_case=True) for p in statement.actions) is (
+        statement.not_action
+    ):
+        return False
+    if statement.not_resource:
+        return True
+    return any(wildcard_match(r, resource, ignore_case=True, arn=True) for r in statement.resources)
 
-    The witness (new allows, old denies) is changed in the values of :data:`NETWORK_KEYS`
-    only, fewest keys first; the first variant both sides allow shows that the difference
-    lies in those keys alone."""
+
+def _restricted(ev: Evaluator, action: str, resource: str) -> Evaluator:
+    """``ev`` over the statements that may apply to ``action`` on ``resource``: it decides
+    every request of that action on that resource exactly as ``ev`` does."""
+    return Evaluator.from_statements(
+        [
+            (c.statement, c.policy, c.index)
+            for c in (*ev.deny_statements, *ev.allow_statements)
+            if _targets(c.statement, action, resource)
+        ],
+        missing_key=ev.missing_key,
+    )
+
+
+def _condition_candidates(
+    actions: Sequence[str], statement: Statement, witness: Request, old: Evaluator, new: Evaluator
+) -> Iterator[Request]:
+    """The witness, then requests of the item elsewhere in its region where the old side
+    had a network condition: an action of the item on a resource of such a statement, with
+    the witness's condition keys, that the responsible statement may match, the new side
+    allows and the old side denies (at most :data:`CONDITION_CANDIDATES`)."""
+    yield witness
+    wanted = {k.lower() for k in NETWORK_KEYS}
+    seen = {(witness.action, witness.resource)}
+    for cs in (*old.deny_statements, *old.allow_statements):
+        s = cs.statement
+        if s.not_action or s.not_resource:
+            continue
+        if not any(c.key.lower() in wanted for c in s.conditions):
+            continue
+        action = next(
+            (
+                a
+                for a in (witness.action, *actions)
+                if any(wildcard_match(p, a, ignore_case=True) for p in s.actions)
+            ),
+            None,
+        )
+        if action is None:
+            continue
+        for pattern in s.resources:
+            for resource in _representatives(pattern, witness, None):
+                if (action, resource) in seen or not _targets(statement, action, resource):
+                    continue
+                seen.add((action, resource))
+                if len(seen) > CONDITION_CANDIDATES:
+                    return
+                request = Request(action, resource, witness.context)
+                if new.allows(request) and not old.allows(request):
+                    yield request
+
+
+def _condition_removed(
+    actions: Sequence[str], statement: Statement, witness: Request, old: Evaluator, new: Evaluator
+) -> RiskNote | None:
+    """The network or transport conditions the new side no longer asks for, shown on the
+    witness or on another request of the item (:func:`_condition_candidates`)."""
+    for request in _condition_candidates(actions, statement, witness, old, new):
+        note = _condition_removed_at(
+            request,
+            _restricted(old, request.action, request.resource),
+            _restricted(new, request.action, request.resource),
+        )
+        if note is not None:
+            return note
+    return None
+
+
+def _condition_removed_at(request: Request, old: Evaluator, new: Evaluator) -> RiskNote | None:
+    """Whether ``request`` (new allows, old denies) differs from a request both sides allow
+    in the values of :data:`NETWORK_KEYS` alone.
+
+    The values tried are one per class the two sides' conditions on each key tell apart,
+    fewest keys changed first; the first variant both sides allow shows that the
+    difference lies in those keys alone."""
+    witness = request
     wanted = {k.lower(): k for k in NETWORK_KEYS}
     atoms: dict[str, dict[tuple[str, tuple[str, ...], str], None]] = {}
     for ev in (old, new):
@@ -970,7 +1055,7 @@ def _risks(
         old_eval, new_eval = other, this
         for note in (
             _public_acl(actions, statement, witness, old_eval, new_eval),
-            _condition_removed(witness, old_eval, new_eval),
+            _condition_removed(actions, statement, witness, old_eval, new_eval),
         ):
             if note is not None:
                 risk.add(note.risk)
@@ -1230,6 +1315,7 @@ def diff_policies(
 
 
 __all__ = [
+    "CONDITION_CANDIDATES",
     "CONDITION_TRIES",
     "DIFF_STEP_LIMIT",
     "MAX_STATES",
