@@ -127,7 +127,11 @@ def test_dropping_https_is_condition_removed(tmp_path: Path) -> None:
     doc = json.loads(run_cli("diff", o, n, "--format", "json").output)
     assert doc["new_access"][0]["risk"] == ["condition-removed"]
     assert doc["new_access"][0]["risk_notes"][0]["risk"] == "condition-removed"
-    assert "condition-removed" in run_cli("diff", o, n, "--format", "markdown").output
+    md = run_cli("diff", o, n, "--format", "markdown").output
+    assert (
+        "| condition-removed<br>condition-removed: now allowed without acs:SecureTransport=true |"
+        in md
+    )
 
 
 def test_widening_a_source_ip_range_is_condition_removed() -> None:
@@ -358,3 +362,17 @@ def test_removing_the_guard_is_always_exposure(resources: list[str]) -> None:
             n.text.startswith("uploads may now set x-oss-object-acl: public-read")
             for n in item.risk_notes
         )
+
+
+def test_every_risk_class_is_documented_where_gates_are_configured() -> None:
+    from permgen.catalog import RISK_CLASSES
+    from tests.conftest import ROOT
+
+    action = (ROOT / "action.yml").read_text()
+    line = next(s for s in action.splitlines() if "Comma-separated risk classes" in s)
+    semantics = (ROOT / "docs" / "semantics.md").read_text()
+    review_doc = (ROOT / "docs" / "commands" / "review.md").read_text()
+    for risk in RISK_CLASSES:
+        assert risk in line, risk
+        assert f"| {risk} |" in semantics, risk
+        assert f"`{risk}`" in review_doc, risk

@@ -117,8 +117,7 @@ def items_markdown(result: DiffResult) -> list[str]:
                 f" with {_md_escape(ctx)}" if ctx else ""
             )
             risk = ", ".join(item.risk) or "-"
-            if item.risk_notes:
-                risk += ": " + "; ".join(_md_escape(n.text) for n in item.risk_notes)
+            risk += "".join(f"<br>{n.risk}: {_md_escape(n.text)}" for n in item.risk_notes)
             out.append(
                 f"| {risk} | {_md_actions(item)} | "
                 f"{', '.join(f'`{_md_escape(r)}`' for r in item.resources)} | "
