@@ -134,6 +134,16 @@ def test_dropping_https_is_condition_removed(tmp_path: Path) -> None:
     )
 
 
+def test_dropping_two_conditions_names_both() -> None:
+    old = _policy(_allow(("oss:GetObject",), (OBJ,), HTTPS, OFFICE))
+    new = _policy(_allow(("oss:GetObject",), (OBJ,)))
+    item = _only(diff_policies([old], [new]).new_access)
+    assert item.risk_notes[0].text == (
+        "now allowed without acs:SecureTransport=true and without acs:SourceIp"
+        " (old required: IpAddress acs:SourceIp [203.0.113.0/24])"
+    )
+
+
 def test_widening_a_source_ip_range_is_condition_removed() -> None:
     wide = Condition("IpAddress", "acs:SourceIp", ("203.0.0.0/16",))
     old = _policy(_allow(("oss:GetObject",), (OBJ,), OFFICE))

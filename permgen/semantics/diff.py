@@ -1004,17 +1004,18 @@ def _removed_text(
         verb = "old required"
     parts = []
     for k in keys:
+        value = variant.context.get(k)
         req = next(
             (text for s in deciders if (text := _requirement(s.conditions, k))),
-            f"{k}={variant.context.get(k)}",
+            f"{k}={value}" if value is not None else f"no {k}",
         )
         if current[k] is None and verb == "old required" and "=" in req and " " not in req:
-            parts.append(f"now allowed without {req}")
+            parts.append(f"without {req}")
         elif current[k] is None:
-            parts.append(f"now allowed without {k} ({verb}: {req})")
+            parts.append(f"without {k} ({verb}: {req})")
         else:
-            parts.append(f"now allowed with {k}={current[k]} ({verb}: {req})")
-    return "; ".join(parts)
+            parts.append(f"with {k}={current[k]} ({verb}: {req})")
+    return "now allowed " + " and ".join(parts)
 
 
 def _risks(
