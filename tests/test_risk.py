@@ -4,6 +4,7 @@ are not bucket-wide-read, and catalog risks count only for requests the resource
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -386,3 +387,22 @@ def test_every_risk_class_is_documented_where_gates_are_configured() -> None:
         assert risk in line, risk
         assert f"| {risk} |" in semantics, risk
         assert f"`{risk}`" in review_doc, risk
+
+
+_SHAPED = ["".join(chars) for n in range(1, 9) for chars in itertools.product("a/", repeat=n)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="a/*?", min_size=1, max_size=5), st.booleans())
+def test_which_levels_a_pattern_can_name_agrees_with_brute_force(
+    rest: str, object_level: bool
+) -> None:
+    from permgen.semantics.diff import _reaches
+    from permgen.semantics.wildcard import match
+
+    def shaped(s: str) -> bool:
+        bucket, slash, key = s.partition("/")
+        return bool(bucket) and (bool(slash and key) if object_level else not slash)
+
+    expected = any(shaped(s) and match(rest, s) for s in _SHAPED)
+    assert _reaches(rest, object_level=object_level) is expected
