@@ -11,7 +11,7 @@ from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.semantics.render import items_markdown
 
 REVIEW_SCHEMA_VERSION = 1
-SEVERE = ("destructive", "exposure", "permissions-management")
+SEVERE = ("destructive", "exposure", "permissions-management", "condition-removed")
 
 
 def _counts(review: Review) -> dict[str, Any]:
@@ -150,7 +150,8 @@ def _item_line(item: AccessItem) -> str:
     if item.future:
         actions += (" + " if actions else "") + "future actions"
     risk = f" [{', '.join(item.risk)}]" if item.risk else ""
-    return f"{actions} on {', '.join(item.resources)}{risk}; e.g. {w.action} {w.resource}"
+    notes = "".join(f"; {n.text}" for n in item.risk_notes)
+    return f"{actions} on {', '.join(item.resources)}{risk}; e.g. {w.action} {w.resource}{notes}"
 
 
 #: One access item on one line (plan uses it for a policy's new version).
@@ -266,6 +267,7 @@ def review_sarif(review: Review, *, min_level: str = "note") -> dict[str, Any]:
             text = f"role {c.role} ({c.status}) newly allows {w.action} on {w.resource}" + (
                 f" [{', '.join(item.risk)}]" if item.risk else ""
             )
+            text += "".join(f"; {n.text}" for n in item.risk_notes)
             location: dict[str, Any] = {"artifactLocation": {"uri": review.spec}}
             if c.line:
                 location["region"] = {"startLine": c.line}

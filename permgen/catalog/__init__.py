@@ -2,9 +2,11 @@
 and STS actions that matter for risk classification.
 
 Each entry has its name, resource level (service / bucket / object / account), access class
-(read, list, write, delete, permissions, tagging, configuration), risk classes and the source
-that documents it. The data lives in ``actions.json`` next to this file; it is loaded once,
-on first use.
+(read, list, write, delete, permissions, tagging, configuration), risk classes, for actions
+that set an ACL the condition key carrying it, and the source that documents it. The risk
+``bucket-wide-read`` marks a data read (object contents or key listings): the diff reports it
+only when the read covers a whole bucket. The data lives in ``actions.json`` next to this
+file; it is loaded once, on first use.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ from pathlib import Path
 
 LEVELS = ("service", "bucket", "object", "account")
 ACCESS_CLASSES = ("read", "list", "write", "delete", "permissions", "tagging", "configuration")
+#: Every risk class, most severe first: the order reports list them in and the names
+#: ``--fail-on-risk`` accepts (docs/semantics.md, Risk classes).
 RISK_CLASSES = (
     "destructive",
     "exposure",
     "permissions-management",
+    "condition-removed",
     "bucket-wide-read",
     "wildcard-scope",
     "future-actions",
 )
+
+#: ACL values that make an object or bucket readable by anyone (ram-facts 1.7).
+PUBLIC_ACLS = ("public-read", "public-read-write")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,9 @@ class ActionInfo:
     risk: tuple[str, ...]
     source: str
     service: str = ""
+    #: the condition key through which a request of this action sets an ACL
+    #: (``oss:x-oss-object-acl``, ``oss:x-oss-acl``), or ""
+    acl_key: str = ""
 
     def __post_init__(self) -> None:
         if not self.service:
@@ -53,6 +64,7 @@ def actions() -> dict[str, ActionInfo]:
             access=row["access"],
             risk=tuple(row.get("risk", ())),
             source=row["source"],
+            acl_key=row.get("acl_key", ""),
         )
         out[info.name.lower()] = info
     return out
@@ -77,6 +89,7 @@ def known_services() -> frozenset[str]:
 __all__ = [
     "ACCESS_CLASSES",
     "LEVELS",
+    "PUBLIC_ACLS",
     "RISK_CLASSES",
     "ActionInfo",
     "actions",

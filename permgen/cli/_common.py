@@ -90,3 +90,32 @@ def missing_key_option(func: F) -> F:
         show_default=True,
         help="How a condition on a key absent from the request evaluates (docs/unconfirmed.md).",
     )(func)
+
+
+def fail_on_risk_option(func: F) -> F:
+    """``--fail-on-risk``: risk classes of new access that fail the check (exit 3); the
+    help lists every class of the catalog."""
+    from permgen.catalog import RISK_CLASSES
+
+    return click.option(
+        "--fail-on-risk",
+        metavar="RISKS",
+        default="",
+        help="Exit 3 when new access has one of these risk classes (comma-separated: "
+        + ", ".join(RISK_CLASSES)
+        + "; docs/semantics.md).",
+    )(func)
+
+
+def parse_risks(text: str) -> list[str]:
+    """The risk classes of a ``--fail-on-risk`` value; an unknown one is a usage error."""
+    from permgen.catalog import RISK_CLASSES
+    from permgen.errors import UsageError
+
+    risks = [r.strip() for r in text.split(",") if r.strip()]
+    unknown = [r for r in risks if r not in RISK_CLASSES]
+    if unknown:
+        raise UsageError(
+            f"--fail-on-risk: unknown risk class {unknown[0]!r} (known: {', '.join(RISK_CLASSES)})"
+        )
+    return risks

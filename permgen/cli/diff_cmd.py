@@ -7,7 +7,13 @@ import json
 import click
 
 from permgen.cli._account import account_options
-from permgen.cli._common import batch, handle_errors, missing_key_option
+from permgen.cli._common import (
+    batch,
+    fail_on_risk_option,
+    handle_errors,
+    missing_key_option,
+    parse_risks,
+)
 from permgen.errors import ExitCode, UsageError
 
 
@@ -24,6 +30,7 @@ from permgen.errors import ExitCode, UsageError
 @click.option(
     "--fail-on-new-access", is_flag=True, help="Exit 3 when NEW allows any request OLD denies."
 )
+@fail_on_risk_option
 @click.option("--role", help="With SPEC and --principal: the role to compare.")
 @click.option(
     "--principal",
@@ -38,6 +45,7 @@ def command(
     new: str | None,
     fmt: str,
     fail_on_new_access: bool,
+    fail_on_risk: str,
     role: str | None,
     principal: str | None,
     missing_key: str,
@@ -57,11 +65,13 @@ def command(
     for each difference, the statement responsible and its risk classes. Against a principal,
     new access is what the role would add and removed access what the principal has today
     beyond the role (its own policies and, for a user, its groups').
-    Exit codes: 0; 3 new access with --fail-on-new-access; 2 bad input; 1 cloud error.
+    Exit codes: 0; 3 new access with --fail-on-new-access, or with a risk class of
+    --fail-on-risk; 2 bad input; 1 cloud error.
     """
     from permgen.semantics import MissingKey, diff_policies
     from permgen.semantics.render import diff_json, diff_markdown, diff_text
 
+    risks = parse_risks(fail_on_risk)
     if principal is not None or role is not None:
         if new is not None or principal is None or role is None:
             raise UsageError(
@@ -95,5 +105,13 @@ def command(
     else:
         click.echo(diff_text(result, old=old_label, new=new_label), nl=False)
     if fail_on_new_access and result.new_access:
+        return int(ExitCode.CHECK_FAILED)
+    risky = [r for r in result.risks() if r in risks]
+    if risky:
+        click.echo(
+            "permgen: diff check failed: new access with risk "
+            + ", ".join(r for r in risks if r in risky),
+            err=True,
+        )
         return int(ExitCode.CHECK_FAILED)
     return int(ExitCode.OK)

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from permgen.cli._common import batch, handle_errors
-from permgen.errors import ExitCode, UsageError
+from permgen.cli._common import batch, fail_on_risk_option, handle_errors, parse_risks
+from permgen.errors import ExitCode
 
 
 @click.command("review")
@@ -25,12 +25,7 @@ from permgen.errors import ExitCode, UsageError
     show_default=True,
 )
 @click.option("--fail-on-new-access", is_flag=True, help="Exit 3 when any role gains access.")
-@click.option(
-    "--fail-on-risk",
-    metavar="RISKS",
-    default="",
-    help="Exit 3 when new access has one of these risk classes (comma-separated: destructive, exposure, permissions-management, bucket-wide-read, wildcard-scope, future-actions).",
-)
+@fail_on_risk_option
 @click.option(
     "--sarif-min-level",
     type=click.Choice(["note", "warning", "error"]),
@@ -55,15 +50,10 @@ def command(
     Exit codes: 0; 3 a gate failed; 2 the spec does not compile at either revision (the
     message says which), or a bad revision.
     """
-    from permgen.review import GATE_RISKS, gate, review
+    from permgen.review import gate, review
     from permgen.review_render import render
 
-    risks = [r.strip() for r in fail_on_risk.split(",") if r.strip()]
-    unknown = [r for r in risks if r not in GATE_RISKS]
-    if unknown:
-        raise UsageError(
-            f"--fail-on-risk: unknown risk class {unknown[0]!r} (known: {', '.join(GATE_RISKS)})"
-        )
+    risks = parse_risks(fail_on_risk)
     result = review(spec, base=base)
     color = fmt == "text" and sys.stdout.isatty()
     click.echo(render(result, fmt, color=color, min_level=sarif_min_level), nl=False)

@@ -347,13 +347,27 @@ def _check_wildcard_resource(ctx: LintContext) -> Iterator[Finding]:
                 "Allow with NotResource grants on every resource except the listed ones",
             )
             continue
+        services = _action_services(s)
+        scope = (
+            "every bucket and object"
+            if services is None
+            else f"every resource of {', '.join(services)}"
+        )
         for j, r in enumerate(s.resources):
             arn = oss_arn(r)
             if r == "*" or (arn is not None and arn[2] and set(arn[2]) == {"*"}):
-                yield (
-                    f"Statement[{i}].Resource[{j}]",
-                    f"Allow on {r!r} covers every bucket and object",
-                )
+                yield (f"Statement[{i}].Resource[{j}]", f"Allow on {r!r} covers {scope}")
+
+
+def _action_services(s: Statement) -> list[str] | None:
+    """The services a statement's actions name, or None when they may name OSS actions
+    (NotAction, or a wildcard in the service part such as ``*``)."""
+    if s.not_action:
+        return None
+    services = {a.partition(":")[0].lower() for a in s.actions}
+    if any(wildcard_match(svc, "oss", ignore_case=True) for svc in services):
+        return None
+    return sorted(services)
 
 
 WILDCARD_RESOURCE = _register(

@@ -35,6 +35,10 @@ def _item_text(item: AccessItem) -> list[str]:
     ]
     for d in item.denied_by:
         lines.append(f"    previously denied by: {d.policy} Statement[{d.index}]")
+    for note in item.risk_notes:
+        r = note.request
+        shown = "" if r == w else f" (e.g. {r.action} {r.resource})"
+        lines.append(f"    {note.risk}: {note.text}{shown}")
     return lines
 
 
@@ -112,8 +116,10 @@ def items_markdown(result: DiffResult) -> list[str]:
             example = f"`{w.action}` on `{_md_escape(w.resource)}`" + (
                 f" with {_md_escape(ctx)}" if ctx else ""
             )
+            risk = ", ".join(item.risk) or "-"
+            risk += "".join(f"<br>{n.risk}: {_md_escape(n.text)}" for n in item.risk_notes)
             out.append(
-                f"| {', '.join(item.risk) or '-'} | {_md_actions(item)} | "
+                f"| {risk} | {_md_actions(item)} | "
                 f"{', '.join(f'`{_md_escape(r)}`' for r in item.resources)} | "
                 f"{_md_escape(item.statement.policy)} Statement[{item.statement.index}] | {example} |"
             )
