@@ -83,11 +83,11 @@ def main() -> int:
         )
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        (d / "p10.json").write_text(json.dumps(_policy(_hostile(10, arn=False))))
+        (d / "p10.json").write_text(json.dumps(_policy(_hostile(10))))
         (d / "base.json").write_text(json.dumps(_policy("acs:oss:*:*:corp-data/x")))
         (d / "p30.json").write_text(json.dumps(_policy(_hostile(30))))
         argv = [*permgen_argv(), "explain", str(d / "p10.json")]
-        argv += ["--action", "oss:GetObject", "--resource", TEXT_60]
+        argv += ["--action", "oss:GetObject", "--resource", "acs:oss:*:1234567890123456:" + TEXT_60]
         med, _, _ = summary(_time(argv, runs=5))
         rows.append(
             (
@@ -226,6 +226,7 @@ def _review(d: Path) -> tuple[float, float]:
     (repo / "roles.yaml").write_text(
         SPEC + "  odd:\n    template: hostile\n    grants: [{bucket: corp-data}]\n"
     )
+    git("add", "tpl/hostile.json.j2")  # review reads only the templates git tracks
     argv = [*permgen_argv(), "review", "roles.yaml", "--base", "main"]
     times = []
     for _ in range(3):
