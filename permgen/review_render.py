@@ -8,7 +8,7 @@ from typing import Any
 from permgen.review import GATE_RISKS, PrincipalChange, Review, RoleChange
 from permgen.sarif import sarif_log
 from permgen.semantics.diff import AccessItem, DiffResult
-from permgen.semantics.render import items_markdown
+from permgen.semantics.render import context_text, items_markdown, region_text
 
 REVIEW_SCHEMA_VERSION = 1
 SEVERE = ("destructive", "exposure", "permissions-management")
@@ -150,7 +150,10 @@ def _item_line(item: AccessItem) -> str:
     if item.future:
         actions += (" + " if actions else "") + "future actions"
     risk = f" [{', '.join(item.risk)}]" if item.risk else ""
-    return f"{actions} on {', '.join(item.resources)}{risk}; e.g. {w.action} {w.resource}"
+    return (
+        f"{actions} on {region_text(item)}{risk}; "
+        f"e.g. {w.action} {w.resource} ({context_text(item)})"
+    )
 
 
 #: One access item on one line (plan uses it for a policy's new version).
