@@ -813,19 +813,24 @@ def diff_policies(
             ar = amask & rmask
             if not ar & allows:
                 continue
+            # whether each side allows, and each side's Deny applies, in some context
+            seen = [False, False, False, False]
             for ci, (cmask, _choice) in enumerate(combos):
                 m = ar & cmask
                 old_ok = bool(m & old_allow) and not m & old_deny
                 new_ok = bool(m & new_allow) and not m & new_deny
+                seen[0] = seen[0] or old_ok
+                seen[1] = seen[1] or new_ok
+                seen[2] = seen[2] or bool(m & old_deny)
+                seen[3] = seen[3] or bool(m & new_deny)
                 if old_ok != new_ok:
                     side = "new" if new_ok else "removed"
                     grant = m & (new_allow if new_ok else old_allow)
                     rec = pairs[side].get((avec, rvec))
                     if rec is None:
-                        rec = pairs[side][(avec, rvec)] = [0, ci, 0, False]
+                        rec = pairs[side][(avec, rvec)] = [0, ci, 0, seen]
                     rec[0] += 1
                     rec[2] |= grant
-                    rec[3] = rec[3] or bool(m & (old_allow if new_ok else new_allow))
 
     # Statements left out above cannot match a request decided differently, so evaluators
     # over the rest decide every witness exactly as evaluators over whole policies would.
@@ -1016,13 +1021,21 @@ def _region_item(
         for k in _bits_of(granting):
             for c in stmts[k].statement.conditions:
                 described.setdefault(_describe_condition(c))
-        conditions = tuple(described) or ("only in some contexts",)
-        if any(r[3] for r in recs):
+        conditions = tuple(described)
+        # seen: [old allows, new allows, an old Deny applies, a new Deny applies] in some
+        # context of the pair
+        other_allows, own_denies = (0, 3) if side == "new" else (1, 2)
+        if any(r[3][other_allows] for r in recs):
             conditions += (
                 ("where the old policies did not already allow it",)
                 if side == "new"
                 else ("where the new policies do not allow it",)
             )
+        if any(r[3][own_denies] for r in recs):
+            conditions += (
+                f"unless a Deny of the {'new' if side == 'new' else 'old'} policies applies",
+            )
+        conditions = conditions or ("only in some contexts",)
     resource_globs = tuple(
         dict.fromkeys(g for a in region.atoms for g in atom_globs(a, resources.patterns))
     )

@@ -180,6 +180,11 @@ def regions(
     complete = True
     prefer_set = set(prefer)
 
+    inside: dict[int, int] = {}  # pattern -> classes of the difference matching it
+    for d in delta:
+        for i in _bits(d):
+            inside[i] = inside.get(i, 0) + 1
+
     def exclusion(v: int, atom: int) -> int | None:
         """Patterns (outside ``v``) that keep the classes of ``others`` out of ``atom``."""
         hit = [u for u in others if u & atom == atom]
@@ -192,7 +197,9 @@ def regions(
             for u in hit:
                 for i in _bits(u & ~v):
                     counts[i] = counts.get(i, 0) + 1
-            best = max(counts, key=lambda i: (counts[i], -i))
+            # the pattern that keeps out the most, and of those the one that keeps the
+            # fewest classes of the difference out with it
+            best = max(counts, key=lambda i: (counts[i], -inside.get(i, 0), -i))
             exclude |= 1 << best
             hit = [u for u in hit if not u >> best & 1]
         return exclude
@@ -247,7 +254,19 @@ def regions(
                 break
         else:
             merged.append(Region(list(r.atoms), r.exclude, set(r.covers)))
-    return merged, complete
+    # each region's classes: all it covers (not only those it was made for); then leave out
+    # a region whose classes the others already cover
+    for m in merged:
+        m.covers = {d for d in delta if _covered(d, m.atoms, m.exclude)}
+    merged.sort(key=lambda m: -len(m.covers))
+    kept: list[Region] = []
+    for n, m in enumerate(merged):
+        rest: set[int] = set()
+        for other in kept + merged[n + 1 :]:
+            rest |= other.covers
+        if not m.covers <= rest:
+            kept.append(m)
+    return kept, complete
 
 
 def atom_globs(atom: int, patterns: Sequence[str]) -> tuple[str, ...]:

@@ -154,8 +154,8 @@ def decision_json(decision: Decision, request: Request) -> dict[str, Any]:
 
 
 __all__ = [
-    "decision_json",
     "context_text",
+    "decision_json",
     "decision_text",
     "diff_json",
     "diff_markdown",
