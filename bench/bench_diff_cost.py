@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import resource
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import contextlib
 
 from _util import print_table, summary, time_call, verdict
 
@@ -95,10 +96,8 @@ def _measure(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, float, str]
 
 
 def _try(o: Any, n: Any, fn: Any, exc: Any) -> None:
-    try:
+    with contextlib.suppress(exc):
         fn([o], [n])
-    except exc:
-        pass
 
 
 def main() -> int:
