@@ -275,3 +275,106 @@ def test_entries_cover_exactly_the_delta(old: Policy, new: Policy) -> None:
         assert n.allows(item.witness) and not o.allows(item.witness)
     for item in result.removed_access:
         assert o.allows(item.witness) and not n.allows(item.witness)
+
+
+# ------------------------------------------------------------------ cost: many condition keys
+
+
+def _tied(side: int, statements: int) -> dict[str, Any]:
+    """Every statement ties 9 numeric keys with overlapping thresholds."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["oss:GetObject"],
+                "Resource": [A + "data/*"],
+                "Condition": {
+                    "NumericLessThan": {
+                        f"test:n{k}": [str((s * (k + 3) + side * 7) % 23 + 1)] for k in range(9)
+                    }
+                },
+            }
+            for s in range(statements)
+        ],
+    }
+
+
+def _spread(side: int) -> Policy:
+    """Nine keys, three on each statement, no two statements on the same three."""
+    keys = [
+        ("IpAddress", "acs:SourceIp", f"10.{side}.0.0/16"),
+        ("Bool", "acs:SecureTransport", "true"),
+        ("DateLessThan", "acs:CurrentTime", f"2026-0{1 + side}-01T00:00:00Z"),
+        ("StringLike", "oss:Prefix", f"in{side}/*"),
+        ("StringEquals", "oss:Delimiter", f"d{side}"),
+        ("StringEquals", "acs:SourceVpc", f"vpc-{side}"),
+        ("NumericLessThanEquals", "oss:MaxKeys", str(100 + side)),
+        ("StringNotEquals", "acs:AccessId", f"LTAI{side}"),
+        ("StringEquals", "oss:x-oss-object-acl", f"acl{side}"),
+    ]
+    statements = []
+    for s in range(6):
+        cond: dict[str, dict[str, str]] = {}
+        for op, key, value in keys[(s * 3) % 9 : (s * 3) % 9 + 3]:
+            cond.setdefault(op, {})[key] = value
+        statements.append(
+            {
+                "Effect": "Deny" if s == 5 else "Allow",
+                "Action": ["oss:GetObject", "oss:PutObject"][: 1 + s % 2],
+                "Resource": A + f"data/t{s % 3}/*",
+                "Condition": cond,
+            }
+        )
+    return _p(*statements)
+
+
+def test_nine_condition_keys_are_answered_exactly_and_agree_with_the_evaluator() -> None:
+    import random
+
+    old, new = _spread(0), _spread(1)
+    result = diff_policies([old], [new])
+    assert result.exact and not result.equivalent
+    # far fewer combinations than the product of the keys' classes (over 200,000)
+    assert result.stats["context_classes"] < 2_000
+    o, n = Evaluator([old]), Evaluator([new])
+    rng = random.Random(7)
+    values = {
+        "acs:SourceIp": ["10.0.1.1", "10.1.1.1", "192.0.2.1"],
+        "acs:SecureTransport": ["true", "false"],
+        "acs:CurrentTime": ["2026-01-15T00:00:00Z", "2026-03-01T00:00:00Z"],
+        "oss:Prefix": ["in0/a", "in1/a", "x"],
+        "oss:Delimiter": ["d0", "d1"],
+        "acs:SourceVpc": ["vpc-0", "vpc-1"],
+        "oss:MaxKeys": ["50", "100", "101", "200"],
+        "acs:AccessId": ["LTAI0", "LTAI1", "LTAIx"],
+        "oss:x-oss-object-acl": ["acl0", "acl1"],
+    }
+    differing = 0
+    for _ in range(400):
+        ctx = {k: rng.choice(v) for k, v in values.items() if rng.random() < 0.8}
+        req = Request(
+            rng.choice(["oss:GetObject", "oss:PutObject"]),
+            A + f"data/t{rng.randrange(3)}/k",
+            ctx,
+        )
+        differs = o.allows(req) != n.allows(req)
+        differing += differs
+        assert result.classify(req) is differs, req
+        if differs:  # an entry on the right side covers its action and resource
+            items = result.new_access if n.allows(req) else result.removed_access
+            assert any(req.action in i.actions and _in_region(i, req.resource) for i in items), req
+    assert differing  # the sample reaches the delta
+
+
+def test_a_diff_past_its_budget_exits_2_with_one_line(tmp_path: Path, monkeypatch: Any) -> None:
+    import permgen.semantics.diff as diff
+
+    (tmp_path / "old.json").write_text(json.dumps(_tied(0, 12)))
+    (tmp_path / "new.json").write_text(json.dumps(_tied(1, 12)))
+    paths = [str(tmp_path / "old.json"), str(tmp_path / "new.json")]
+    monkeypatch.setattr(diff, "DIFF_STEP_LIMIT", 200_000)
+    refused = run_cli("diff", *paths)
+    assert refused.exit_code == 2
+    assert "condition combinations: more than 200,000 steps" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1

@@ -923,11 +923,10 @@ def diff_policies(
                 return None
             folded &= row[0]
             exact_names &= row[1]
-        m = (
-            actions.statement_mask(avec, stmts)
-            & resources.statement_mask(rvec, stmts)
-            & combined(folded, exact_names)
-        )
+        cmask = combined(folded, exact_names)
+        if cmask not in by_mask:
+            return None  # a combination the search did not keep (a bug)
+        m = actions.statement_mask(avec, stmts) & resources.statement_mask(rvec, stmts) & cmask
         old_ok = bool(m & old_allow) and not m & old_deny
         new_ok = bool(m & new_allow) and not m & new_deny
         return old_ok != new_ok
