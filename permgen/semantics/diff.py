@@ -1016,11 +1016,27 @@ def _region_item(
         granting = 0
         for r in recs:
             granting |= r[2]
-        described: dict[str, None] = {}
-        for k in _bits_of(granting):
-            for c in stmts[k].statement.conditions:
-                described.setdefault(_describe_condition(c))
-        conditions = tuple(described)
+        # one statement's conditions all hold (ANDed, one per line); several statements
+        # with different conditions: one line, their sets ORed
+        sets = tuple(
+            dict.fromkeys(
+                tuple(_describe_condition(c) for c in stmts[k].statement.conditions)
+                for k in _bits_of(granting)
+            )
+        )
+        if len(sets) == 1:
+            conditions = sets[0]
+        else:
+            conditions = (
+                " or ".join(
+                    "(no condition)"
+                    if not cs
+                    else cs[0]
+                    if len(cs) == 1
+                    else "(" + " and ".join(cs) + ")"
+                    for cs in sets
+                ),
+            )
         # seen: [old allows, new allows, an old Deny applies, a new Deny applies] in some
         # context of the pair
         other_allows, own_denies = (0, 3) if side == "new" else (1, 2)
