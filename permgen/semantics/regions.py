@@ -136,7 +136,7 @@ def intersection(patterns: tuple[str, ...]) -> tuple[str, ...] | None:
         if text is None:
             return None
         out.append(text)
-    # drop globs another glob of the list already covers (same text after a shorter one)
+    # one glob per distinct sequence, in a stable order
     return tuple(sorted(set(out)))
 
 
@@ -193,6 +193,7 @@ def regions(
             return None
         exclude = 0
         while hit:
+            budget.spend(len(hit) + 1, "describing the difference")
             counts: dict[int, int] = {}
             for u in hit:
                 for i in _bits(u & ~v):
