@@ -8,7 +8,7 @@ from typing import Any
 from permgen.review import GATE_RISKS, PrincipalChange, Review, RoleChange
 from permgen.sarif import sarif_log
 from permgen.semantics.diff import AccessItem, DiffResult
-from permgen.semantics.render import items_markdown
+from permgen.semantics.render import context_text, items_markdown, region_text
 
 REVIEW_SCHEMA_VERSION = 1
 SEVERE = ("destructive", "exposure", "permissions-management", "condition-removed")
@@ -151,7 +151,10 @@ def _item_line(item: AccessItem) -> str:
         actions += (" + " if actions else "") + "future actions"
     risk = f" [{', '.join(item.risk)}]" if item.risk else ""
     notes = "".join(f"; {n.text}" for n in item.risk_notes)
-    return f"{actions} on {', '.join(item.resources)}{risk}; e.g. {w.action} {w.resource}{notes}"
+    return (
+        f"{actions} on {region_text(item)}{risk}; "
+        f"e.g. {w.action} {w.resource} ({context_text(item)}){notes}"
+    )
 
 
 #: One access item on one line (plan uses it for a policy's new version).

@@ -53,6 +53,7 @@ from permgen.semantics.glob import (
     realize,
     tokens,
 )
+from permgen.semantics.regions import Region, atom_globs, regions
 from permgen.semantics.wildcard import Pattern, arn_segments, compile_pattern
 from permgen.semantics.wildcard import match as wildcard_match
 
@@ -89,19 +90,21 @@ class AccessItem:
     kind: Kind
     actions: tuple[str, ...]  # catalog (or literally named) actions in the region
     future: bool  # the region also holds actions the catalog does not know (yet)
-    resources: tuple[str, ...]  # the responsible statement's patterns that cover the witness
+    resources: tuple[str, ...]  # the region: resources matching any of these globs ...
     conditions: tuple[str, ...]  # the context constraints of the region ("any" when none)
     witness: Request
     statement: StatementRef  # the Allow statement responsible
     risk: tuple[str, ...]
     denied_by: tuple[StatementRef, ...] = ()  # on the other side, the Deny that stopped it
     risk_notes: tuple[RiskNote, ...] = ()  # why some risk classes hold, each with a request
+    except_resources: tuple[str, ...] = ()  # ... and none of these (patterns)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "actions": list(self.actions),
             "future_actions": self.future,
             "resources": list(self.resources),
+            "except_resources": list(self.except_resources),
             "conditions": list(self.conditions),
             "risk": list(self.risk),
             "witness": self.witness.to_json(),
@@ -1149,30 +1152,38 @@ def diff_policies(
     # An Allow applies when its conditions hold under either reading of key names, a Deny
     # only when they hold under both (as the evaluator decides).
     denies = old_deny | new_deny
-    n_combos = 1
-    for rows in key_masks:
-        n_combos *= len(rows)
-    n_combos_work = n_combos * (len(key_masks) + 1)
-    n_cells = len(actions.classes) * len(resources.classes) * n_combos
+
+    def combined(folded: int, exact_names: int) -> int:
+        return ((folded | exact_names) & ~denies) | (folded & exact_names & denies)
+
+    # The condition combinations that statements can tell apart: the product of the keys'
+    # classes, folded one key at a time and kept only when it changes which statements
+    # apply. Keys no statement ties together multiply only the masks they change, so
+    # independent keys cost their sum, not their product.
+    partial: dict[tuple[int, int], tuple[int, ...]] = {(all_bits, all_bits): ()}
     try:
-        budget.spend(n_combos_work, "condition combinations")
+        for rows in key_masks:
+            budget.spend(len(partial) * len(rows), "condition combinations")
+            nxt: dict[tuple[int, int], tuple[int, ...]] = {}
+            for (folded, exact_names), choice in partial.items():
+                for i, row in enumerate(rows):
+                    nxt.setdefault((folded & row[0], exact_names & row[1]), (*choice, i))
+            partial = nxt
+        by_mask: dict[int, tuple[int, ...]] = {}
+        for (folded, exact_names), choice in partial.items():
+            by_mask.setdefault(combined(folded, exact_names), choice)
+        combos = list(by_mask.items())
+        n_cells = len(actions.classes) * len(resources.classes) * len(combos)
         budget.spend(n_cells, "combinations of action, resource and condition classes")
     except BudgetExceeded as exc:
         raise DiffTooLarge("classes", str(exc)) from None
-    combos: list[tuple[int, tuple[int, ...]]] = []
-    for choice in itertools.product(*[range(len(rows)) for rows in key_masks]):
-        folded = exact_names = all_bits
-        for rows, i in zip(key_masks, choice, strict=True):
-            folded &= rows[i][0]
-            exact_names &= rows[i][1]
-        mask = ((folded | exact_names) & ~denies) | (folded & exact_names & denies)
-        combos.append((mask, choice))
 
     action_rows = [(actions.statement_mask(vec, stmts), vec) for vec in actions.classes]
     resource_rows = [(resources.statement_mask(vec, stmts), vec) for vec in resources.classes]
 
-    found: dict[tuple[str, int], list[tuple[int, int, tuple[int, ...], int]]] = {}
-    differing: set[tuple[int, int, tuple[int, ...]]] = set()
+    # per side and (action class, resource class): [contexts decided differently, the first
+    # such context, the statements granting it, whether the other side allows it in some]
+    pairs: dict[str, dict[tuple[int, int], list[Any]]] = {"new": {}, "removed": {}}
     for amask, avec in action_rows:
         if not amask & allows:
             continue
@@ -1180,16 +1191,24 @@ def diff_policies(
             ar = amask & rmask
             if not ar & allows:
                 continue
-            for cmask, choice in combos:
+            # whether each side allows, and each side's Deny applies, in some context
+            seen = [False, False, False, False]
+            for ci, (cmask, _choice) in enumerate(combos):
                 m = ar & cmask
                 old_ok = bool(m & old_allow) and not m & old_deny
                 new_ok = bool(m & new_allow) and not m & new_deny
+                seen[0] = seen[0] or old_ok
+                seen[1] = seen[1] or new_ok
+                seen[2] = seen[2] or bool(m & old_deny)
+                seen[3] = seen[3] or bool(m & new_deny)
                 if old_ok != new_ok:
                     side = "new" if new_ok else "removed"
-                    lowbits = m & (new_allow if new_ok else old_allow)
-                    responsible = (lowbits & -lowbits).bit_length() - 1  # the first such statement
-                    found.setdefault((side, responsible), []).append((avec, rvec, choice, m))
-                    differing.add((avec, rvec, choice))
+                    grant = m & (new_allow if new_ok else old_allow)
+                    rec = pairs[side].get((avec, rvec))
+                    if rec is None:
+                        rec = pairs[side][(avec, rvec)] = [0, ci, 0, seen]
+                    rec[0] += 1
+                    rec[2] |= grant
 
     # Statements left out above cannot match a request decided differently, so evaluators
     # over the rest decide every witness exactly as evaluators over whole policies would.
@@ -1204,73 +1223,55 @@ def diff_policies(
     exact = actions.exact and resources.exact and all(kc.exact for kc in key_classes)
     items: dict[str, list[AccessItem]] = {"new": [], "removed": []}
     pretty = {_pretty_resource(p) for p in resources.patterns}
-    for (side, responsible), hits in found.items():
-        st = stmts[responsible]
-        known: list[str] = []
-        future = False
-        for avec, _rvec, _choice, _m in hits:
-            known.extend(actions.classes[avec])
-            future = future or avec in actions.future
-        # the witness: a readable resource first, an action of the resource's level first
-        hits.sort(key=lambda h: (resources.classes[h[1]] not in pretty, h[1], h[2]))
-        avec, rvec, choice, _m = hits[0]
-        resource = resources.classes[rvec]
-        names = actions.classes[avec]
-        level = _level_of(resource)
-        by_level = [
-            n for n in names if (info := catalog.lookup(n)) is not None and info.level == level
-        ]
-        action = (by_level or names or [actions.future.get(avec, "")])[0]
-        ctx = {}
-        for rows, i in zip(key_masks, choice, strict=True):
-            _f, _e, value, spelling, _t = rows[i]
-            if value is not None:
-                ctx[spelling] = value
-        witness_req = Request(action, resource, ctx)
-        # confirm with the evaluator: the witness must be decided differently
-        old_ok = old_eval.allows(witness_req)
-        new_ok = new_eval.allows(witness_req)
-        if (side == "new") != (new_ok and not old_ok) or (side == "removed") != (
-            old_ok and not new_ok
-        ):
-            exact = False
-            continue
-        conditions = tuple(_describe_condition(c) for c in st.statement.conditions) or ("any",)
-        if side == "new" and any(h[3] & old_allow for h in hits):
-            conditions += ("where the old policies did not already allow it",)
-        elif side == "removed" and any(h[3] & new_allow for h in hits):
-            conditions += ("where the new policies do not allow it",)
-        resource_patterns = (
-            tuple(
-                r
-                for r in st.statement.resources
-                if wildcard_match(r, witness_req.resource, arn=True)
-            )
-            or st.statement.resources
-        )
-        known_sorted = tuple(sorted(dict.fromkeys(known), key=str.lower))
-        other = old_eval if side == "new" else new_eval
-        denied = tuple(r for r in other.decide(witness_req).statements if r.effect == DENY)
-        this = new_eval if side == "new" else old_eval
-        risk, notes = _risks(
-            known_sorted, future, st.statement, witness_req, this, other, new=side == "new"
-        )
-        items[side].append(
-            AccessItem(
-                kind="new" if side == "new" else "removed",
-                actions=known_sorted,
-                future=future,
-                resources=resource_patterns,
-                conditions=conditions,
-                witness=witness_req,
-                statement=StatementRef(
-                    st.policy, st.index, st.statement.effect, st.statement, "allows the witness"
-                ),
-                risk=risk,
-                denied_by=denied,
-                risk_notes=notes,
-            )
-        )
+    all_classes = list(resources.classes)
+    for side, side_pairs in pairs.items():
+        grant_bits = new_allow if side == "new" else old_allow
+        # action classes with the same resource classes share their entries
+        by_action: dict[int, set[int]] = {}
+        for avec, rvec in side_pairs:
+            by_action.setdefault(avec, set()).add(rvec)
+        groups: dict[frozenset[int], list[int]] = {}
+        for avec, rvecs in by_action.items():
+            groups.setdefault(frozenset(rvecs), []).append(avec)
+        for delta, avecs in groups.items():
+            granting = 0
+            for avec in avecs:
+                for rvec in delta:
+                    granting |= side_pairs[(avec, rvec)][2]
+            prefer: set[int] = set()
+            for k in _bits_of(granting & grant_bits):
+                s = stmts[k].statement
+                if s.not_resource:
+                    prefer.add(0)
+                else:
+                    prefer.update(1 << resources.pattern_index[r] for r in s.resources)
+            others = [r for r in all_classes if r not in delta]
+            try:
+                found, complete = regions(
+                    sorted(delta), others, resources.patterns, sorted(prefer), budget
+                )
+            except BudgetExceeded as exc:
+                raise DiffTooLarge("classes", str(exc)) from None
+            exact = exact and complete
+            for region in found:
+                item = _region_item(
+                    side,
+                    region,
+                    avecs,
+                    side_pairs,
+                    len(combos),
+                    stmts=stmts,
+                    actions=actions,
+                    resources=resources,
+                    combos=combos,
+                    key_masks=key_masks,
+                    pretty=pretty,
+                    evaluators=(old_eval, new_eval),
+                )
+                if item is None:
+                    exact = False
+                else:
+                    items[side].append(item)
     order = {r: i for i, r in enumerate(RISK_ORDER)}
 
     def sort_key(item: AccessItem) -> tuple[Any, ...]:
@@ -1289,17 +1290,24 @@ def diff_policies(
         if rvec not in resources.classes:
             return None
         ctx = RequestContext(request.context)
-        choice = []
+        folded = exact_names = all_bits
         for kc, rows in zip(key_classes, key_masks, strict=True):
             truth = (
                 tuple(a.holds(ctx.folded, missing_key) for a in kc.atoms),
                 tuple(a.holds_exact(ctx.exact, missing_key) for a in kc.atoms),
             )
-            index = next((i for i, row in enumerate(rows) if row[4] == truth), None)
-            if index is None:
+            row = next((row for row in rows if row[4] == truth), None)
+            if row is None:
                 return None
-            choice.append(index)
-        return (avec, rvec, tuple(choice)) in differing
+            folded &= row[0]
+            exact_names &= row[1]
+        cmask = combined(folded, exact_names)
+        if cmask not in by_mask:
+            return None  # a combination the search did not keep (a bug)
+        m = actions.statement_mask(avec, stmts) & resources.statement_mask(rvec, stmts) & cmask
+        old_ok = bool(m & old_allow) and not m & old_deny
+        new_ok = bool(m & new_allow) and not m & new_deny
+        return old_ok != new_ok
 
     return DiffResult(
         tuple(sorted(items["new"], key=sort_key)),
@@ -1312,6 +1320,140 @@ def diff_policies(
             "resource_classes": len(resources.classes),
             "context_classes": len(combos),
         },
+    )
+
+
+def _bits_of(x: int) -> list[int]:
+    out = []
+    while x:
+        low = x & -x
+        out.append(low.bit_length() - 1)
+        x ^= low
+    return out
+
+
+def _region_item(
+    side: str,
+    region: Region,
+    avecs: Sequence[int],
+    side_pairs: dict[tuple[int, int], list[Any]],
+    n_combos: int,
+    *,
+    stmts: Sequence[_Stmt],
+    actions: _ActionClasses,
+    resources: _ResourceClasses,
+    combos: Sequence[tuple[int, tuple[int, ...]]],
+    key_masks: Sequence[Sequence[tuple[int, int, str | None, str, Any]]],
+    pretty: set[str],
+    evaluators: tuple[Evaluator, Evaluator],
+) -> AccessItem | None:
+    """One entry: the action classes ``avecs`` on the resources of ``region``, its witness
+    confirmed with the evaluator (None when it fails, which would be a bug)."""
+    old_eval, new_eval = evaluators
+    cells = [(avec, rvec) for avec in avecs for rvec in region.covers]
+    known: list[str] = []
+    future = False
+    for avec in avecs:
+        known.extend(actions.classes[avec])
+        future = future or avec in actions.future
+    # the witness: a readable resource first, an action of the resource's level first
+    cells.sort(key=lambda c: (resources.classes[c[1]] not in pretty, c[1], c[0]))
+    avec, rvec = cells[0]
+    _count, ci, _grant, _other = side_pairs[(avec, rvec)]
+    resource = resources.classes[rvec]
+    names = actions.classes[avec]
+    level = _level_of(resource)
+    by_level = [n for n in names if (info := catalog.lookup(n)) is not None and info.level == level]
+    action = (by_level or names or [actions.future.get(avec, "")])[0]
+    ctx = {}
+    for rows, i in zip(key_masks, combos[ci][1], strict=True):
+        _f, _e, value, spelling, _t = rows[i]
+        if value is not None:
+            ctx[spelling] = value
+    witness_req = Request(action, resource, ctx)
+    old_ok = old_eval.allows(witness_req)
+    new_ok = new_eval.allows(witness_req)
+    if (side == "new") != (new_ok and not old_ok) or (side == "removed") != (old_ok and not new_ok):
+        return None
+    # the statement responsible: the first that grants the witness
+    grant_eval = new_eval if side == "new" else old_eval
+    responsible = grant_eval.decide(witness_req).statements[0]
+    grant_side = "new" if side == "new" else "old"
+    st = next(
+        s
+        for s in stmts
+        if s.side == grant_side and (s.policy, s.index) == (responsible.policy, responsible.index)
+    )
+    # when: "any" if every context is decided differently on every pair of the entry;
+    # otherwise the conditions of the statements granting it, and a note when the other
+    # side already allows part of it
+    recs = [side_pairs[c] for c in cells]
+    if all(r[0] == n_combos for r in recs):
+        conditions: tuple[str, ...] = ("any",)
+    else:
+        granting = 0
+        for r in recs:
+            granting |= r[2]
+        # one statement's conditions all hold (ANDed, one per line); several statements
+        # with different conditions: one line, their sets ORed
+        sets = tuple(
+            dict.fromkeys(
+                tuple(_describe_condition(c) for c in stmts[k].statement.conditions)
+                for k in _bits_of(granting)
+            )
+        )
+        if len(sets) == 1:
+            conditions = sets[0]
+        else:
+            conditions = (
+                " or ".join(
+                    "(no condition)"
+                    if not cs
+                    else cs[0]
+                    if len(cs) == 1
+                    else "(" + " and ".join(cs) + ")"
+                    for cs in sets
+                ),
+            )
+        # seen: [old allows, new allows, an old Deny applies, a new Deny applies] in some
+        # context of the pair
+        other_allows, own_denies = (0, 3) if side == "new" else (1, 2)
+        if any(r[3][other_allows] for r in recs):
+            conditions += (
+                ("where the old policies did not already allow it",)
+                if side == "new"
+                else ("where the new policies do not allow it",)
+            )
+        if any(r[3][own_denies] for r in recs):
+            conditions += (
+                f"unless a Deny of the {'new' if side == 'new' else 'old'} policies applies",
+            )
+        conditions = conditions or ("only in some contexts",)
+    resource_globs = tuple(
+        dict.fromkeys(g for a in region.atoms for g in atom_globs(a, resources.patterns))
+    )
+    excluded = tuple(resources.patterns[i] for i in _bits_of(region.exclude))
+    known_sorted = tuple(sorted(dict.fromkeys(known), key=str.lower))
+    other = old_eval if side == "new" else new_eval
+    this = new_eval if side == "new" else old_eval
+    denied = tuple(r for r in other.decide(witness_req).statements if r.effect == DENY)
+    risk, notes = _risks(
+        known_sorted, future, st.statement, witness_req, this, other, new=side == "new"
+    )
+    return AccessItem(
+        kind="new" if side == "new" else "removed",
+        actions=known_sorted,
+        future=future,
+        resources=resource_globs,
+        conditions=conditions,
+        witness=witness_req,
+        statement=StatementRef(
+            st.policy, st.index, st.statement.effect, st.statement, "allows the witness"
+        ),
+        risk=risk,
+        denied_by=denied,
+        except_resources=excluded,
+        risk_notes=notes,
     )
 
 

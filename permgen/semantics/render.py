@@ -18,6 +18,19 @@ def diff_json(result: DiffResult, *, old: str = "old", new: str = "new") -> dict
     return doc
 
 
+def region_text(item: AccessItem) -> str:
+    """The entry's resources as one phrase: ``A, B except C, D``."""
+    text = ", ".join(item.resources)
+    if item.except_resources:
+        text += " except " + ", ".join(item.except_resources)
+    return text
+
+
+def context_text(item: AccessItem) -> str:
+    """The witness's condition keys (``oss:Prefix=a/``), or "no condition keys"."""
+    return ", ".join(f"{k}={v}" for k, v in item.witness.context.items()) or "no condition keys"
+
+
 def _item_text(item: AccessItem) -> list[str]:
     actions = ", ".join(item.actions[:6]) + (
         f" (+{len(item.actions) - 6} more)" if len(item.actions) > 6 else ""
@@ -26,11 +39,10 @@ def _item_text(item: AccessItem) -> list[str]:
         actions = (actions + " and " if actions else "") + "actions the service may add later"
     risk = f" [{', '.join(item.risk)}]" if item.risk else ""
     w = item.witness
-    ctx = ", ".join(f"{k}={v}" for k, v in w.context.items()) or "no condition keys"
     lines = [
-        f"  - {actions or '(no known action)'} on {', '.join(item.resources)}{risk}",
+        f"  - {actions or '(no known action)'} on {region_text(item)}{risk}",
         f"    when: {'; '.join(item.conditions)}",
-        f"    example: {w.action} {w.resource} ({ctx})",
+        f"    example: {w.action} {w.resource} ({context_text(item)})",
         f"    because: {item.statement.policy} Statement[{item.statement.index}]",
     ]
     for d in item.denied_by:
@@ -118,9 +130,13 @@ def items_markdown(result: DiffResult) -> list[str]:
             )
             risk = ", ".join(item.risk) or "-"
             risk += "".join(f"<br>{n.risk}: {_md_escape(n.text)}" for n in item.risk_notes)
+            region = ", ".join(f"`{_md_escape(r)}`" for r in item.resources)
+            if item.except_resources:
+                region += " except " + ", ".join(
+                    f"`{_md_escape(r)}`" for r in item.except_resources
+                )
             out.append(
-                f"| {risk} | {_md_actions(item)} | "
-                f"{', '.join(f'`{_md_escape(r)}`' for r in item.resources)} | "
+                f"| {risk} | {_md_actions(item)} | {region} | "
                 f"{_md_escape(item.statement.policy)} Statement[{item.statement.index}] | {example} |"
             )
         out.append("")
@@ -144,11 +160,13 @@ def decision_json(decision: Decision, request: Request) -> dict[str, Any]:
 
 
 __all__ = [
+    "context_text",
     "decision_json",
     "decision_text",
     "diff_json",
     "diff_markdown",
     "diff_text",
     "items_markdown",
+    "region_text",
     "risk_counts",
 ]

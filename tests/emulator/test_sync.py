@@ -391,6 +391,13 @@ def test_plan_should_show_an_out_of_band_widening_with_its_risk(
     assert "the spec does not (widened outside permgen?); apply removes:" in text.output
     removes = [line for line in text.output.splitlines() if line.startswith("      - ")]
     assert any("destructive" in line and "wildcard-scope" in line for line in removes)
+    # GetObject stays allowed on the spec's prefix: only the rest of it is removed
+    assert any(
+        line.startswith(
+            "      - oss:GetObject on * except acs:oss:*:1234567890123456:corp-data/exports/*"
+        )
+        for line in removes
+    )
     doc = json.loads(run_cli("plan", spec, "--format", "json").output)
     (update,) = doc["changes"]
     assert update["action"] == "update-policy" and update["parsed"] is True
