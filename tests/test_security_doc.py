@@ -22,7 +22,7 @@ WHERE = {
     "token `--exec`": r"(.*\.)?childproc",
     "review": r"review(\..*)?",
     "user templates": r"(.*\.)?template\w*",
-    "diff": r"(.*\.)?(diff|glob|automata|risk)",
+    "diff": r"(.*\.)?(diff|glob|automata|risk|regions)",
     "explain": r"(.*\.)?(evaluate|explain)",
     "policies": r"(.*\.)?safejson",
     "specs and callers files": r"(.*\.)?spec(\..*)?",
