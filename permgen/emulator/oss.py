@@ -925,8 +925,14 @@ def serve(handler: BaseHTTPRequestHandler, method: str, service: OssService, ser
         found = _find_api(method, bucket, query)
         if found is not None:
             fault = server._take_fault(found.name)
-            if fault is not None and fault.code:
-                raise OssError(fault.code, fault.status, f"Injected fault: {fault.code}.")
+            if fault is not None:
+                if fault.delay:
+                    time.sleep(fault.delay)
+                if fault.drop:  # close the connection without an answer
+                    handler.close_connection = True
+                    return
+                if fault.code:
+                    raise OssError(fault.code, fault.status, f"Injected fault: {fault.code}.")
         api_, reply = service.handle(call, raw_query)
         with server.lock:
             server.calls[api_.name] = server.calls.get(api_.name, 0) + 1

@@ -78,7 +78,7 @@ def emulator(clock: Clock) -> Iterator[Emulator]:
         yield emu
 
 
-def sdk(emu: Emulator, key: tuple[str, str] | None = None, version: str = "v4") -> Any:
+def sdk(emu: Emulator, key: tuple[str, ...] | None = None, version: str = "v4") -> Any:
     """The real SDK's client, path-style, plain HTTP, without its own retries."""
     cfg = oss.config.load_default()
     if key is None:
@@ -399,7 +399,7 @@ def _bucket_with_policy(emu: Emulator, *statements: dict[str, Any]) -> None:
         )
 
 
-def _info(emu: Emulator, key: tuple[str, str] | None) -> int:
+def _info(emu: Emulator, key: tuple[str, ...] | None) -> int:
     """200, or the status of the error, for GetBucketInfo as ``key`` (None: anonymous)."""
     try:
         sdk(emu, key).get_bucket_info(oss.GetBucketInfoRequest(bucket=BUCKET))
@@ -667,3 +667,66 @@ def test_reads_are_retried_writes_are_not(emulator: Emulator) -> None:
     assert (info.value.code, info.value.http_status) == ("ServiceUnavailable", 503)
     assert c.get_bucket_acl(BUCKET) == "private"  # not applied, not retried
     assert emulator.calls.get("PutBucketAcl", 0) == 0
+
+
+def test_a_dropped_read_is_retried_a_dropped_write_is_an_endpoint_error(emulator: Emulator) -> None:
+    from permgen.errors import EndpointError
+
+    c = adapter(emulator)
+    c.put_bucket(BUCKET)
+    emulator.inject("GetBucketAcl", drop=True)
+    assert c.get_bucket_acl(BUCKET) == "private"
+    emulator.inject("PutBucketAcl", drop=True)
+    with pytest.raises(EndpointError):
+        c.put_bucket_acl(BUCKET, "public-read")
+
+
+def test_a_role_session_is_named_by_its_sts_arn(emulator: Emulator) -> None:
+    """An STS key signs with its token (x-oss-security-token); a bucket policy names the
+    session as arn:sts::<uid>:assumed-role/<role>/<session>."""
+    be = emulator.backend
+    root = be.keys[ADMIN_KEY_ID]
+    be.CreateRole(
+        {
+            "RoleName": "ops",
+            "AssumeRolePolicyDocument": json.dumps(
+                {
+                    "Version": "1",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"RAM": [f"acs:ram::{ACCOUNT}:root"]},
+                        }
+                    ],
+                }
+            ),
+        },
+        root,
+    )
+    be.AttachPolicyToUser(
+        {"UserName": "bob", "PolicyName": "AliyunSTSAssumeRoleAccess", "PolicyType": "System"},
+        root,
+    )
+    creds = be.AssumeRole(
+        {"RoleArn": f"acs:ram::{ACCOUNT}:role/ops", "RoleSessionName": "night-shift"},
+        be.keys[BOB[0]],
+    )["Credentials"]
+    key = (creds["AccessKeyId"], creds["AccessKeySecret"], creds["SecurityToken"])
+    arn = f"acs:oss:*:{ACCOUNT}:{BUCKET}"
+    grant = {"Effect": "Allow", "Action": "oss:GetBucketInfo", "Resource": arn}
+    _bucket_with_policy(
+        emulator, {**grant, "Principal": [f"arn:sts::{ACCOUNT}:assumed-role/ops/day-shift"]}
+    )
+    assert _info(emulator, key) == 403  # another session
+    _bucket_with_policy(
+        emulator, {**grant, "Principal": [f"arn:sts::{ACCOUNT}:assumed-role/ops/*"]}
+    )
+    assert _info(emulator, key) == 200
+    err = failure(
+        sdk(emulator, (key[0], key[1], "CAIS-wrong")).list_buckets, oss.ListBucketsRequest()
+    )
+    assert err.code == "InvalidSecurityToken"
+    emulator.backend.clock.now += 3601  # type: ignore[attr-defined]
+    err = failure(sdk(emulator, key).get_bucket_info, oss.GetBucketInfoRequest(bucket=BUCKET))
+    assert err.code == "SecurityTokenExpired"
