@@ -44,6 +44,8 @@ MAX_BODY = 64 * 1024
 WORM_UNLOCKED_LIFETIME = 24 * 3600
 #: Retention periods OSS accepts, in days (1 day to 70 years).
 WORM_MIN_DAYS, WORM_MAX_DAYS = 1, 25550
+#: The deepest request XML read (OSS's documents are at most 5 deep).
+MAX_XML_DEPTH = 16
 OVERWRITE_MAX_RULES = 100
 OVERWRITE_MAX_AFFIX = 1023
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
@@ -187,13 +189,20 @@ def _iso(t: float) -> str:
 
 def _parse_xml(body: bytes, root: str) -> ET.Element:
     """The request body as XML with root ``root``, or MalformedXML. Entity declarations are
-    refused outright (no expansion attacks)."""
+    refused outright (no expansion attacks), and so is nesting over MAX_XML_DEPTH."""
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise OssError("MalformedXML", 400, "The XML you provided was not well-formed.")
     try:
         element = ET.fromstring(body)
     except ET.ParseError:
         raise OssError("MalformedXML", 400, "The XML you provided was not well-formed.") from None
+    depth, stack = 0, [(element, 1)]
+    while stack:
+        node, level = stack.pop()
+        depth = max(depth, level)
+        stack.extend((child, level + 1) for child in node)
+    if depth > MAX_XML_DEPTH:
+        raise OssError("MalformedXML", 400, f"The XML is nested over {MAX_XML_DEPTH} levels.")
     if element.tag != root:
         raise OssError(
             "MalformedXML", 400, f"The root element must be {root}, not {element.tag[:40]}."

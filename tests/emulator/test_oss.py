@@ -730,3 +730,43 @@ def test_a_role_session_is_named_by_its_sts_arn(emulator: Emulator) -> None:
     emulator.backend.clock.now += 3601  # type: ignore[attr-defined]
     err = failure(sdk(emulator, key).get_bucket_info, oss.GetBucketInfoRequest(bucket=BUCKET))
     assert err.code == "SecurityTokenExpired"
+
+
+def test_hostile_xml_bodies_are_malformed_xml_not_a_crash(emulator: Emulator) -> None:
+    import http.client
+
+    from permgen.emulator.oss import MAX_BODY
+
+    # anyone may write these settings, so unsigned requests reach the XML reader
+    _bucket_with_policy(
+        emulator,
+        {
+            "Effect": "Allow",
+            "Principal": ["*"],
+            "Action": ["oss:PutBucketLifecycle", "oss:PutBucketReplication"],
+            "Resource": f"acs:oss:*:{ACCOUNT}:{BUCKET}",
+        },
+    )
+    host, port = emulator.url.removeprefix("http://").split(":")
+    bodies = {
+        "deep": b"<ReplicationConfiguration>"
+        + b"<a>" * 9000
+        + b"</a>" * 9000
+        + b"</ReplicationConfiguration>",
+        "entities": b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><LifecycleConfiguration>&a;</LifecycleConfiguration>',
+        "broken": b"<LifecycleConfiguration><Rule>",
+    }
+    for name, body in bodies.items():
+        sub = "replication&comp=add" if name == "deep" else "lifecycle"
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("POST" if name == "deep" else "PUT", f"/{BUCKET}?{sub}", body=body)
+        resp = conn.getresponse()
+        assert (resp.status, b"<Code>MalformedXML</Code>" in resp.read()) == (400, True), name
+        conn.close()
+    c = adapter(emulator)  # nothing was stored
+    assert c.get_lifecycle(BUCKET) == []
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    conn.request("PUT", f"/{BUCKET}?lifecycle", body=b"x" * (MAX_BODY + 1))
+    resp = conn.getresponse()
+    assert resp.status == 413 and b"EntityTooLarge" in resp.read()
+    conn.close()
