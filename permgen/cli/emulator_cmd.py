@@ -42,7 +42,7 @@ def command(port: int, host: str, state_file: str | None, seed_file: str | None)
     """Serve one emulated account (1234567890123456) until interrupted.
 
     At start it prints shell lines to point permgen and the Alibaba SDKs at it:
-    export PERMGEN_ENDPOINT=..., ALIBABA_CLOUD_ACCESS_KEY_ID=..., ALIBABA_CLOUD_ACCESS_KEY_SECRET=...
+    export PERMGEN_ENDPOINT=..., PERMGEN_OSS_ENDPOINT=..., ALIBABA_CLOUD_ACCESS_KEY_ID=..., ALIBABA_CLOUD_ACCESS_KEY_SECRET=...
     (an administrator key that exists only in the emulator).
     """
     from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Emulator
@@ -70,6 +70,7 @@ def command(port: int, host: str, state_file: str | None, seed_file: str | None)
             drop=bool(f.get("drop", False)),
         )
     click.echo(f"export PERMGEN_ENDPOINT={emulator.url}")
+    click.echo(f"export PERMGEN_OSS_ENDPOINT={emulator.url}")  # OSS REST, path-style
     click.echo(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={ADMIN_KEY_ID}")
     click.echo(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={ADMIN_KEY_SECRET}")
     sys.stdout.flush()

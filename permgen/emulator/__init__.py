@@ -19,6 +19,10 @@ def coverage_markdown() -> str:
         doc = " ".join((getattr(Backend, name).__doc__ or "").split())
         api = "RAM 2015-05-01" if version == "2015-05-01" else "STS 2015-04-01"
         out.append(f"| {api} | {action} | {doc} |")
+    from permgen.emulator.oss import coverage_rows
+
+    for name, request, doc in sorted(coverage_rows()):
+        out.append(f"| OSS (REST, path-style) | {name} (`{request}`) | {doc} |")
     return "\n".join(out) + "\n"
 
 

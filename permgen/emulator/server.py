@@ -28,6 +28,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from permgen.emulator.backend import HANDLERS, RAM_VERSION, Backend, EmulatorError, now_text
+from permgen.emulator.oss import OssService, is_oss_request
+from permgen.emulator.oss import serve as serve_oss
 from permgen.emulator.signing import verify
 
 MAX_SKEW = 15 * 60
@@ -69,6 +71,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    # --- OSS REST (permgen.emulator.oss): bucket APIs beside the RPC API -----------------
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
     def _send(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -89,6 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _handle(self, method: str) -> None:
+        if is_oss_request(method, self.path, self.headers.get("Authorization") or ""):
+            serve_oss(self, method, self.server.oss, self.server)
+            return
         request_id = str(uuid.UUID(int=self.server.next_id()))
         try:
             params = self._params()
@@ -173,6 +188,7 @@ class _Server(ThreadingHTTPServer):
         self.counter = 0
         self.calls: dict[str, int] = {}
         self.state_file: str | None = None
+        self.oss = OssService(backend, self.lock)  # the OSS side's buckets
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.lock:
@@ -367,6 +383,11 @@ class Emulator:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def oss(self) -> OssService:
+        """The OSS side: its buckets (``oss.buckets``), on the same account and clock."""
+        return self._server.oss
 
     @property
     def open_connections(self) -> int:

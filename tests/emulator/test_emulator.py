@@ -552,11 +552,12 @@ def test_the_emulator_command_prints_its_endpoint_and_stops_on_sigterm() -> None
     )
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        lines = [proc.stdout.readline().strip() for _ in range(4)]
         exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
         assert exports["ALIBABA_CLOUD_ACCESS_KEY_ID"] == ADMIN_KEY_ID
         url = exports["PERMGEN_ENDPOINT"]
         assert url.startswith("http://127.0.0.1:")
+        assert exports["PERMGEN_OSS_ENDPOINT"] == url  # OSS REST beside the RPC API
 
         class _At:
             pass
