@@ -25,6 +25,7 @@ WHERE = {
     "diff": r"(.*\.)?(diff|glob|automata|risk|regions)",
     "explain": r"(.*\.)?(evaluate|explain)",
     "policies": r"(.*\.)?safejson",
+    "bucket policies": r"(.*\.)?bucket_policy",
     "specs and callers files": r"(.*\.)?spec(\..*)?",
 }
 UNITS = {"bytes": 1, "KiB": 1024, "s": 1, "minutes": 60, "bits": 1}
