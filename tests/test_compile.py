@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from permgen.errors import PlaceholderError, PolicySizeError, SpecError
 from permgen.model import Policy
 from permgen.semantics.wildcard import match as wildcard_match
 from permgen.spec import parse_spec
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, ROOT, run_cli
 
 
 def _spec(text: str, **kw: object) -> object:
@@ -523,3 +524,29 @@ def test_prefix_text_reaches_the_policy_unchanged(prefix: str, template: str) ->
     policy = compile_spec(parse_spec(json.dumps(doc), source="s")).roles["r"].policy
     resources = {r for s in policy.statements for r in s.resources}
     assert f"acs:oss:*:1234567890123456:bkt/{prefix}*" in resources
+
+
+def test_with_the_template_cache_off_compile_writes_nothing(tmp_path: Path) -> None:
+    """docs/performance.md: PERMGEN_CACHE_DIR=off writes nothing; by default the cache goes
+    under $XDG_CACHE_HOME (which shows the test would see a write)."""
+    import subprocess
+    import sys
+
+    home, xdg = tmp_path / "home", tmp_path / "xdg"
+    home.mkdir()
+    xdg.mkdir()
+    base = {k: v for k, v in os.environ.items() if k != "PERMGEN_CACHE_DIR"}
+    env = {**base, "HOME": str(home), "XDG_CACHE_HOME": str(xdg), "PYTHONPATH": str(ROOT)}
+
+    def compile_in(extra: dict[str, str]) -> None:
+        run = subprocess.run(
+            [sys.executable, "-m", "permgen", "compile", "examples/platform.yaml"],
+            cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert run.returncode == 0 and '"Statement"' in run.stdout, run.stderr
+
+    compile_in({"PERMGEN_CACHE_DIR": "off"})
+    assert sorted(tmp_path.rglob("*")) == [home, xdg]
+    compile_in({})
+    assert list((xdg / "permgen" / "jinja").iterdir())
+    assert list(home.rglob("*")) == []
