@@ -550,3 +550,59 @@ def test_with_the_template_cache_off_compile_writes_nothing(tmp_path: Path) -> N
     compile_in({})
     assert list((xdg / "permgen" / "jinja").iterdir())
     assert list(home.rglob("*")) == []
+
+
+def test_user_templates_build_the_builtin_policy_with_or_without_trailing_commas(
+    tmp_path: Path,
+) -> None:
+    """docs/templates.md: the _lib.j2 macros emit statements with trailing commas (parsed
+    leniently), or add them to a statements() list that is emitted once, as the built-in
+    templates do; allow()/deny() keep their trailing comma. All give the built-in reader."""
+    (tmp_path / "t").mkdir()
+    templates = {
+        "commas": '{% import "_lib.j2" as oss %}\n{"Version": "1", "Statement": [\n'
+        "{{ oss.read(grants, options, service_arn) }}\n"
+        "{{ oss.deny_public_objects(all_object_arns) }}\n]}\n",
+        "listed": '{% import "_lib.j2" as oss %}{% set s = statements() %}'
+        "{{ oss.read(grants, options, service_arn, into=s) }}"
+        "{{ oss.deny_public_objects(all_object_arns, into=s) }}"
+        '{{ {"Version": "1", "Statement": s} }}',
+        "by-hand": '{"Version": "1", "Statement": [{% for g in grants %}'
+        '{{ allow(["oss:GetObject"], g.object_arns) }}'
+        '{{ allow(["oss:ListObjects"], [g.bucket_arn], {"StringLike": {"oss:Prefix": g.list_patterns}}) }}'
+        "{% endfor %}"
+        '{{ deny(["oss:PutObject"], all_object_arns, {"StringEquals": {"oss:x-oss-object-acl": '
+        '["public-read", "public-read-write"]}}) }}]}',
+        "put": '{% set s = statements() %}{% for g in grants %}{{ put(s, "Allow", ["oss:GetObject"], '
+        'g.object_arns) }}{{ s.add("Allow", ["oss:ListObjects"], [g.bucket_arn], {"StringLike": '
+        '{"oss:Prefix": g.list_patterns}}) }}{% endfor %}{{ put(s, "Deny", ["oss:PutObject"], '
+        'all_object_arns, {"StringEquals": {"oss:x-oss-object-acl": ["public-read", '
+        '"public-read-write"]}}) }}{{ {"Version": "1", "Statement": s} }}',
+    }
+    for name, text in templates.items():
+        (tmp_path / "t" / f"{name}.json.j2").write_text(text)
+    grants = "[{bucket: bkt, prefixes: [a/, c/d/]}, {bucket: ebk, prefixes: [x/]}]"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        'version: 1\ntemplates: t\ndefaults: {account: "1234567890123456"}\nroles:\n'
+        + "".join(
+            f"  {name}: {{template: {name}, grants: {grants}, options: {{versions: false, "
+            "browse: false}}\n"
+            for name in ["reader", *templates]
+        )
+    )
+    compiled = compile_file(spec).roles
+    expected = compiled["reader"].policy.statements
+    assert len(expected) == 4  # GetObject merged over both buckets, two ListObjects, one Deny
+    for name in templates:
+        assert compiled[name].policy.statements == expected, name
+    # statements() is a list the sandbox still keeps immutable from templates
+    (tmp_path / "t" / "mutate.json.j2").write_text(
+        '{% set s = statements() %}{{ s.append({"Effect": "Allow"}) }}'
+    )
+    spec.write_text(
+        'version: 1\ntemplates: t\ndefaults: {account: "1234567890123456"}\nroles:\n'
+        f"  m: {{template: mutate, grants: {grants}}}\n"
+    )
+    with pytest.raises(SpecError, match="sandbox"):
+        compile_file(spec)
