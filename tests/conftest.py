@@ -75,6 +75,26 @@ def run_cli(*args: str, input: str | None = None) -> Result:
 
 
 @pytest.fixture
+def zero_backoff(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str]]:
+    """Retries in this test wait 0 s: the SDK adapter's backoff runs with a zero-backoff copy
+    of its config (the retry path, its logging and the attempt count are unchanged). Returns
+    the retries made, as (action, attempt, reason)."""
+    import dataclasses
+
+    from permgen.account import sdk
+
+    real = sdk._backoff
+    retries: list[tuple[str, int, str]] = []
+
+    def backoff(action: str, attempt: int, reason: str, config: Any, sleep: Any) -> None:
+        retries.append((action, attempt, reason))
+        real(action, attempt, reason, dataclasses.replace(config, backoff_base=0.0), sleep)
+
+    monkeypatch.setattr(sdk, "_backoff", backoff)
+    return retries
+
+
+@pytest.fixture
 def cli_run() -> object:
     return run_cli
 
