@@ -184,13 +184,6 @@ def _check_values(role: Role, values: Mapping[str, str]) -> dict[str, str]:
     return {n: values[n] for n in needed}
 
 
-#: allow() and deny() end each statement with a comma, so a built-in template's statement
-#: list ends with one. A comma followed by a line end cannot be inside a JSON-encoded value
-#: (a real newline never is), so this blanks such commas before a bracket without looking at
-#: strings; the general (slower) trailing-comma pass then finds nothing left to do.
-_LINE_END_COMMA = re.compile(r",(?=[ \t]*\n\s*[\]}])")
-
-
 def compile_role(
     role: Role,
     *,
@@ -216,10 +209,9 @@ def compile_role(
         fill = used
     text = render(role.template, _context(role, fill), user_dir=templates_dir, role=role.name)
     trusted = role.template in BUILTIN_TEMPLATES
-    if trusted:
-        text = _LINE_END_COMMA.sub(" ", text)
     try:
-        # built-in templates build every object with json.dumps, so they cannot repeat a key
+        # built-in templates emit the whole policy with one json.dumps: no key repeats, no
+        # trailing comma
         rendered = parse_policy(
             text,
             source=f"template {role.template!r} for role {role.name}",

@@ -54,21 +54,62 @@ def _finalize(value: Any) -> Any:
     return Markup(_to_json(value))
 
 
-def _statement(effect: str, actions: Any, resources: Any, conditions: Any) -> Markup:
+def _body(effect: str, actions: Any, resources: Any, conditions: Any) -> dict[str, Any]:
     body = {"Effect": effect, "Action": actions, "Resource": resources}
     if conditions:
         body["Condition"] = conditions
-    return Markup(json.dumps(body, ensure_ascii=False) + ",")
+    return body
+
+
+def _statement(effect: str, actions: Any, resources: Any, conditions: Any) -> Markup:
+    return Markup(
+        json.dumps(_body(effect, actions, resources, conditions), ensure_ascii=False) + ","
+    )
 
 
 def allow(actions: Any, resources: Any, conditions: Any = None) -> Markup:
-    """``{{ allow(actions, resources, conditions) }}``: one Allow statement, JSON-encoded."""
+    """``{{ allow(actions, resources, conditions) }}``: one Allow statement, JSON-encoded,
+    followed by a comma (for user templates that write statements one by one)."""
     return _statement("Allow", actions, resources, conditions)
 
 
 def deny(actions: Any, resources: Any, conditions: Any = None) -> Markup:
-    """``{{ deny(actions, resources, conditions) }}``: one Deny statement, JSON-encoded."""
+    """``{{ deny(actions, resources, conditions) }}``: one Deny statement, JSON-encoded,
+    followed by a comma."""
     return _statement("Deny", actions, resources, conditions)
+
+
+_NOTHING = Markup("")
+
+
+class Statements(list[dict[str, Any]]):
+    """A list of statements a template builds and emits once: ``{% set s = statements() %}``,
+    ``{{ s.add("Allow", actions, resources, conditions) }}`` (which emits nothing), then
+    ``{{ {"Version": "1", "Statement": s} }}``, one JSON encoding of the whole policy and no
+    separators to get right. The ``_lib.j2`` macros take one as ``into``."""
+
+    def add(self, effect: str, actions: Any, resources: Any, conditions: Any = None) -> Markup:
+        if effect not in ("Allow", "Deny"):
+            raise ValueError(f"a statement's effect is Allow or Deny, not {effect!r}")
+        self.append(_body(effect, actions, resources, conditions))
+        return _NOTHING
+
+
+def statements() -> Statements:
+    """``statements()``: a new, empty :class:`Statements`."""
+    return Statements()
+
+
+def put(
+    into: Statements | None, effect: str, actions: Any, resources: Any, conditions: Any = None
+) -> Markup:
+    """``{{ put(into, effect, ...) }}`` (the ``_lib.j2`` macros): add a statement to ``into``
+    and emit nothing, or with no ``into`` emit it as :func:`allow`/:func:`deny` do."""
+    if into is not None:
+        return into.add(effect, actions, resources, conditions)
+    if effect not in ("Allow", "Deny"):
+        raise ValueError(f"a statement's effect is Allow or Deny, not {effect!r}")
+    return _statement(effect, actions, resources, conditions)
 
 
 class _Loader(jinja2.BaseLoader):
@@ -98,6 +139,8 @@ def _configure(env: jinja2.Environment) -> jinja2.Environment:
         env.filters.pop(name, None)
     env.globals["allow"] = allow
     env.globals["deny"] = deny
+    env.globals["statements"] = statements
+    env.globals["put"] = put
     return env
 
 

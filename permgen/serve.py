@@ -5,7 +5,7 @@ constant time. Each caller is bound to the roles it may request, and the placeho
 each role come from the binding (``{caller}`` is the caller's id; a fixed value; or
 ``{request}``: taken from the request and validated like ``--var``), never from the request
 unless the binding says so. Tokens are cached per (role, values, duration) and reused until
-near expiry, with one AssumeRole in flight per key. Per-caller rate limits answer 429 with
+near expiry, with one AssumeRole in flight per key; the cache is bounded (MAX_CACHED_TOKENS). Per-caller rate limits answer 429 with
 Retry-After. Nothing is kept that stops several instances from running side by side: the
 cache and the rate limits are per instance.
 """
@@ -53,6 +53,11 @@ SERVER_LIMITS: dict[str, Any] = {
     "h11_max_incomplete_event_size": 16 * 1024,
     "http": "h11",
 }
+#: The most tokens the cache keeps. Entries no longer reusable (less than
+#: max(60 s, 10% of the lifetime) left) are dropped whenever a token is minted; past this
+#: many, the oldest are dropped too. With ``{request}`` values the number of keys is chosen
+#: by callers, so the cache must not grow with them (docs/token-service.md).
+MAX_CACHED_TOKENS = 4096
 _LENGTH_RE = re.compile(r"[0-9]{1,12}")
 CALLER = "{caller}"
 FROM_REQUEST = "{request}"
@@ -386,7 +391,9 @@ class TokenService:
         self.audit = audit
         self.clock = clock
         self.cache: dict[tuple[Any, ...], tuple[StsCredentials, float, float, str]] = {}
-        self.locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        # one lock per key with requests in flight, with how many hold or wait for it; a
+        # key's lock is dropped when its last request is done
+        self.locks: dict[tuple[Any, ...], tuple[asyncio.Lock, list[int]]] = {}
         self.buckets: dict[str, _Bucket] = {}
         self.metrics = Metrics()
 
@@ -450,13 +457,45 @@ class TokenService:
                 f"duration {duration} is over this caller's maximum {binding.max_duration}"
             )
         key = (role, tuple(sorted(values.items())), duration)
-        lock = self.locks.setdefault(key, asyncio.Lock())
+        flight = self.locks.get(key)
+        if flight is None:
+            flight = self.locks[key] = (asyncio.Lock(), [0])
+        flight[1][0] += 1
+        try:
+            return await self._token(caller, role, values, duration, key, flight[0])
+        finally:
+            flight[1][0] -= 1
+            if flight[1][0] == 0 and self.locks.get(key) is flight:
+                del self.locks[key]
+
+    @staticmethod
+    def reusable(issued: float, expires: float, now: float) -> bool:
+        """Whether a cached token has more than max(60 s, 10% of its lifetime) left."""
+        return expires - now > max(60.0, 0.1 * (expires - issued))
+
+    def _evict(self, now: float) -> None:
+        """Drop tokens no longer reusable, then the oldest past MAX_CACHED_TOKENS - 1."""
+        cache = self.cache
+        for k in [k for k, v in cache.items() if not self.reusable(v[1], v[2], now)]:
+            del cache[k]
+        while len(cache) >= MAX_CACHED_TOKENS:
+            del cache[next(iter(cache))]
+
+    async def _token(
+        self,
+        caller: Caller,
+        role: str,
+        values: dict[str, str],
+        duration: int | None,
+        key: tuple[Any, ...],
+        lock: asyncio.Lock,
+    ) -> tuple[StsCredentials, str, bool]:
         async with lock:  # one AssumeRole in flight per key
             hit = self.cache.get(key)
             now = self.clock()
             if hit is not None:
                 creds, issued, expires, session = hit
-                if expires - now > max(60.0, 0.1 * (expires - issued)):
+                if self.reusable(issued, expires, now):
                     self.metrics.cache_hits += 1
                     self._audit(caller, role, values, session, creds.access_key_id, True)
                     return creds, session, True
@@ -471,6 +510,8 @@ class TokenService:
                 self.metrics.assume_role_errors += 1
                 raise
             issued = now
+            self.cache.pop(key, None)
+            self._evict(now)
             self.cache[key] = (
                 minted.credentials,
                 issued,

@@ -6,13 +6,51 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
+from permgen.account.types import AccessKey, Secret
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+
+
+@dataclass(frozen=True)
+class LiveProfile:
+    """Whether the contract suite also runs against a real account (CONTRIBUTING.md)."""
+
+    enabled: bool
+    reason: str  # why it does not run, when it does not
+    key: AccessKey | None = None
+    endpoint: str | None = None  # None: the real cloud
+
+
+def live_profile(environ: Mapping[str, str]) -> LiveProfile:
+    """The live profile from the environment: PERMGEN_LIVE=1 and both of
+    PERMGEN_LIVE_ACCESS_KEY_ID and PERMGEN_LIVE_ACCESS_KEY_SECRET (a dedicated test account);
+    PERMGEN_LIVE_ENDPOINT optionally points it elsewhere."""
+    if environ.get("PERMGEN_LIVE") != "1":
+        return LiveProfile(False, "live profile not run: PERMGEN_LIVE=1 is not set")
+    key_id = environ.get("PERMGEN_LIVE_ACCESS_KEY_ID", "")
+    secret = environ.get("PERMGEN_LIVE_ACCESS_KEY_SECRET", "")
+    if not key_id or not secret:
+        return LiveProfile(
+            False,
+            "live profile not run: PERMGEN_LIVE=1 but PERMGEN_LIVE_ACCESS_KEY_ID and "
+            "PERMGEN_LIVE_ACCESS_KEY_SECRET are not both set",
+        )
+    return LiveProfile(
+        True, "", AccessKey(key_id, Secret(secret)), environ.get("PERMGEN_LIVE_ENDPOINT") or None
+    )
+
+
+# Read before the environment is cleared below, so no other test can see the credentials.
+LIVE = live_profile(os.environ)
 
 # The Alibaba SDKs read credentials from the environment; tests never use the caller's.
 for _name in list(os.environ):
@@ -37,5 +75,34 @@ def run_cli(*args: str, input: str | None = None) -> Result:
 
 
 @pytest.fixture
+def zero_backoff(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str]]:
+    """Retries in this test wait 0 s: the SDK adapter's backoff runs with a zero-backoff copy
+    of its config (the retry path, its logging and the attempt count are unchanged). Returns
+    the retries made, as (action, attempt, reason)."""
+    import dataclasses
+
+    from permgen.account import sdk
+
+    real = sdk._backoff
+    retries: list[tuple[str, int, str]] = []
+
+    def backoff(action: str, attempt: int, reason: str, config: Any, sleep: Any) -> None:
+        retries.append((action, attempt, reason))
+        real(action, attempt, reason, dataclasses.replace(config, backoff_base=0.0), sleep)
+
+    monkeypatch.setattr(sdk, "_backoff", backoff)
+    return retries
+
+
+@pytest.fixture
 def cli_run() -> object:
     return run_cli
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say plainly when the live contract cases did not run: a skip is not a pass."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "[live" in r.nodeid]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} live contract cases NOT RUN ({LIVE.reason}); see CONTRIBUTING.md"
+        )

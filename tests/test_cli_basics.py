@@ -46,15 +46,26 @@ def test_compile_and_lint_import_nothing_heavy() -> None:
 
 
 def test_batch_commands_collect_garbage_less_often_and_serve_does_not() -> None:
+    """The batch threshold holds while a batch command runs, and nothing else: importing
+    permgen, the library and serve leave the collector as they found it, and the caller's
+    thresholds are back once main() returns."""
     from permgen.cli._common import BATCH_GC_THRESHOLD
     from tests.conftest import ROOT
 
     code = (
-        "import gc, sys, io, contextlib; from permgen.cli import main\n"
-        "before = gc.get_threshold()\n"
+        "import gc, sys, io, contextlib\n"
+        "gc.set_threshold(701, 11, 12)\n"
+        "import permgen.cli, permgen.compiler, permgen.semantics, permgen.render\n"
+        "imported = gc.get_threshold()\n"
+        "permgen.compiler.compile_file('examples/platform.yaml')\n"
+        "library = gc.get_threshold()\n"
+        "during = []\n"
+        "real = permgen.compiler.compile_file\n"
+        "def spy(*a, **k):\n    during.append(gc.get_threshold())\n    return real(*a, **k)\n"
+        "permgen.compiler.compile_file = spy\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
-        "print('GC', before, gc.get_threshold())\n"
+        "    try:\n        permgen.cli.main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+        "print('GC', imported, library, during, gc.get_threshold())\n"
     )
 
     def thresholds(*args: str) -> str:
@@ -63,14 +74,16 @@ def test_batch_commands_collect_garbage_less_often_and_serve_does_not() -> None:
         )
         return run.stdout.strip().splitlines()[-1]
 
+    mine = "(701, 11, 12)"
     assert (
-        thresholds("compile", "examples/platform.yaml") == f"GC (700, 10, 10) {BATCH_GC_THRESHOLD}"
+        thresholds("compile", "examples/platform.yaml")
+        == f"GC {mine} {mine} [{BATCH_GC_THRESHOLD}] {mine}"
     )
     # serve runs its body (and fails on the missing callers file) without touching the collector
     long_running = thresholds(
         "serve", "--spec", "examples/platform.yaml", "--callers", "/nonexistent"
     )
-    assert long_running == "GC (700, 10, 10) (700, 10, 10)"
+    assert long_running == f"GC {mine} {mine} [] {mine}"
 
 
 def test_version() -> None:

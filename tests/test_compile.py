@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from permgen.errors import PlaceholderError, PolicySizeError, SpecError
 from permgen.model import Policy
 from permgen.semantics.wildcard import match as wildcard_match
 from permgen.spec import parse_spec
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, ROOT, run_cli
 
 
 def _spec(text: str, **kw: object) -> object:
@@ -523,3 +524,85 @@ def test_prefix_text_reaches_the_policy_unchanged(prefix: str, template: str) ->
     policy = compile_spec(parse_spec(json.dumps(doc), source="s")).roles["r"].policy
     resources = {r for s in policy.statements for r in s.resources}
     assert f"acs:oss:*:1234567890123456:bkt/{prefix}*" in resources
+
+
+def test_with_the_template_cache_off_compile_writes_nothing(tmp_path: Path) -> None:
+    """docs/performance.md: PERMGEN_CACHE_DIR=off writes nothing; by default the cache goes
+    under $XDG_CACHE_HOME (which shows the test would see a write)."""
+    import subprocess
+    import sys
+
+    home, xdg = tmp_path / "home", tmp_path / "xdg"
+    home.mkdir()
+    xdg.mkdir()
+    base = {k: v for k, v in os.environ.items() if k != "PERMGEN_CACHE_DIR"}
+    env = {**base, "HOME": str(home), "XDG_CACHE_HOME": str(xdg), "PYTHONPATH": str(ROOT)}
+
+    def compile_in(extra: dict[str, str]) -> None:
+        run = subprocess.run(
+            [sys.executable, "-m", "permgen", "compile", "examples/platform.yaml"],
+            cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert run.returncode == 0 and '"Statement"' in run.stdout, run.stderr
+
+    compile_in({"PERMGEN_CACHE_DIR": "off"})
+    assert sorted(tmp_path.rglob("*")) == [home, xdg]
+    compile_in({})
+    assert list((xdg / "permgen" / "jinja").iterdir())
+    assert list(home.rglob("*")) == []
+
+
+def test_user_templates_build_the_builtin_policy_with_or_without_trailing_commas(
+    tmp_path: Path,
+) -> None:
+    """docs/templates.md: the _lib.j2 macros emit statements with trailing commas (parsed
+    leniently), or add them to a statements() list that is emitted once, as the built-in
+    templates do; allow()/deny() keep their trailing comma. All give the built-in reader."""
+    (tmp_path / "t").mkdir()
+    templates = {
+        "commas": '{% import "_lib.j2" as oss %}\n{"Version": "1", "Statement": [\n'
+        "{{ oss.read(grants, options, service_arn) }}\n"
+        "{{ oss.deny_public_objects(all_object_arns) }}\n]}\n",
+        "listed": '{% import "_lib.j2" as oss %}{% set s = statements() %}'
+        "{{ oss.read(grants, options, service_arn, into=s) }}"
+        "{{ oss.deny_public_objects(all_object_arns, into=s) }}"
+        '{{ {"Version": "1", "Statement": s} }}',
+        "by-hand": '{"Version": "1", "Statement": [{% for g in grants %}'
+        '{{ allow(["oss:GetObject"], g.object_arns) }}'
+        '{{ allow(["oss:ListObjects"], [g.bucket_arn], {"StringLike": {"oss:Prefix": g.list_patterns}}) }}'
+        "{% endfor %}"
+        '{{ deny(["oss:PutObject"], all_object_arns, {"StringEquals": {"oss:x-oss-object-acl": '
+        '["public-read", "public-read-write"]}}) }}]}',
+        "put": '{% set s = statements() %}{% for g in grants %}{{ put(s, "Allow", ["oss:GetObject"], '
+        'g.object_arns) }}{{ s.add("Allow", ["oss:ListObjects"], [g.bucket_arn], {"StringLike": '
+        '{"oss:Prefix": g.list_patterns}}) }}{% endfor %}{{ put(s, "Deny", ["oss:PutObject"], '
+        'all_object_arns, {"StringEquals": {"oss:x-oss-object-acl": ["public-read", '
+        '"public-read-write"]}}) }}{{ {"Version": "1", "Statement": s} }}',
+    }
+    for name, text in templates.items():
+        (tmp_path / "t" / f"{name}.json.j2").write_text(text)
+    grants = "[{bucket: bkt, prefixes: [a/, c/d/]}, {bucket: ebk, prefixes: [x/]}]"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        'version: 1\ntemplates: t\ndefaults: {account: "1234567890123456"}\nroles:\n'
+        + "".join(
+            f"  {name}: {{template: {name}, grants: {grants}, options: {{versions: false, "
+            "browse: false}}\n"
+            for name in ["reader", *templates]
+        )
+    )
+    compiled = compile_file(spec).roles
+    expected = compiled["reader"].policy.statements
+    assert len(expected) == 4  # GetObject merged over both buckets, two ListObjects, one Deny
+    for name in templates:
+        assert compiled[name].policy.statements == expected, name
+    # statements() is a list the sandbox still keeps immutable from templates
+    (tmp_path / "t" / "mutate.json.j2").write_text(
+        '{% set s = statements() %}{{ s.append({"Effect": "Allow"}) }}'
+    )
+    spec.write_text(
+        'version: 1\ntemplates: t\ndefaults: {account: "1234567890123456"}\nroles:\n'
+        f"  m: {{template: mutate, grants: {grants}}}\n"
+    )
+    with pytest.raises(SpecError, match="sandbox"):
+        compile_file(spec)

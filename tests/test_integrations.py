@@ -56,7 +56,10 @@ def api() -> Any:
     _Api.calls = []
     _Api.comments = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # polling for shutdown every 10 ms, not socketserver's 0.5 s, which teardown waited out
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

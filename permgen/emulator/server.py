@@ -3,7 +3,8 @@
 The real SDK (aliyun-python-sdk-core) talks to it unchanged: POST with every parameter in the
 query string (form-body parameters are accepted and signed too). Every request is checked the
 way the cloud checks it: the HMAC-SHA1 signature, the timestamp (within 15 minutes), the nonce
-(never reused), the AccessKeyId, and for STS credentials the SecurityToken and its expiry.
+(never reused while its request's timestamp is in that window; older ones are forgotten), the
+AccessKeyId, and for STS credentials the SecurityToken and its expiry.
 Faults (an error code, a status, a delay, a dropped connection) can be injected per action.
 
 Whatever a client sends, it gets an answer in RAM's error shape, never a dropped connection:
@@ -15,12 +16,14 @@ closed; over ``max_connections`` open connections, a new one is answered
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -176,6 +179,7 @@ class _Server(ThreadingHTTPServer):
         *,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(address, _Handler)
         self.backend = backend
@@ -183,7 +187,12 @@ class _Server(ThreadingHTTPServer):
         self.max_connections = max_connections
         self.open_connections = 0
         self.lock = threading.Lock()
-        self.nonces: set[str] = set()
+        self.wall_clock = wall_clock
+        # Nonces seen, with the Timestamp of the request that used them. One is forgotten once
+        # that Timestamp is more than MAX_SKEW in the past: a replay of that request is then
+        # refused for its Timestamp, so the set stays as large as one window of traffic.
+        self.nonces: dict[str, float] = {}
+        self.nonce_expiry: list[tuple[float, str]] = []  # a heap of (stamp, nonce)
         self.faults: list[Fault] = []
         self.counter = 0
         self.calls: dict[str, int] = {}
@@ -277,7 +286,8 @@ class _Server(ThreadingHTTPServer):
                 400,
                 "Specified time stamp or date value is not well formatted.",
             ) from None
-        if abs(stamp - time.time()) > MAX_SKEW:  # request stamps are wall-clock time
+        now = self.wall_clock()
+        if abs(stamp - now) > MAX_SKEW:  # request stamps are wall-clock time
             raise EmulatorError(
                 "InvalidTimeStamp.Expired", 400, "Specified time stamp or date value is expired."
             )
@@ -301,11 +311,17 @@ class _Server(ThreadingHTTPServer):
                     "InvalidSecurityToken.Expired", 400, "Specified SecurityToken is expired."
                 )
         with self.lock:
-            if params["SignatureNonce"] in self.nonces:
+            expiry = self.nonce_expiry
+            while expiry and expiry[0][0] < now - MAX_SKEW:
+                _stamp, old = heapq.heappop(expiry)
+                del self.nonces[old]
+            nonce = params["SignatureNonce"]
+            if nonce in self.nonces:
                 raise EmulatorError(
                     "SignatureNonceUsed", 400, "Specified signature nonce was used already."
                 )
-            self.nonces.add(params["SignatureNonce"])
+            self.nonces[nonce] = stamp
+            heapq.heappush(expiry, (stamp, nonce))
         return key
 
     def dispatch(
@@ -368,6 +384,7 @@ class Emulator:
         state_file: str | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.backend = backend or Backend()
         self._server = _Server(
@@ -375,6 +392,7 @@ class Emulator:
             self.backend,
             idle_timeout=idle_timeout,
             max_connections=max_connections,
+            wall_clock=wall_clock,
         )
         self._server.state_file = state_file
         self._thread: threading.Thread | None = None
@@ -393,6 +411,11 @@ class Emulator:
     def open_connections(self) -> int:
         """Connections being served now (each holds a thread)."""
         return self._server.open_connections
+
+    @property
+    def nonces_kept(self) -> int:
+        """How many signature nonces are remembered now (those of the last MAX_SKEW)."""
+        return len(self._server.nonces)
 
     @property
     def calls(self) -> dict[str, int]:

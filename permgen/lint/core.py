@@ -66,8 +66,9 @@ Check = Callable[[LintContext], Iterator[tuple[str, str]]]
 @dataclass(frozen=True)
 class Rule:
     """A rule: a stable id that is never reused, a severity, a summary, a description,
-    a reference, an example of a statement it flags, and the check (which yields
-    ``(json_path, message)`` pairs)."""
+    a reference, an example of a statement it flags, the check (which yields
+    ``(json_path, message)`` pairs), and an example it does not flag (``passes``). Both
+    examples are shown in docs/rules.md, and a test lints each of them."""
 
     id: str
     name: str
@@ -77,6 +78,7 @@ class Rule:
     reference: str
     example: str
     check: Check = field(compare=False, repr=False)
+    passes: str = ""
 
 
 __all__ = ["SEVERITIES", "Check", "Finding", "LintContext", "Rule", "severity_at_least"]

@@ -117,6 +117,7 @@ INVALID = _register(
         ),
         reference=D1,
         example='{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject"}]}',
+        passes='{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}]}',
         check=_none,
     )
 )
@@ -168,6 +169,7 @@ EFFECT_SPELLING = _register(
         ),
         reference=D1,
         example='{"Effect": "allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
         check=_check_effect_spelling,
     )
 )
@@ -207,6 +209,7 @@ UNKNOWN_ACTION = _register(
         ),
         reference=O1,
         example='{"Effect": "Allow", "Action": "oss:GetObjects", "Resource": "acs:oss:*:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
         check=_check_unknown_action,
     )
 )
@@ -262,6 +265,7 @@ RESOURCE_LEVEL = _register(
         ),
         reference=O2,
         example='{"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": "acs:oss:*:*:my-bucket"}',
+        passes='{"Effect": "Allow", "Action": ["oss:GetObject"], "Resource": "acs:oss:*:*:my-bucket/*"}',
         check=_check_resource_level,
     )
 )
@@ -293,6 +297,7 @@ REGION = _register(
         ),
         reference=O1,
         example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:cn-hangzhou:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
         check=_check_region,
     )
 )
@@ -326,6 +331,7 @@ WILDCARD_ACTION = _register(
         ),
         reference=O2,
         example='{"Effect": "Allow", "Action": "oss:*", "Resource": "acs:oss:*:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": ["oss:GetObject", "oss:PutObject"], "Resource": "acs:oss:*:*:b/*"}',
         check=_check_wildcard_action,
     )
 )
@@ -382,6 +388,7 @@ WILDCARD_RESOURCE = _register(
         ),
         reference=O2,
         example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
         check=_check_wildcard_resource,
     )
 )
@@ -440,6 +447,7 @@ UNSCOPED_LIST = _register(
         ),
         reference=O2,
         example='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/team/*"}, {"Effect": "Allow", "Action": "oss:ListObjects", "Resource": "acs:oss:*:*:b"}]',
+        passes='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/team/*"}, {"Effect": "Allow", "Action": "oss:ListObjects", "Resource": "acs:oss:*:*:b", "Condition": {"StringLike": {"oss:Prefix": "team/*"}}}]',
         check=_check_unscoped_list,
     )
 )
@@ -512,6 +520,7 @@ RECOVERY = _register(
         ),
         reference=O1,
         example='{"Effect": "Allow", "Action": "oss:DeleteObjectVersion", "Resource": "acs:oss:*:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObjectVersion", "Resource": "acs:oss:*:*:b/*"}',
         check=_check_recovery,
     )
 )
@@ -570,6 +579,7 @@ EXPOSURE = _register(
         ),
         reference=O1,
         example='{"Effect": "Allow", "Action": "oss:PutObjectAcl", "Resource": "acs:oss:*:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObjectAcl", "Resource": "acs:oss:*:*:b/*"}',
         check=_check_exposure,
     )
 )
@@ -593,6 +603,7 @@ SID = _register(
         description="Whether RAM accepts Sid in identity policies is not documented (docs/unconfirmed.md).",
         reference=D1,
         example='{"Sid": "Read", "Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
         check=_check_sid,
     )
 )
@@ -632,6 +643,7 @@ CONDITION_VALUES = _register(
         ),
         reference=D2,
         example='{"Effect": "Deny", "Action": "oss:*", "Resource": "*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/33"}}}',
+        passes='{"Effect": "Deny", "Action": "oss:*", "Resource": "*", "Condition": {"NotIpAddress": {"acs:SourceIp": "10.0.0.0/16"}}}',
         check=_check_condition_values,
     )
 )
@@ -677,6 +689,7 @@ CIDR_HOST_BITS = _register(
         ),
         reference=D2,
         example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.1/8"}}}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*", "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}}',
         check=_check_cidr_host_bits,
     )
 )
@@ -718,6 +731,7 @@ PREFIX_WITHOUT_SLASH = _register(
         ),
         reference=O2,
         example='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/tables*"}',
+        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/tables/*"}',
         check=_check_prefix_without_slash,
     )
 )
@@ -754,6 +768,7 @@ REDUNDANT = _register(
         ),
         reference=D1,
         example='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}, {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/a/*"}]',
+        passes='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/a/*"}, {"Effect": "Allow", "Action": "oss:PutObject", "Resource": "acs:oss:*:*:b/a/*"}]',
         check=_semantic("redundant"),
     )
 )
@@ -769,6 +784,7 @@ ALL_ON_BUCKET = _register(
         ),
         reference=O2,
         example='{"Effect": "Allow", "NotAction": "ram:*", "Resource": "acs:oss:*:*:b/*"}',
+        passes='{"Effect": "Allow", "Action": ["oss:GetObject", "oss:PutObject"], "Resource": "acs:oss:*:*:b/*"}',
         check=_semantic("all-on-bucket"),
     )
 )
@@ -784,6 +800,7 @@ DESTRUCTIVE = _register(
         ),
         reference=O1,
         example='{"Effect": "Allow", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:b/tmp/*"}',
+        passes='{"Effect": "Allow", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:b/tmp/*", "Condition": {"StringEquals": {"acs:SourceVpc": "vpc-123"}}}',
         check=_semantic("destructive"),
     )
 )
@@ -823,6 +840,7 @@ DEAD_DENY = _register(
         ),
         reference=O2,
         example='{"Effect": "Deny", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:my-bucket"}',
+        passes='{"Effect": "Deny", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:my-bucket/*"}',
         check=_check_dead_deny,
     )
 )

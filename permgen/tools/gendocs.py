@@ -41,6 +41,8 @@ def rules_markdown() -> str:
         ]
         if r.example:
             out += ["Example that it flags:", "", "```json", r.example, "```", ""]
+        if r.passes:
+            out += ["Example that it does not flag:", "", "```json", r.passes, "```", ""]
         out.append(f"Reference: {r.reference}")
     return "\n".join(out) + "\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -32,8 +33,76 @@ DOC2 = json.dumps(
 )
 
 
-@pytest.fixture(params=["in-process", "http-sdk"])
+#: What the contract suite creates in an account: the live profile deletes exactly these
+#: (and nothing else) before and after each case, so it needs an account of its own.
+LIVE_PRINCIPALS = (("user", "alice"), ("group", "devs"), ("role", "etl"))
+LIVE_POLICIES = ("reader", "p", *(f"p-{i:03d}" for i in range(120)))
+_TRUST = json.dumps(
+    {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": ["ecs.aliyuncs.com"]},
+            }
+        ],
+    }
+)
+
+
+def _live_cleanup(ram: SdkRamClient) -> None:
+    """Remove what the suite creates; what is not there is fine."""
+    for kind, name in LIVE_PRINCIPALS:
+        try:
+            attached = ram.list_policies_for(Principal(kind, name))  # type: ignore[arg-type]
+        except CloudError:
+            continue
+        for p in attached:
+            ram.detach_policy(Principal(kind, name), p.policy_name, p.policy_type)  # type: ignore[arg-type]
+    for name in LIVE_POLICIES:
+        try:
+            versions = ram.list_policy_versions(name, "Custom")
+        except CloudError:
+            continue
+        for v in versions:
+            if not v.is_default:
+                ram.delete_policy_version(name, v.version_id)
+        ram.delete_policy(name)
+    for action, params in (
+        ("RemoveUserFromGroup", {"UserName": "alice", "GroupName": "devs"}),
+        ("DeleteUser", {"UserName": "alice"}),
+        ("DeleteGroup", {"GroupName": "devs"}),
+        ("DeleteRole", {"RoleName": "etl"}),
+    ):
+        with contextlib.suppress(CloudError):
+            ram.invoke(action, params)
+
+
+def _live_ram() -> Iterator[SdkRamClient]:
+    """The contract suite against a real account (PERMGEN_LIVE=1, CONTRIBUTING.md). Skipped,
+    before anything touches the network, when the profile is off."""
+    from tests.conftest import LIVE
+
+    if not LIVE.enabled or LIVE.key is None:
+        pytest.skip(LIVE.reason)
+    ram = SdkRamClient(LIVE.key, ClientConfig(endpoint=LIVE.endpoint))
+    _live_cleanup(ram)
+    ram.invoke("CreateUser", {"UserName": "alice"})
+    ram.invoke("CreateGroup", {"GroupName": "devs"})
+    ram.invoke("AddUserToGroup", {"UserName": "alice", "GroupName": "devs"})
+    ram.invoke("CreateRole", {"RoleName": "etl", "AssumeRolePolicyDocument": _TRUST})
+    try:
+        yield ram
+    finally:
+        _live_cleanup(ram)
+
+
+@pytest.fixture(params=["in-process", "http-sdk", pytest.param("live", marks=pytest.mark.live)])
 def ram(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "live":
+        yield from _live_ram()
+        return
     backend = Backend()
     root = backend.keys[ADMIN_KEY_ID]
     backend.CreateUser({"UserName": "alice"}, root)

@@ -662,3 +662,28 @@ def test_a_bad_seed_file_is_bad_input(tmp_path: Any) -> None:
     result = run_cli("emulator", "--seed", str(seed))
     assert result.exit_code == 2
     assert "EntityNotExist.User" in result.output
+
+
+def test_nonces_are_forgotten_once_their_timestamp_is_out_of_the_window() -> None:
+    start = time.time()
+    wall = [start]
+    with Emulator(Backend(), wall_clock=lambda: wall[0]) as emu:
+
+        def stamp() -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall[0]))
+
+        first = _signed_url(emu, "nonce-1", stamp())
+        assert _post(first)[0] == 200
+        wall[0] = start + 14 * 60  # still inside the window: a replay is a reused nonce
+        assert _post(first)[1]["Code"] == "SignatureNonceUsed"
+        assert emu.nonces_kept == 1
+        # churn: a request a minute for two hours keeps about one window of nonces
+        for minute in range(120):
+            wall[0] = start + 16 * 60 + minute * 60
+            assert _post(_signed_url(emu, f"churn-{minute}", stamp()))[0] == 200
+            assert emu.nonces_kept <= 17
+        assert emu.nonces_kept >= 15
+        # the first nonce was forgotten; its replay is refused for its timestamp instead
+        assert _post(first)[1]["Code"] == "InvalidTimeStamp.Expired"
+        # and a fresh request may not reuse a nonce still in the window
+        assert _post(_signed_url(emu, "churn-119", stamp()))[1]["Code"] == "SignatureNonceUsed"

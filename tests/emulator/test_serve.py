@@ -81,8 +81,48 @@ def _open(req: urllib.request.Request) -> tuple[int, Any, dict[str, str]]:
             return exc.code, json.loads(exc.read()), dict(exc.headers)
 
 
+class _Mounted:
+    """The ASGI app a test's token service runs as; the server serves whichever is mounted."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def _token_server() -> Iterator[tuple[str, _Mounted]]:
+    """One uvicorn server for a module, with each test's own app mounted in it: stopping
+    uvicorn waits for its 0.1 s main-loop tick and a fixed 0.1 s in shutdown, which per test
+    added seconds of waiting to the suite. The server settings are the product's."""
+    mounted = _Mounted()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            mounted,
+            host="127.0.0.1",
+            port=0,
+            log_level="error",
+            access_log=False,
+            lifespan="off",  # create_app has no lifespan handlers
+            **SERVER_LIMITS,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}", mounted
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+def service(tmp_path: Path, _token_server: tuple[str, _Mounted]) -> Iterator[Service]:
+    url, mounted = _token_server
     with Emulator(Backend()) as emu:
         admin = client(emu)
         call(admin, "CreateUser", UserName="vendor")
@@ -102,27 +142,9 @@ def service(tmp_path: Path) -> Iterator[Service]:
             AccessKey(key.key_id, Secret(key.secret)), ClientConfig(endpoint=emu.url)
         )
         audit = io.StringIO()
-        app = create_app(TokenService(spec, load_callers(callers, spec), sts, audit=audit))
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=0,
-                log_level="error",
-                access_log=False,
-                **SERVER_LIMITS,
-            )
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield Service(f"http://127.0.0.1:{port}", emu, audit)
-        server.should_exit = True
-        thread.join(timeout=10)
+        mounted.app = create_app(TokenService(spec, load_callers(callers, spec), sts, audit=audit))
+        yield Service(url, emu, audit)
+        mounted.app = None
         # every token minted in a test: its session policy allows nothing outside one prefix
         for text in emu.backend.session_policies:
             resources = {r for st in parse_policy(text).statements for r in st.resources}
@@ -246,10 +268,13 @@ def test_rate_limit_answers_429_with_retry_after(service: Service) -> None:
     assert status == 429 and int(headers["retry-after"]) >= 1
 
 
-def test_sts_failures_map_to_5xx(service: Service) -> None:
+def test_sts_failures_map_to_5xx(
+    service: Service, zero_backoff: list[tuple[str, int, str]]
+) -> None:
     service.emu.inject("AssumeRole", "Throttling.User", 400, times=10)
     status, body, _ = service.post({"role": "mobile-uploader"})
     assert status == 503 and "Throttling" in body["error"]
+    assert [attempt for _, attempt, _ in zero_backoff] == [1, 2, 3]  # retried, then 503
 
 
 def test_health_and_metrics(service: Service) -> None:

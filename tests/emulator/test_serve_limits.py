@@ -19,6 +19,7 @@ from tests.emulator import test_serve
 from tests.emulator.test_serve import ALICE_KEY, Service
 
 service = test_serve.service  # the fixture: a token service on uvicorn, the emulator behind
+_token_server = test_serve._token_server  # the uvicorn server it mounts its app in
 
 
 def _connect(svc: Service) -> socket.socket:

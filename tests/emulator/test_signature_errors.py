@@ -92,7 +92,9 @@ def test_signature_does_not_match_never_prints_the_string_to_sign(
     emu, env = sts_caller
     handler = type("Rewriter", (_Rewriter,), {"target": emu.url})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )  # shutdown() waits for the next poll: 10 ms, not socketserver's 0.5 s
     thread.start()
     try:
         monkeypatch.setenv("PERMGEN_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")

@@ -247,7 +247,7 @@ def test_cloud_errors_exit_1_without_secrets(
     assert "wrong-secret-value" not in result.output
 
 
-def test_throttling_is_retried(account: Emulator) -> None:
+def test_throttling_is_retried(account: Emulator, zero_backoff: list[tuple[str, int, str]]) -> None:
     account.inject("AssumeRole", "Throttling.User", 400, times=2)
     result = run_cli(
         "token", "mobile-uploader", "--spec", SPEC, "--var", "user=alice", "--format", "json"
@@ -256,15 +256,22 @@ def test_throttling_is_retried(account: Emulator) -> None:
     assert (
         account.calls["AssumeRole"] == 1
     )  # two throttled attempts, then one that reached the handler
+    assert zero_backoff == [
+        ("AssumeRole", 1, "Throttling.User"),
+        ("AssumeRole", 2, "Throttling.User"),
+    ]
 
 
-def test_an_unreachable_endpoint_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_endpoint_exits_1(
+    monkeypatch: pytest.MonkeyPatch, zero_backoff: list[tuple[str, int, str]]
+) -> None:
     monkeypatch.setenv("PERMGEN_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIx")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "y")
     result = run_cli("token", "mobile-uploader", "--spec", SPEC, "--var", "user=alice")
     assert result.exit_code == 1
     assert "cannot reach http://127.0.0.1:9" in result.output
+    assert [attempt for _, attempt, _ in zero_backoff] == [1, 2, 3]  # four tries in all
 
 
 def test_required_permissions_are_declared_next_to_the_calls() -> None:
