@@ -18,12 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from permgen.account.types import Secret, StsCredentials
-from permgen.compiler import session_policy
-from permgen.emulator.backend import ADMIN_KEY_ID, Backend, EmulatorError, Key
+from permgen.emulator.state import ADMIN_KEY_ID, Backend, EmulatorError, Key
 from permgen.errors import InputError, UsageError
 from permgen.lint.rules import _bad_value
-from permgen.spec import _check_prefix, check_placeholder_value, load_spec
-from permgen.tokens import (
+from permgen.spec.compile import session_policy
+from permgen.spec.load import _check_prefix, check_placeholder_value, load_spec
+from permgen.sts.mint import (
     check_profile_name,
     session_name,
     write_aliyun_profile,

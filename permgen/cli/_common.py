@@ -95,7 +95,7 @@ def missing_key_option(func: F) -> F:
 def fail_on_risk_option(func: F) -> F:
     """``--fail-on-risk``: risk classes of new access that fail the check (exit 3); the
     help lists every class of the catalog."""
-    from permgen.catalog import RISK_CLASSES
+    from permgen.policy.catalog import RISK_CLASSES
 
     return click.option(
         "--fail-on-risk",
@@ -109,8 +109,8 @@ def fail_on_risk_option(func: F) -> F:
 
 def parse_risks(text: str) -> list[str]:
     """The risk classes of a ``--fail-on-risk`` value; an unknown one is a usage error."""
-    from permgen.catalog import RISK_CLASSES
     from permgen.errors import UsageError
+    from permgen.policy.catalog import RISK_CLASSES
 
     risks = [r.strip() for r in text.split(",") if r.strip()]
     unknown = [r for r in risks if r not in RISK_CLASSES]

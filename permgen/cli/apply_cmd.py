@@ -43,9 +43,9 @@ def command(
     Exit codes: 0; 1 cloud error (what was done before it and what is left are said); 2 bad
     input, a missing principal or a conflict.
     """
+    from permgen.account.sync import Action, Plan, apply
     from permgen.cli.plan_cmd import compute, show
     from permgen.errors import PermgenError
-    from permgen.sync import Action, Plan, apply
 
     client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
     planned = compute(spec, prune, client)

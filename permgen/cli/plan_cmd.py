@@ -13,8 +13,8 @@ from permgen.errors import ExitCode
 
 
 def compute(spec: Path, prune: bool, client: object) -> object:
-    from permgen.compiler import compile_file
-    from permgen.sync import desired_state, find_missing, plan, read_current, read_orphans
+    from permgen.account.sync import desired_state, find_missing, plan, read_current, read_orphans
+    from permgen.spec.compile import compile_file
 
     desired = desired_state(compile_file(spec))
     names = [d.name for d in desired]
@@ -25,7 +25,7 @@ def compute(spec: Path, prune: bool, client: object) -> object:
 
 
 def plan_json(planned: object) -> dict[str, object]:
-    from permgen.sync import Plan
+    from permgen.account.sync import Plan
 
     assert isinstance(planned, Plan)
     return {
@@ -39,8 +39,8 @@ def plan_json(planned: object) -> dict[str, object]:
 def plan_lines(planned: object) -> list[str]:
     """The plan as text: conflicts and missing principals first, then one line per change
     (with, for a new policy version, what it adds and removes)."""
-    from permgen.review_render import item_line
-    from permgen.sync import Plan
+    from permgen.account.sync import Plan
+    from permgen.review.report import item_line
 
     assert isinstance(planned, Plan)
     out = []
@@ -122,7 +122,7 @@ def command(
         spec, prune, ram_client(endpoint, region, profile, access_key_id, access_key_secret)
     )
     show(planned, fmt)
-    from permgen.sync import Plan
+    from permgen.account.sync import Plan
 
     assert isinstance(planned, Plan)
     return int(ExitCode.DRIFT) if detailed_exitcode and not planned.empty else int(ExitCode.OK)

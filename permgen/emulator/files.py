@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from permgen.emulator.backend import Backend, EmulatorError
+from permgen.emulator.state import Backend, EmulatorError
 from permgen.errors import InputError, PolicyParseError, SpecError
 
 _STR = {"type": "string"}
@@ -158,7 +158,7 @@ SEED_SCHEMA: dict[str, Any] = _obj(
 
 
 def _path_text(path: Any) -> str:
-    from permgen.spec import format_path
+    from permgen.spec.load import format_path
 
     return format_path(list(path)) or "(top level)"
 
@@ -247,7 +247,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise InputError(
             f"{p}: not an emulator state file: {_path_text(error.absolute_path)}: {_message(error)}"
         )
-    from permgen.model import parse_policy
+    from permgen.policy.model import parse_policy
 
     for i, policy in enumerate(data.get("policies", [])):
         where = f"{p}: not an emulator state file: policies[{i}]"
@@ -263,7 +263,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
 
 def load_seed(path: str | Path) -> dict[str, Any]:
     """Read and check a ``--seed`` file."""
-    from permgen.spec import load_yaml
+    from permgen.spec.load import load_yaml
 
     p = Path(path)
     data, positions = load_yaml(_read(p, "the seed file"), str(p))

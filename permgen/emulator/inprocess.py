@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from permgen.account.sdk import RamOperations
-from permgen.emulator.backend import ADMIN_KEY_ID, Backend, EmulatorError
+from permgen.emulator.state import ADMIN_KEY_ID, Backend, EmulatorError
 from permgen.errors import CloudError
 
 

@@ -27,8 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from permgen.emulator.backend import HANDLERS, RAM_VERSION, Backend, EmulatorError, now_text
 from permgen.emulator.signing import verify
+from permgen.emulator.state import HANDLERS, RAM_VERSION, Backend, EmulatorError, now_text
 
 MAX_SKEW = 15 * 60
 #: The largest request body, in bytes: a 6,144-byte policy, percent-encoded three times over,
@@ -326,7 +326,9 @@ class _Server(ThreadingHTTPServer):
             finally:
                 self.backend.request_context = {}
             if self.state_file and not action.startswith(("Get", "List")):
-                from permgen.fileio import write_secret_file  # the state holds the keys' secrets
+                from permgen._internal.fileio import (
+                    write_secret_file,  # the state holds the keys' secrets
+                )
 
                 write_secret_file(self.state_file, json.dumps(self.backend.dump(), indent=1))
         return result

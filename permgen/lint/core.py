@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from permgen.model import Policy
+from permgen.policy.model import Policy
 
 SEVERITIES = ("info", "warning", "error")
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from permgen.errors import InputError, PolicyParseError
 from permgen.lint.core import Finding, LintContext, Rule, severity_at_least
-from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, loads_lenient, parse_policy
+from permgen.policy.model import (
+    POLICY_LIMIT,
+    SESSION_POLICY_LIMIT,
+    Policy,
+    loads_lenient,
+    parse_policy,
+)
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -96,9 +102,9 @@ class LintReport:
 
 
 def _lint_spec(path: Path, report: LintReport) -> None:
-    from permgen.compiler import compile_spec, session_policy
     from permgen.lint.rules import INVALID
-    from permgen.spec import load_spec
+    from permgen.spec.compile import compile_spec, session_policy
+    from permgen.spec.load import load_spec
 
     try:
         spec = load_spec(path)
@@ -157,7 +163,7 @@ def lint_files(paths: Iterable[str | Path], *, session: bool = False, jobs: int 
     the report is the same, in the same order, as with one process. Forking a process that
     runs other threads is unsafe: pass ``jobs`` > 1 only from a single-threaded program.
     """
-    from permgen import parallel
+    from permgen._internal import parallel
 
     paths = list(paths)
     if jobs > 1 and len(paths) >= PARALLEL_MIN_INPUTS and parallel.available():
@@ -194,7 +200,7 @@ def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
 def _lint_parallel(paths: list[str | Path], session: bool, jobs: int) -> LintReport:
     """One forked worker per contiguous slice (:mod:`permgen.parallel`); a slice whose
     worker failed is linted again here."""
-    from permgen import parallel
+    from permgen._internal import parallel
 
     slices = parallel.split(paths, jobs)
     pieces = parallel.fork_map(lambda part: _lint_chunk(part, session), slices)

@@ -10,11 +10,11 @@ import difflib
 from collections.abc import Iterator
 from functools import cache, lru_cache
 
-from permgen import catalog
 from permgen.lint.core import Check, LintContext, Rule
-from permgen.model import ALLOW, DENY, Statement
-from permgen.semantics.wildcard import has_wildcard
-from permgen.semantics.wildcard import match as wildcard_match
+from permgen.policy import catalog
+from permgen.policy.model import ALLOW, DENY, Statement
+from permgen.policy.wildcard import has_wildcard
+from permgen.policy.wildcard import match as wildcard_match
 
 O1 = "https://www.alibabacloud.com/help/en/oss/user-guide/authorization-syntax-and-elements"
 O2 = "https://www.alibabacloud.com/help/en/oss/user-guide/how-oss-works-with-ram"

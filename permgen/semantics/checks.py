@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from permgen import catalog
-from permgen.model import ALLOW, DENY, Policy, Statement
+from permgen.policy import catalog
+from permgen.policy.model import ALLOW, DENY, Policy, Statement
+from permgen.policy.wildcard import match as wildcard_match
+from permgen.semantics.automata import Realized, realize, tokens
 from permgen.semantics.conditions import documented_key
-from permgen.semantics.glob import Realized, realize, tokens
-from permgen.semantics.wildcard import match as wildcard_match
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _first_wild(pattern: str) -> int:
 def contained_resource(a: str, b: str) -> bool:
     """Resource pattern ``a`` is contained in ``b`` (ARN heads and rests compared apart,
     wildcards in the head not crossing ":", as the evaluator matches them)."""
-    from permgen.semantics.wildcard import arn_segments
+    from permgen.policy.wildcard import arn_segments
 
     if b == "*" or a == b:
         return True

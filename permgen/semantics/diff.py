@@ -25,9 +25,21 @@ from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-from permgen import catalog
 from permgen.errors import InputError
-from permgen.model import DENY, Policy, Statement
+from permgen.policy import catalog
+from permgen.policy.model import DENY, Policy, Statement
+from permgen.policy.wildcard import Pattern, arn_segments, compile_pattern
+from permgen.policy.wildcard import match as wildcard_match
+from permgen.semantics.automata import (
+    ACTION_SHAPE,
+    ARN_SHAPE,
+    HEAD_SHAPE,
+    MAX_STATES,
+    Budget,
+    BudgetExceeded,
+    realize,
+    tokens,
+)
 from permgen.semantics.conditions import (
     FAMILY,
     KEY_TYPES,
@@ -43,18 +55,6 @@ from permgen.semantics.conditions import (
     parse_number,
 )
 from permgen.semantics.evaluate import Evaluator, Request, StatementRef
-from permgen.semantics.glob import (
-    ACTION_SHAPE,
-    ARN_SHAPE,
-    HEAD_SHAPE,
-    MAX_STATES,
-    Budget,
-    BudgetExceeded,
-    realize,
-    tokens,
-)
-from permgen.semantics.wildcard import Pattern, arn_segments, compile_pattern
-from permgen.semantics.wildcard import match as wildcard_match
 
 Kind = Literal["new", "removed"]
 
@@ -592,7 +592,7 @@ def _flatten(policies: Sequence[Policy], side: Literal["old", "new"]) -> list[_S
 
 @lru_cache(maxsize=65536)
 def _canonical_statement(statement: Statement) -> Statement:
-    from permgen.model import _canonical_statement as canonical_statement
+    from permgen.policy.model import _canonical_statement as canonical_statement
 
     return canonical_statement(statement)
 

@@ -46,13 +46,13 @@ def rules_markdown() -> str:
 
 
 def actions_markdown() -> str:
-    from permgen import catalog
+    from permgen.policy import catalog
 
     rows = sorted(catalog.actions().values(), key=lambda i: (i.service, i.level, i.name))
     out = [
         "# Action catalog",
         "",
-        "Generated from `permgen/catalog/actions.json` by `make docs`; do not edit.",
+        "Generated from `permgen/policy/catalog/actions.json` by `make docs`; do not edit.",
         "",
         "Every OSS action of the RAM authorization map, with the RAM and STS actions that matter",
         "for risk classes. Level: the resource an action is authorized against (service: ",

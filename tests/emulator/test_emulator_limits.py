@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
-from permgen.emulator.backend import Key
 from permgen.emulator.server import MAX_BODY
 from permgen.emulator.signing import signature, string_to_sign
+from permgen.emulator.state import Key
 from tests.emulator.test_emulator import REGION, call, error_code
 from tests.emulator.test_emulator import client as sdk_client
 

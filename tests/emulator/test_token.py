@@ -13,7 +13,7 @@ import pytest
 from aliyunsdkcore.auth.credentials import StsTokenCredential
 
 from permgen.emulator import Backend, Emulator
-from permgen.model import parse_policy
+from permgen.policy.model import parse_policy
 from permgen.semantics import Evaluator, Request
 from tests.conftest import EXAMPLES, run_cli
 from tests.emulator.test_emulator import TRUST, Clock, attach_system, call, client

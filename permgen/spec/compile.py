@@ -25,7 +25,7 @@ from permgen.errors import (
     PolicySizeError,
     SpecError,
 )
-from permgen.model import (
+from permgen.policy.model import (
     ALLOW,
     POLICY_LIMIT,
     SESSION_POLICY_LIMIT,
@@ -36,7 +36,7 @@ from permgen.model import (
     parse_policy,
     sorted_statements,
 )
-from permgen.spec import (
+from permgen.spec.load import (
     BUILTIN_TEMPLATES,
     PLACEHOLDER_RE,
     Conditions,
@@ -200,7 +200,7 @@ def compile_role(
 ) -> CompiledRole:
     """Compile one role. ``values`` fill its placeholders (session policy); without them a
     role with an sts: block gives its ceiling."""
-    from permgen.render import render
+    from permgen.spec.templates import render
 
     mode: Mode
     used: dict[str, str] = {}

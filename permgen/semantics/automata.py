@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from permgen.semantics.wildcard import arn_segments
+from permgen.policy.wildcard import arn_segments
 
 STAR = "*"
 ANY = "?"

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from permgen._internal.fileio import write_secret_file
 from permgen.account.types import AccessKey, StsApi, StsCredentials
-from permgen.compiler import CompiledRole, session_policy
 from permgen.errors import InputError, UsageError
-from permgen.fileio import write_secret_file
-from permgen.spec import Spec
+from permgen.spec.compile import CompiledRole, session_policy
+from permgen.spec.load import Spec
 
 _SESSION_CHARS = re.compile(r"[^A-Za-z0-9.@_-]")
 #: A profile name for the aliyun CLI and ossutil configs (applied with fullmatch): nothing that

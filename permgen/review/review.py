@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from permgen.catalog import RISK_CLASSES
-from permgen.compiler import CompiledRole, CompiledSpec, compile_spec
 from permgen.errors import InputError, SpecError
-from permgen.gitrev import default_base, export_dir, repo_root, resolve, show, tracked
-from permgen.model import Policy
-from permgen.render import only_tracked
+from permgen.policy.catalog import RISK_CLASSES
+from permgen.policy.model import Policy
+from permgen.review.git import default_base, export_dir, repo_root, resolve, show, tracked
 from permgen.semantics.diff import AccessItem, DiffResult
-from permgen.spec import Spec, load_spec, load_yaml
+from permgen.spec.compile import CompiledRole, CompiledSpec, compile_spec
+from permgen.spec.load import Spec, load_spec, load_yaml
+from permgen.spec.templates import only_tracked
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
 PrincipalKind = Literal["gains", "loses"]
@@ -212,7 +212,7 @@ def _template_files(directory: Path | None) -> dict[str, bytes]:
     import hashlib
     import stat
 
-    from permgen.template_guard import MAX_TEMPLATE_BYTES
+    from permgen.spec.template_guard import MAX_TEMPLATE_BYTES
 
     if directory is None or not directory.is_dir() or directory.is_symlink():
         return {}
@@ -342,7 +342,7 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
 def _principal_changes(changes: Iterable[RoleChange]) -> list[PrincipalChange]:
     """Who gains or loses a role. A renamed role pairs the old name's principals with the
     new name's, so only the differences count."""
-    from permgen.sync import role_principals
+    from permgen.account.sync import role_principals
 
     out: list[PrincipalChange] = []
     for c in changes:

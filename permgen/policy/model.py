@@ -23,9 +23,9 @@ from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Any
 
+from permgen._internal.safejson import JsonLimitError, JsonNumber
+from permgen._internal.safejson import loads as _bounded_loads
 from permgen.errors import PolicyParseError
-from permgen.safejson import JsonLimitError, JsonNumber
-from permgen.safejson import loads as _bounded_loads
 
 #: RAM's limit for a custom policy document, measured on compact JSON in UTF-8 bytes.
 POLICY_LIMIT = 6144
@@ -445,7 +445,7 @@ def normalize_action(action: str) -> str:
     service = service.lower()
     if "*" in name or "?" in name:
         return f"{service}:{name}"
-    from permgen.catalog import canonical_action_name
+    from permgen.policy.catalog import canonical_action_name
 
     return canonical_action_name(service, name)
 

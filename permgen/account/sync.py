@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from permgen.account.types import Principal, RamApi
-from permgen.compiler import CompiledSpec
 from permgen.errors import CloudError, InputError, SpecError
-from permgen.model import Policy, parse_policy
+from permgen.policy.model import Policy, parse_policy
+from permgen.spec.compile import CompiledSpec
 
 if TYPE_CHECKING:
     from permgen.semantics.diff import DiffResult
-    from permgen.spec import Role
+    from permgen.spec.load import Role
 
 MARKER = "[permgen]"
 

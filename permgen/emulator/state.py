@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from permgen._internal.safejson import JsonLimitError
+from permgen._internal.safejson import loads as bounded_loads
 from permgen.errors import PolicyParseError
-from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, parse_policy
-from permgen.safejson import JsonLimitError
-from permgen.safejson import loads as bounded_loads
+from permgen.policy.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, parse_policy
 from permgen.semantics.conditions import check_conditions
 
 ACCOUNT = "1234567890123456"

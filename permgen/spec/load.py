@@ -352,7 +352,7 @@ def _fast_validator() -> Any:
     quickly, so a valid spec never pays for importing jsonschema.
     """
     try:
-        from permgen.schema import _compiled
+        from permgen.spec.schema import _compiled
     except ImportError:  # pragma: no cover - the generated module ships with the package
         return None
     return _compiled.validate
