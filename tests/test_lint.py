@@ -483,7 +483,9 @@ def test_the_catalog_has_every_oss_action_of_the_fact_sheet() -> None:
 
 
 def test_catalog_integrity() -> None:
-    raw = json.loads((ROOT / "permgen" / "policy" / "catalog" / "actions.json").read_text())["actions"]
+    raw = json.loads((ROOT / "permgen" / "policy" / "catalog" / "actions.json").read_text())[
+        "actions"
+    ]
     names = [row["name"].lower() for row in raw]
     assert len(names) == len(set(names))
     for row in raw:
