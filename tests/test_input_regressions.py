@@ -19,7 +19,7 @@ import pytest
 from permgen._internal.fileio import atomic_write, atomic_write_many
 from permgen.account.credentials import read_aliyun_config, resolve
 from permgen.errors import InputError
-from permgen.spec.load import check_placeholder_value
+from permgen.spec.types import check_placeholder_value
 from permgen.sts.service import new_key
 from tests.conftest import EXAMPLES, ROOT, run_cli
 from tests.test_fuzz_inputs import assert_clean, invoke

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from permgen.errors import SpecError
 from permgen.spec.compile import compile_spec
-from permgen.spec.load import parse_spec, schema
-from permgen.spec.schema import _compiled
+from permgen.spec.load import parse_spec
+from permgen.spec.schema import _compiled, schema
 from permgen.tools import gen_schema_validator
 from tests.conftest import EXAMPLES, ROOT, run_cli
 

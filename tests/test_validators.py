@@ -21,8 +21,10 @@ from permgen.account.types import Secret, StsCredentials
 from permgen.emulator.state import ADMIN_KEY_ID, Backend, EmulatorError, Key
 from permgen.errors import InputError, UsageError
 from permgen.lint.rules import _bad_value
+from permgen.spec.checks import _check_prefix
 from permgen.spec.compile import session_policy
-from permgen.spec.load import _check_prefix, check_placeholder_value, load_spec
+from permgen.spec.load import load_spec
+from permgen.spec.types import check_placeholder_value
 from permgen.sts.mint import (
     check_profile_name,
     session_name,

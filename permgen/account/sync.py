@@ -29,7 +29,7 @@ from permgen.spec.compile import CompiledSpec
 
 if TYPE_CHECKING:
     from permgen.semantics.diff import DiffResult
-    from permgen.spec.load import Role
+    from permgen.spec.types import Role
 
 MARKER = "[permgen]"
 

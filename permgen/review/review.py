@@ -30,8 +30,9 @@ from permgen.policy.model import Policy
 from permgen.review.git import default_base, export_dir, repo_root, resolve, show, tracked
 from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.spec.compile import CompiledRole, CompiledSpec, compile_spec
-from permgen.spec.load import Spec, load_spec, load_yaml
+from permgen.spec.load import load_spec, load_yaml
 from permgen.spec.templates import only_tracked
+from permgen.spec.types import Spec
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
 PrincipalKind = Literal["gains", "loses"]

@@ -36,7 +36,8 @@ from permgen.policy.model import (
     parse_policy,
     sorted_statements,
 )
-from permgen.spec.load import (
+from permgen.spec.load import load_spec
+from permgen.spec.types import (
     BUILTIN_TEMPLATES,
     PLACEHOLDER_RE,
     Conditions,
@@ -44,7 +45,6 @@ from permgen.spec.load import (
     Role,
     Spec,
     check_placeholder_value,
-    load_spec,
 )
 
 Mode = Literal["policy", "ceiling", "session"]

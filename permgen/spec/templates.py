@@ -179,7 +179,7 @@ def only_tracked(folder: Path, names: frozenset[str]) -> Iterator[None]:
 
 def render(template: str, context: dict[str, Any], *, user_dir: Path | None, role: str) -> str:
     """Render template ``template`` (a name without suffix) for ``role``."""
-    from permgen.spec.load import BUILTIN_TEMPLATES
+    from permgen.spec.types import BUILTIN_TEMPLATES
 
     trusted = template in BUILTIN_TEMPLATES
     if trusted:

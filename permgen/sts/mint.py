@@ -23,7 +23,7 @@ from permgen._internal.fileio import write_secret_file
 from permgen.account.types import AccessKey, StsApi, StsCredentials
 from permgen.errors import InputError, UsageError
 from permgen.spec.compile import CompiledRole, session_policy
-from permgen.spec.load import Spec
+from permgen.spec.types import Spec
 
 _SESSION_CHARS = re.compile(r"[^A-Za-z0-9.@_-]")
 #: A profile name for the aliyun CLI and ossutil configs (applied with fullmatch): nothing that

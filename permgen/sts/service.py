@@ -29,13 +29,8 @@ from permgen._internal.safejson import JsonLimitError
 from permgen._internal.safejson import loads as bounded_loads
 from permgen.account.types import StsApi, StsCredentials
 from permgen.errors import CloudError, EndpointError, InputError, PermgenError, SpecError
-from permgen.spec.load import (
-    PLACEHOLDER_VALUE_RE,
-    Spec,
-    check_placeholder_value,
-    format_path,
-    load_yaml,
-)
+from permgen.spec.load import format_path, load_yaml
+from permgen.spec.types import PLACEHOLDER_VALUE_RE, Spec, check_placeholder_value
 from permgen.sts.mint import mint
 
 #: The largest request body accepted, in bytes; enforced while the body streams in.
