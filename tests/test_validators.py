@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from permgen.account.types import Secret, StsCredentials
-from permgen.emulator.state import ADMIN_KEY_ID, Backend, EmulatorError, Key
+from permgen.emulator.backend import Backend
+from permgen.emulator.state import ADMIN_KEY_ID, EmulatorError, Key
 from permgen.errors import InputError, UsageError
 from permgen.lint.rules import _bad_value
 from permgen.spec.checks import _check_prefix

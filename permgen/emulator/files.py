@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from permgen.emulator.state import Backend, EmulatorError
+from permgen.emulator.backend import Backend
+from permgen.emulator.state import EmulatorError
 from permgen.errors import InputError, PolicyParseError, SpecError
 
 _STR = {"type": "string"}

@@ -27,8 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from permgen.emulator.backend import Backend
 from permgen.emulator.signing import verify
-from permgen.emulator.state import HANDLERS, RAM_VERSION, Backend, EmulatorError, now_text
+from permgen.emulator.state import HANDLERS, RAM_VERSION, EmulatorError, now_text
 
 MAX_SKEW = 15 * 60
 #: The largest request body, in bytes: a 6,144-byte policy, percent-encoded three times over,
