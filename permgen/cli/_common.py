@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from permgen.errors import ExitCode, PermgenError
+from permgen.errors import PermgenError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,10 +75,6 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
             raise UsageError(f"--var {name!r} given twice")
         out[name] = value
     return out
-
-
-def exit_ok() -> int:
-    return int(ExitCode.OK)
 
 
 def missing_key_option(func: F) -> F:

@@ -60,7 +60,9 @@ class LintContext:
     document: Any = None
 
 
-Check = Callable[[LintContext], Iterator[tuple[str, str]]]
+#: What a check yields: (JSON path, message); the engine turns it into a :class:`Finding`.
+Hit = tuple[str, str]
+Check = Callable[[LintContext], Iterator[Hit]]
 
 
 @dataclass(frozen=True)
@@ -79,4 +81,4 @@ class Rule:
     check: Check = field(compare=False, repr=False)
 
 
-__all__ = ["SEVERITIES", "Check", "Finding", "LintContext", "Rule", "severity_at_least"]
+__all__ = ["SEVERITIES", "Check", "Finding", "Hit", "LintContext", "Rule", "severity_at_least"]

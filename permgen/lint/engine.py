@@ -116,7 +116,7 @@ def _lint_spec(path: Path, report: LintReport) -> None:
     for name, role in compiled.roles.items():
         source = f"{path}#{name}"
         report.findings.extend(lint_policy(role.policy, source=source))
-        if role.session and role.role.placeholders:
+        if role.has_sts and role.role.placeholders:
             # The longest values a placeholder may take give the largest session policy.
             widest = {p: "x" * 64 for p in role.role.placeholders}
             try:
@@ -138,7 +138,7 @@ def _lint_spec(path: Path, report: LintReport) -> None:
                 )
                 if f.rule_id == "PG107"
             )
-        elif role.session:
+        elif role.has_sts:
             report.findings.extend(
                 f
                 for f in lint_policy(
@@ -198,7 +198,7 @@ def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
 
 
 def _lint_parallel(paths: list[str | Path], session: bool, jobs: int) -> LintReport:
-    """One forked worker per contiguous slice (:mod:`permgen.parallel`); a slice whose
+    """One forked worker per contiguous slice (:mod:`permgen._internal.parallel`); a slice whose
     worker failed is linted again here."""
     from permgen._internal import parallel
 

@@ -10,19 +10,17 @@ import difflib
 from collections.abc import Iterator
 from functools import cache, lru_cache
 
-from permgen.lint.core import Check, LintContext, Rule
+from permgen.lint.core import Check, Hit, LintContext, Rule
 from permgen.policy import catalog
 from permgen.policy.model import ALLOW, DENY, Statement
-from permgen.policy.wildcard import has_wildcard
 from permgen.policy.wildcard import match as wildcard_match
+from permgen.policy.wildcard import names_matching
 
 O1 = "https://www.alibabacloud.com/help/en/oss/user-guide/authorization-syntax-and-elements"
 O2 = "https://www.alibabacloud.com/help/en/oss/user-guide/how-oss-works-with-ram"
 D1 = "https://www.alibabacloud.com/help/en/ram/policy-structure-and-syntax"
 D2 = "https://www.alibabacloud.com/help/en/ram/policy-elements"
 D5 = "https://www.alibabacloud.com/help/en/ram/product-overview/limits"
-
-Finding = tuple[str, str]  # (json path, message)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -69,16 +67,6 @@ def _service_names(service: str) -> tuple[str, ...]:
     return tuple(i.name for i in catalog.actions().values() if i.service == service)
 
 
-def matching_actions(pattern: str) -> list[catalog.ActionInfo]:
-    """Catalog actions an Action pattern matches (case-insensitive, as the evaluator)."""
-    if not has_wildcard(pattern) and pattern.isascii():  # ASCII: lower-case lookup is exact
-        info = catalog.lookup(pattern)
-        return [info] if info else []
-    return [
-        i for i in catalog.actions().values() if wildcard_match(pattern, i.name, ignore_case=True)
-    ]
-
-
 def _allowed(ctx: LintContext) -> Iterator[tuple[int, Statement]]:
     for i, s in enumerate(ctx.policy.statements):
         if s.effect == ALLOW:
@@ -98,7 +86,7 @@ def _register(rule: Rule) -> Rule:
 
 
 # PG001 and PG002 are produced by the lint engine itself: their checks yield nothing.
-def _none(ctx: LintContext) -> Iterator[Finding]:
+def _none(ctx: LintContext) -> Iterator[Hit]:
     return iter(())
 
 
@@ -142,7 +130,7 @@ def _raw_statements(document: object) -> list[object]:
     return [raw] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
 
 
-def _check_effect_spelling(ctx: LintContext) -> Iterator[Finding]:
+def _check_effect_spelling(ctx: LintContext) -> Iterator[Hit]:
     for i, raw in enumerate(_raw_statements(ctx.document)):
         if not isinstance(raw, dict):
             continue
@@ -173,7 +161,7 @@ EFFECT_SPELLING = _register(
 )
 
 
-def _check_unknown_action(ctx: LintContext) -> Iterator[Finding]:
+def _check_unknown_action(ctx: LintContext) -> Iterator[Hit]:
     known = catalog.known_services()
     for i, s in enumerate(ctx.policy.statements):
         key = _action_key(s)
@@ -185,7 +173,7 @@ def _check_unknown_action(ctx: LintContext) -> Iterator[Finding]:
             if service not in known:
                 continue
             if "*" in name or "?" in name:
-                if not matching_actions(action):
+                if not catalog.matching(action):
                     yield path, f"{action!r} matches no known {service} action"
                 continue
             if catalog.lookup(action) is None:
@@ -234,7 +222,7 @@ _WANT = {
 }
 
 
-def _check_resource_level(ctx: LintContext) -> Iterator[Finding]:
+def _check_resource_level(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         if s.not_action or s.not_resource or s.effect == DENY:
             continue
@@ -267,7 +255,7 @@ RESOURCE_LEVEL = _register(
 )
 
 
-def _check_region(ctx: LintContext) -> Iterator[Finding]:
+def _check_region(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         key = _resource_key(s)
         for j, r in enumerate(s.resources):
@@ -298,7 +286,7 @@ REGION = _register(
 )
 
 
-def _check_wildcard_action(ctx: LintContext) -> Iterator[Finding]:
+def _check_wildcard_action(ctx: LintContext) -> Iterator[Hit]:
     for i, s in _allowed(ctx):
         if s.not_action:
             yield (
@@ -337,7 +325,7 @@ def _service_level_only(s: Statement) -> bool:
     return all(i is not None and i.level == "service" for i in infos)
 
 
-def _check_wildcard_resource(ctx: LintContext) -> Iterator[Finding]:
+def _check_wildcard_resource(ctx: LintContext) -> Iterator[Hit]:
     for i, s in _allowed(ctx):
         if not s.not_action and _service_level_only(s):
             continue  # service-level actions such as oss:ListBuckets need the service ARN
@@ -391,10 +379,10 @@ _READ_ACTIONS = ("oss:GetObject", "oss:GetObjectVersion")
 
 
 def _matches_any(actions: tuple[str, ...], names: tuple[str, ...]) -> bool:
-    return any(_hits(a, names) for a in actions)
+    return any(names_matching(a, names) for a in actions)
 
 
-def _check_unscoped_list(ctx: LintContext) -> Iterator[Finding]:
+def _check_unscoped_list(ctx: LintContext) -> Iterator[Hit]:
     scoped: dict[str, bool] = {}  # bucket -> every object read grant is prefix-scoped
     for _, s in _allowed(ctx):
         if s.not_action or s.not_resource or not _matches_any(s.actions, _READ_ACTIONS):
@@ -445,7 +433,7 @@ UNSCOPED_LIST = _register(
 )
 
 
-def _check_size(ctx: LintContext) -> Iterator[Finding]:
+def _check_size(ctx: LintContext) -> Iterator[Hit]:
     size = ctx.policy.size()
     if size > ctx.size_limit:
         what = "session policy" if ctx.session else "policy"
@@ -485,12 +473,12 @@ RECOVERY_ACTIONS = (
 )
 
 
-def _check_recovery(ctx: LintContext) -> Iterator[Finding]:
+def _check_recovery(ctx: LintContext) -> Iterator[Hit]:
     for i, s in _allowed(ctx):
         if s.not_action:
             continue
         for j, a in enumerate(s.actions):
-            hits = _hits(a, RECOVERY_ACTIONS)
+            hits = names_matching(a, RECOVERY_ACTIONS)
             if hits:
                 via = "" if hits == [a] else f" (matches {', '.join(hits)})"
                 yield (
@@ -522,22 +510,7 @@ def _exposure_actions() -> tuple[str, ...]:
     return tuple(i.name for i in catalog.actions().values() if "exposure" in i.risk)
 
 
-@cache
-def _by_lower(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
-    for n in names:
-        out.setdefault(n.lower(), []).append(n)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def _hits(pattern: str, names: tuple[str, ...]) -> list[str]:
-    """The names a pattern matches (any case): a lookup for a plain name, matching otherwise."""
-    if not has_wildcard(pattern) and pattern.isascii():  # ASCII: lower-case lookup is exact
-        return list(_by_lower(names).get(pattern.lower(), ()))
-    return [n for n in names if wildcard_match(pattern, n, ignore_case=True)]
-
-
-def _check_exposure(ctx: LintContext) -> Iterator[Finding]:
+def _check_exposure(ctx: LintContext) -> Iterator[Hit]:
     exposure = _exposure_actions()
     for i, s in _allowed(ctx):
         if s.not_action:
@@ -545,7 +518,7 @@ def _check_exposure(ctx: LintContext) -> Iterator[Finding]:
         for j, a in enumerate(s.actions):
             if a == "*" or a.lower() == "oss:*":
                 continue  # PG104 already says it
-            hits = _hits(a, exposure)
+            hits = names_matching(a, exposure)
             if hits:
                 via = (
                     ""
@@ -575,7 +548,7 @@ EXPOSURE = _register(
 )
 
 
-def _check_sid(ctx: LintContext) -> Iterator[Finding]:
+def _check_sid(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         if s.sid is not None:
             yield (
@@ -604,7 +577,7 @@ def _bad_value(operator: str, value: str) -> str | None:
     return constant_problem(operator, value)
 
 
-def _check_condition_values(ctx: LintContext) -> Iterator[Finding]:
+def _check_condition_values(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         for c in s.conditions:
             for k, v in enumerate(c.values):
@@ -637,7 +610,7 @@ CONDITION_VALUES = _register(
 )
 
 
-def _check_cidr_host_bits(ctx: LintContext) -> Iterator[Finding]:
+def _check_cidr_host_bits(ctx: LintContext) -> Iterator[Hit]:
     import ipaddress
 
     for i, s in enumerate(ctx.policy.statements):
@@ -682,7 +655,7 @@ CIDR_HOST_BITS = _register(
 )
 
 
-def _check_prefix_without_slash(ctx: LintContext) -> Iterator[Finding]:
+def _check_prefix_without_slash(ctx: LintContext) -> Iterator[Hit]:
     for i, s in _allowed(ctx):
         if s.not_resource:
             continue
@@ -727,7 +700,7 @@ PREFIX_WITHOUT_SLASH = _register(
 
 
 def _semantic(kind: str) -> Check:
-    def check(ctx: LintContext) -> Iterator[Finding]:
+    def check(ctx: LintContext) -> Iterator[Hit]:
         from permgen.semantics import checks
 
         source = {
@@ -789,7 +762,7 @@ DESTRUCTIVE = _register(
 )
 
 
-def _check_dead_deny(ctx: LintContext) -> Iterator[Finding]:
+def _check_dead_deny(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         if s.effect != DENY or s.not_action or s.not_resource:
             continue
@@ -838,7 +811,6 @@ def rule_by_id(rule_id: str) -> Rule:
 __all__ = [
     "RECOVERY_ACTIONS",
     "RULES",
-    "matching_actions",
     "oss_arn",
     "resource_levels",
     "rule_by_id",

@@ -9,7 +9,7 @@ Parsing is lenient where Alibaba's own examples are (trailing commas; a single s
 object instead of a list; a number or boolean as a condition value, kept as written) and
 strict where a mistake would change meaning (unknown elements, both Action and NotAction,
 duplicate keys, a Principal in an identity policy, a number where RAM wants a string).
-JSON text is read within bounds (:mod:`permgen.safejson`): nesting depth, number length,
+JSON text is read within bounds (:mod:`permgen._internal.safejson`): nesting depth, number length,
 no NaN or Infinity.
 """
 
@@ -196,9 +196,9 @@ def loads_lenient(
 ) -> Any:
     """Parse JSON the way Alibaba's examples are written (trailing commas allowed).
 
-    Numbers come back as :class:`~permgen.safejson.JsonNumber` (their text as written);
-    nesting deeper than :data:`~permgen.safejson.MAX_DEPTH`, a number literal longer than
-    :data:`~permgen.safejson.MAX_NUMBER_CHARS`, NaN and Infinity are refused.
+    Numbers come back as :class:`~permgen._internal.safejson.JsonNumber` (their text as written);
+    nesting deeper than :data:`~permgen._internal.safejson.MAX_DEPTH`, a number literal longer than
+    :data:`~permgen._internal.safejson.MAX_NUMBER_CHARS`, NaN and Infinity are refused.
     """
     try:
         return _bounded_loads(

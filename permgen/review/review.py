@@ -74,7 +74,7 @@ class PrincipalChange:
 
     @property
     def risk(self) -> tuple[str, ...]:
-        found = {r for item in self.access for r in item_risks(item)}
+        found = {r for item in self.access for r in item.risk}
         return tuple(r for r in GATE_RISKS if r in found)
 
 
@@ -100,15 +100,11 @@ class Review:
         return tuple(p for p in self.principals if p.kind == "loses")
 
     def risks(self) -> set[str]:
-        roles = {r for c in self.changes for item in c.new_access for r in item_risks(item)}
+        roles = {r for c in self.changes for item in c.new_access for r in item.risk}
         return roles | {r for p in self.gains() for r in p.risk}
 
     def has_new_access(self) -> bool:
         return any(c.new_access for c in self.changes) or any(p.access for p in self.gains())
-
-
-def item_risks(item: AccessItem) -> tuple[str, ...]:
-    return item.risk
 
 
 # --------------------------------------------------------------------------- compile both sides
@@ -418,6 +414,5 @@ __all__ = [
     "Review",
     "RoleChange",
     "gate",
-    "item_risks",
     "review",
 ]

@@ -3,7 +3,7 @@
 Whether a statement applies to a request depends on three independent parts of the request:
 the action, the resource and the condition keys. For each part, the patterns and condition
 atoms of both policy sets split every possible value into finitely many classes that no
-statement can tell apart; :mod:`permgen.semantics.glob` finds every class that some value
+statement can tell apart; :mod:`permgen.semantics.automata` finds every class that some value
 realizes, with a witness (for actions, separately for names in the catalog and for names a
 service may add later). A statement's effect on a class is a bit, so deciding a class of
 requests is a few integer operations; every combination of classes is decided for both sets,

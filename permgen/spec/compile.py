@@ -62,7 +62,7 @@ class CompiledRole:
     values: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def session(self) -> bool:
+    def has_sts(self) -> bool:
         """True when the role mints tokens, so its session policies must fit 2,048 bytes."""
         return self.role.sts is not None
 

@@ -75,7 +75,7 @@ class _Loader(jinja2.BaseLoader):
     """Built-in templates by name from the package; user templates from one directory.
 
     A user template cannot shadow a built-in one or the shared ``_lib.j2``. User templates
-    are read under :func:`permgen.template_guard.read_template`'s confinement rules.
+    are read under :func:`permgen.spec.template_guard.read_template`'s confinement rules.
     """
 
     def __init__(
