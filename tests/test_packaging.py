@@ -41,3 +41,4 @@ def test_the_wheel_ships_templates_schema_and_catalog(tmp_path: Path) -> None:
     ):
         assert needed in names, needed
     assert not any(n.startswith("tests/") for n in names)
+    assert not any(n.startswith("permgen/tools/") for n in names)  # repository tools stay out
