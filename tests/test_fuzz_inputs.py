@@ -35,7 +35,7 @@ from permgen.errors import InputError
 from permgen.policy.model import parse_policy
 from permgen.spec.load import load_spec
 from permgen.spec.types import check_placeholder_value
-from permgen.sts.mint import read_ossutil_config, write_aliyun_profile, write_ossutil_profile
+from permgen.sts.profiles import read_ossutil_config, write_aliyun_profile, write_ossutil_profile
 from permgen.sts.service import load_callers, new_key
 from tests.conftest import EXAMPLES
 

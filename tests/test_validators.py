@@ -26,12 +26,8 @@ from permgen.spec.checks import _check_prefix
 from permgen.spec.compile import session_policy
 from permgen.spec.load import load_spec
 from permgen.spec.types import check_placeholder_value
-from permgen.sts.mint import (
-    check_profile_name,
-    session_name,
-    write_aliyun_profile,
-    write_ossutil_profile,
-)
+from permgen.sts.mint import session_name
+from permgen.sts.profiles import check_profile_name, write_aliyun_profile, write_ossutil_profile
 from tests.conftest import EXAMPLES
 
 ALNUM = string.ascii_letters + string.digits

@@ -111,12 +111,12 @@ def command(
     from permgen.account.types import ClientConfig
     from permgen.spec.load import load_spec
     from permgen.sts.childproc import check_runnable, run
-    from permgen.sts.mint import (
+    from permgen.sts.mint import mint
+    from permgen.sts.profiles import (
         check_profile_name,
         child_environment,
         env_lines,
         json_document,
-        mint,
         read_ossutil_config,
         write_aliyun_profile,
         write_ossutil_profile,

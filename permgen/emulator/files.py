@@ -184,17 +184,11 @@ _KINDS = {
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
+    """``a string``, ``an object`` ...: the value's JSON type with its article."""
+    from permgen.spec.schema import json_type
+
+    name = json_type(value, mapping="object")
+    return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name
 
 
 def _message(error: Any) -> str:

@@ -125,7 +125,8 @@ def _explain(error: Any) -> Iterator[Problem]:
     yield Problem(path, f"{error.message}" + (f" (expected {expected})" if expected else ""))
 
 
-def json_type(value: Any) -> str:
+def json_type(value: Any, *, mapping: str = "mapping") -> str:
+    """What a loaded YAML or JSON value is, for messages (``mapping``: the word for a dict)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -139,7 +140,7 @@ def json_type(value: Any) -> str:
     if isinstance(value, list):
         return "list"
     if isinstance(value, dict):
-        return "mapping"
+        return mapping
     return type(value).__name__
 
 
