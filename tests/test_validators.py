@@ -21,7 +21,7 @@ from permgen.account.types import Secret, StsCredentials
 from permgen.emulator.backend import Backend
 from permgen.emulator.state import ADMIN_KEY_ID, EmulatorError, Key
 from permgen.errors import InputError, UsageError
-from permgen.lint.rules import _bad_value
+from permgen.lint.rules.statements import _bad_value
 from permgen.spec.checks import _check_prefix
 from permgen.spec.compile import session_policy
 from permgen.spec.load import load_spec

@@ -22,7 +22,8 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 
 def run_rules(ctx: LintContext, rules: Sequence[Rule] | None = None) -> Iterator[Finding]:
     """Every finding of every rule; a rule that raises becomes a PG002 finding."""
-    from permgen.lint.rules import CRASHED, RULES
+    from permgen.lint.rules import RULES
+    from permgen.lint.rules.inputs import CRASHED
 
     for rule in rules if rules is not None else RULES:
         try:
@@ -46,7 +47,7 @@ UNREADABLE = ("not valid JSON", "JSON beyond", "not UTF-8", "duplicate key")
 def unreadable(findings: Sequence[Finding]) -> bool:
     """Whether the findings of one input say it could not be read at all: the same answer
     for a file and for standard input."""
-    from permgen.lint.rules import INVALID
+    from permgen.lint.rules.inputs import INVALID
 
     return bool(findings) and (
         findings[0].rule_id == INVALID.id and findings[0].message.startswith(UNREADABLE)
@@ -66,7 +67,7 @@ def lint_policy(
     session: bool = False,
 ) -> Iterator[Finding]:
     """Findings for one policy (a parsed Policy, or JSON text)."""
-    from permgen.lint.rules import INVALID
+    from permgen.lint.rules.inputs import INVALID
 
     document = None
     if not isinstance(policy, Policy):
@@ -102,7 +103,7 @@ class LintReport:
 
 
 def _lint_spec(path: Path, report: LintReport) -> None:
-    from permgen.lint.rules import INVALID
+    from permgen.lint.rules.inputs import INVALID
     from permgen.spec.compile import compile_spec, session_policy
     from permgen.spec.load import load_spec
 
@@ -172,7 +173,7 @@ def lint_files(paths: Iterable[str | Path], *, session: bool = False, jobs: int 
 
 
 def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
-    from permgen.lint.rules import INVALID
+    from permgen.lint.rules.inputs import INVALID
 
     report = LintReport()
     limit = SESSION_POLICY_LIMIT if session else POLICY_LIMIT
