@@ -19,7 +19,7 @@ def rules_markdown() -> str:
     out = [
         "# Lint rules",
         "",
-        "Generated from the rule registry (`permgen/lint/rules.py`) by `make docs`; do not edit.",
+        "Generated from the rule registry (`permgen/lint/rules/`) by `make docs`; do not edit.",
         "",
         "`permgen lint` exits 3 when a finding is at or above `--fail-on` (default `error`).",
         "Ids are stable and never reused: PG0xx input problems, PG1xx policy rules, PG2xx semantic rules.",
