@@ -20,6 +20,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check permgen tests bench
 	$(BIN)/ruff format --check permgen tests bench
+	$(BIN)/lint-imports --no-cache  # the layer contracts of pyproject.toml (docs/architecture.md)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -76,7 +76,7 @@ def tied(side: int, statements: int) -> dict[str, Any]:
 
 
 def _measure(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, float, str]:
-    from permgen.model import parse_policy
+    from permgen.policy.model import parse_policy
     from permgen.semantics import diff_policies
     from permgen.semantics.diff import DiffTooLarge
 

@@ -40,10 +40,10 @@ def _ms(seconds: float) -> str:
 
 
 def main() -> int:
-    from permgen.model import parse_policy
+    from permgen.policy.model import parse_policy
+    from permgen.policy.wildcard import match_cost
     from permgen.semantics import Evaluator, Request, diff_policies
     from permgen.semantics.diff import DiffTooLarge
-    from permgen.semantics.wildcard import match_cost
 
     rows: list[tuple[str, str, str, str]] = []
 

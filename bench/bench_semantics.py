@@ -22,7 +22,7 @@ BATCH = """
 import json, sys, time
 from pathlib import Path
 start = time.perf_counter()
-from permgen.model import parse_policy
+from permgen.policy.model import parse_policy
 from permgen.semantics import diff_policies
 changed = 0
 for path in sorted(Path(sys.argv[1]).glob("*.json")):
@@ -34,7 +34,7 @@ print(changed, time.perf_counter() - start)
 
 
 def main() -> int:
-    from permgen.model import parse_policy
+    from permgen.policy.model import parse_policy
     from permgen.semantics import Evaluator, Request, diff_policies
 
     rows = []

@@ -68,7 +68,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk")
         return 1
-    from permgen.serve import new_key
+    from permgen.sts.service import new_key
 
     env = bench_env()
     with tempfile.TemporaryDirectory() as tmp:

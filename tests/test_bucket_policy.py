@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from permgen.errors import PolicyParseError
-from permgen.model import parse_policy
+from permgen.policy.model import parse_policy
 from permgen.semantics.bucket_policy import (
     Caller,
     CombinedEvaluator,

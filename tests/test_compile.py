@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from permgen.compiler import compile_file, compile_spec, session_policy
 from permgen.errors import PlaceholderError, PolicySizeError, SpecError
-from permgen.model import Policy
-from permgen.semantics.wildcard import match as wildcard_match
-from permgen.spec import parse_spec
+from permgen.policy.model import Policy
+from permgen.policy.wildcard import match as wildcard_match
+from permgen.spec.compile import compile_file, compile_spec, session_policy
+from permgen.spec.load import parse_spec
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
 
@@ -495,7 +495,7 @@ def test_terraform_escapes_interpolation(tmp_path: Path) -> None:
 
 
 def test_the_template_cache_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from permgen import render
+    from permgen.spec import templates as render
 
     monkeypatch.setenv("PERMGEN_CACHE_DIR", "off")
     assert render._bytecode_cache() is None

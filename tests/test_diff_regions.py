@@ -14,12 +14,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from permgen import catalog
-from permgen.model import Condition, Policy, Statement, parse_policy
+from permgen.policy import catalog
+from permgen.policy.model import Condition, Policy, Statement, parse_policy
+from permgen.policy.wildcard import match as wildcard_match
 from permgen.semantics import Evaluator, Request, diff_policies
 from permgen.semantics.diff import AccessItem
 from permgen.semantics.regions import intersection
-from permgen.semantics.wildcard import match as wildcard_match
 from tests.conftest import run_cli
 
 A = "acs:oss:*:1234567890123456:"

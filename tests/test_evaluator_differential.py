@@ -29,7 +29,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from permgen.model import parse_policy
+from permgen.policy.model import parse_policy
 from permgen.semantics import Evaluator, Request
 from permgen.semantics.conditions import MissingKey
 

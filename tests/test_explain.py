@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from permgen.model import Condition, Policy, Statement
+from permgen.policy.model import Condition, Policy, Statement
 from permgen.semantics import Evaluator, Request, explain
 from permgen.semantics.evaluate import explain_request
 from tests.conftest import EXAMPLES, run_cli

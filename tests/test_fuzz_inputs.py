@@ -32,10 +32,11 @@ from hypothesis import strategies as st
 from permgen.account.credentials import read_aliyun_config, resolve
 from permgen.account.types import Secret, StsCredentials
 from permgen.errors import InputError
-from permgen.model import parse_policy
-from permgen.serve import load_callers, new_key
-from permgen.spec import check_placeholder_value, load_spec
-from permgen.tokens import read_ossutil_config, write_aliyun_profile, write_ossutil_profile
+from permgen.policy.model import parse_policy
+from permgen.spec.load import load_spec
+from permgen.spec.types import check_placeholder_value
+from permgen.sts.profiles import read_ossutil_config, write_aliyun_profile, write_ossutil_profile
+from permgen.sts.service import load_callers, new_key
 from tests.conftest import EXAMPLES
 
 PLATFORM = EXAMPLES / "platform.yaml"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from permgen._internal.fileio import atomic_write, atomic_write_many
 from permgen.account.credentials import read_aliyun_config, resolve
 from permgen.errors import InputError
-from permgen.fileio import atomic_write, atomic_write_many
-from permgen.serve import new_key
-from permgen.spec import check_placeholder_value
+from permgen.spec.types import check_placeholder_value
+from permgen.sts.service import new_key
 from tests.conftest import EXAMPLES, ROOT, run_cli
 from tests.test_fuzz_inputs import assert_clean, invoke
 

@@ -14,11 +14,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from permgen import catalog
 from permgen.lint import RULES, Finding, lint_files, lint_policy
 from permgen.lint.core import LintContext, Rule
 from permgen.lint.engine import PARALLEL_MIN_INPUTS, LintReport, run_rules
-from permgen.model import parse_policy
+from permgen.policy import catalog
+from permgen.policy.model import parse_policy
 from permgen.tools.update_golden import cases, expected_for
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
@@ -300,8 +300,8 @@ def test_pg113_prefix_without_a_slash(resource: str, fires: bool) -> None:
 @pytest.mark.parametrize("prefixes", [[], ["a/"], ["a/b/c/", "x/"]])
 def test_pg113_is_quiet_on_the_templates_own_output(template: str, prefixes: list[str]) -> None:
     """Built-in templates emit B/P* with P a folder or empty: never a PG113 finding."""
-    from permgen.compiler import compile_spec
-    from permgen.spec import parse_spec
+    from permgen.spec.compile import compile_spec
+    from permgen.spec.load import parse_spec
 
     grant = {"bucket": "abc", "prefixes": prefixes} if prefixes else {"bucket": "abc"}
     text = (
@@ -483,7 +483,9 @@ def test_the_catalog_has_every_oss_action_of_the_fact_sheet() -> None:
 
 
 def test_catalog_integrity() -> None:
-    raw = json.loads((ROOT / "permgen" / "catalog" / "actions.json").read_text())["actions"]
+    raw = json.loads((ROOT / "permgen" / "policy" / "catalog" / "actions.json").read_text())[
+        "actions"
+    ]
     names = [row["name"].lower() for row in raw]
     assert len(names) == len(set(names))
     for row in raw:

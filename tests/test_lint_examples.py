@@ -14,7 +14,7 @@ import pytest
 
 from permgen.lint.engine import lint_policy
 from permgen.lint.rules import RULES
-from permgen.model import parse_policy
+from permgen.policy.model import parse_policy
 from tests.conftest import ROOT
 
 _SECTION = re.compile(r"^## (PG\d{3})\n(.*?)(?=^## |\Z)", re.M | re.S)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from permgen.errors import PolicyParseError
-from permgen.model import (
+from permgen.policy.model import (
     Condition,
     Policy,
     Statement,
@@ -18,7 +18,7 @@ from permgen.model import (
     merge_statements,
     parse_policy,
 )
-from permgen.semantics.wildcard import match as wildcard_match
+from permgen.policy.wildcard import match as wildcard_match
 
 
 def test_trailing_commas_are_accepted_like_alibabas_own_examples() -> None:
@@ -276,7 +276,7 @@ def test_canonical_is_idempotent_and_survives_a_round_trip(policy: Policy) -> No
     ],
 )
 def test_trailing_commas_are_blanked_outside_strings_only(text: str, expected: str) -> None:
-    from permgen.model import _strip_trailing_commas
+    from permgen.policy.model import _strip_trailing_commas
 
     assert _strip_trailing_commas(text) == expected
     assert len(_strip_trailing_commas(text)) == len(text)
@@ -284,7 +284,7 @@ def test_trailing_commas_are_blanked_outside_strings_only(text: str, expected: s
 
 @given(st.lists(st.text(alphabet='ab,]}"\\\\ ', max_size=6), max_size=5))
 def test_strings_survive_comma_stripping(values: list[str]) -> None:
-    from permgen.model import _strip_trailing_commas
+    from permgen.policy.model import _strip_trailing_commas
 
     doc = json.dumps({"k": values})
     text = doc[:-1] + ",}"

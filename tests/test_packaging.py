@@ -30,14 +30,15 @@ def test_the_wheel_ships_templates_schema_and_catalog(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("permgen-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in (
-        "permgen/_templates/reader.json.j2",
-        "permgen/_templates/writer.json.j2",
-        "permgen/_templates/temporary-uploader.json.j2",
-        "permgen/_templates/_lib.j2",
-        "permgen/schema/spec-v1.json",
-        "permgen/schema/_compiled.py",
-        "permgen/catalog/actions.json",
+        "permgen/spec/_templates/reader.json.j2",
+        "permgen/spec/_templates/writer.json.j2",
+        "permgen/spec/_templates/temporary-uploader.json.j2",
+        "permgen/spec/_templates/_lib.j2",
+        "permgen/spec/schema/spec-v1.json",
+        "permgen/spec/schema/_compiled.py",
+        "permgen/policy/catalog/actions.json",
         "permgen/py.typed",
     ):
         assert needed in names, needed
     assert not any(n.startswith("tests/") for n in names)
+    assert not any(n.startswith("permgen/tools/") for n in names)  # repository tools stay out

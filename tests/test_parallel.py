@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from permgen import parallel
+from permgen._internal import parallel
 from tests.conftest import ROOT
 
 
@@ -63,7 +63,7 @@ def test_when_no_process_can_be_started_every_share_comes_back_for_the_caller(
 # and a test process that runs other threads could take the Ctrl-C on one of them.
 _CTRL_C_WHILE_FORKING = """
 import os, signal, sys, time
-from permgen import parallel
+from permgen._internal import parallel
 from tests.conftest import ROOT
 
 forked = []

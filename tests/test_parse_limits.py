@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from permgen.errors import PolicyParseError, SpecError
-from permgen.model import parse_policy
-from permgen.safejson import (
+from permgen._internal.safejson import (
     MAX_DEPTH,
     MAX_NUMBER_CHARS,
     JsonLimitError,
@@ -23,7 +21,9 @@ from permgen.safejson import (
     loads,
     nesting_depth,
 )
-from permgen.spec import MAX_INT_CHARS, parse_spec
+from permgen.errors import PolicyParseError, SpecError
+from permgen.policy.model import parse_policy
+from permgen.spec.load import MAX_INT_CHARS, parse_spec
 from tests.conftest import run_cli
 
 

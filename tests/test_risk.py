@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from permgen.model import Condition, Policy, Statement
+from permgen.policy.model import Condition, Policy, Statement
 from permgen.semantics import diff_policies
 from permgen.semantics.diff import AccessItem
 from tests.conftest import run_cli
@@ -376,7 +376,7 @@ def test_removing_the_guard_is_always_exposure(resources: list[str]) -> None:
 
 
 def test_every_risk_class_is_documented_where_gates_are_configured() -> None:
-    from permgen.catalog import RISK_CLASSES
+    from permgen.policy.catalog import RISK_CLASSES
     from tests.conftest import ROOT
 
     action = (ROOT / "action.yml").read_text()
@@ -397,8 +397,8 @@ _SHAPED = ["".join(chars) for n in range(1, 9) for chars in itertools.product("a
 def test_which_levels_a_pattern_can_name_agrees_with_brute_force(
     rest: str, object_level: bool
 ) -> None:
+    from permgen.policy.wildcard import match
     from permgen.semantics.diff import _reaches
-    from permgen.semantics.wildcard import match
 
     def shaped(s: str) -> bool:
         bucket, slash, key = s.partition("/")

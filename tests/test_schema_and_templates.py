@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from permgen.compiler import compile_spec
 from permgen.errors import SpecError
-from permgen.schema import _compiled
-from permgen.spec import parse_spec, schema
+from permgen.spec.compile import compile_spec
+from permgen.spec.load import parse_spec
+from permgen.spec.schema import _compiled, schema
 from permgen.tools import gen_schema_validator
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
@@ -29,7 +29,7 @@ def test_docs_carry_the_same_schema() -> None:
 
 def test_the_generated_validator_is_current() -> None:
     assert (
-        ROOT / "permgen" / "schema" / "_compiled.py"
+        ROOT / "permgen" / "spec" / "schema" / "_compiled.py"
     ).read_text() == gen_schema_validator.generate()
 
 

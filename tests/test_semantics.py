@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from permgen.errors import PolicyParseError
-from permgen.model import Condition, Policy, Statement, parse_policy
+from permgen.policy.model import Condition, Policy, Statement, parse_policy
 from permgen.semantics import Evaluator, MissingKey, Request, TokenEvaluator, diff_policies
 from permgen.semantics.checks import redundant_statements
 from tests.conftest import EXAMPLES, ROOT, run_cli
@@ -79,7 +79,7 @@ def test_evaluation_operators(case: dict[str, Any]) -> None:
 
 
 def test_every_documented_operator_has_a_case() -> None:
-    from permgen.model import OPERATORS
+    from permgen.policy.model import OPERATORS
 
     covered = {c["op"] for c in _load("operators.yaml")}
     assert set(OPERATORS) <= covered

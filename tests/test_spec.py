@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from permgen.errors import SpecError
-from permgen.spec import check_placeholder_value, load_spec, load_yaml, parse_spec
+from permgen.spec.load import load_spec, load_yaml, parse_spec
+from permgen.spec.types import check_placeholder_value
 
 GOOD = """\
 version: 1

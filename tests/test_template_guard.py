@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from permgen import template_guard as tg
 from permgen.errors import SpecError
-from permgen.render import render
+from permgen.spec import template_guard as tg
+from permgen.spec.templates import render
 from tests.conftest import ROOT, run_cli
 from tests.test_integrations import _Api, _env, api  # noqa: F401 (the local GitHub API)
 from tests.test_review import BASE, _git

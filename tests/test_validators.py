@@ -18,17 +18,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from permgen.account.types import Secret, StsCredentials
-from permgen.compiler import session_policy
-from permgen.emulator.backend import ADMIN_KEY_ID, Backend, EmulatorError, Key
+from permgen.emulator.backend import Backend
+from permgen.emulator.state import ADMIN_KEY_ID, EmulatorError, Key
 from permgen.errors import InputError, UsageError
-from permgen.lint.rules import _bad_value
-from permgen.spec import _check_prefix, check_placeholder_value, load_spec
-from permgen.tokens import (
-    check_profile_name,
-    session_name,
-    write_aliyun_profile,
-    write_ossutil_profile,
-)
+from permgen.lint.rules.statements import _bad_value
+from permgen.spec.checks import _check_prefix
+from permgen.spec.compile import session_policy
+from permgen.spec.load import load_spec
+from permgen.spec.types import check_placeholder_value
+from permgen.sts.mint import session_name
+from permgen.sts.profiles import check_profile_name, write_aliyun_profile, write_ossutil_profile
 from tests.conftest import EXAMPLES
 
 ALNUM = string.ascii_letters + string.digits

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from permgen.model import Policy, parse_policy
+from permgen.policy.model import Policy, parse_policy
+from permgen.policy.wildcard import PatternSet, compile_pattern, is_simple, match, match_cost
 from permgen.semantics import Evaluator, Request, diff_policies
-from permgen.semantics import glob as glob_mod
+from permgen.semantics import automata as glob_mod
 from permgen.semantics.diff import DIFF_STEP_LIMIT, DiffTooLarge
-from permgen.semantics.wildcard import PatternSet, compile_pattern, is_simple, match, match_cost
 from tests.conftest import ROOT, run_cli
 
 # ------------------------------------------------------------------ references

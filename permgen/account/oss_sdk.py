@@ -41,8 +41,11 @@ _ABSENT = {
 _OSS_RETRYABLE = RETRYABLE_CODES | {"RequestTimeout", "ServiceBusy"}
 
 
-def make_oss_client(credentials: AccessKey | None, config: ClientConfig) -> Any:
-    """An alibabacloud-oss-v2 client; ``credentials`` None: anonymous requests."""
+def make_oss_client(
+    credentials: AccessKey | None, config: ClientConfig, *, signature_version: str | None = None
+) -> Any:
+    """An alibabacloud-oss-v2 client; ``credentials`` None: anonymous requests;
+    ``signature_version`` "v1" or "v4" (None: the SDK's default, V4)."""
     import alibabacloud_oss_v2 as oss
 
     cfg = oss.config.load_default()
@@ -59,8 +62,8 @@ def make_oss_client(credentials: AccessKey | None, config: ClientConfig) -> Any:
     cfg.retry_max_attempts = 1  # permgen retries reads itself, and never writes
     cfg.connect_timeout = config.connect_timeout
     cfg.readwrite_timeout = config.read_timeout
-    if config.extra.get("oss_signature_version"):
-        cfg.signature_version = config.extra["oss_signature_version"]
+    if signature_version:
+        cfg.signature_version = signature_version
     if config.endpoint:
         cfg.endpoint = config.endpoint
         cfg.use_path_style = True
@@ -79,6 +82,7 @@ class SdkOssClient:
         config: ClientConfig,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        signature_version: str | None = None,
     ) -> None:
         self.config = config
         self._sleep = sleep
@@ -89,7 +93,7 @@ class SdkOssClient:
                 credentials.access_key_secret.reveal(),
                 token.reveal() if token else "",
             )
-        self._client = make_oss_client(credentials, config)
+        self._client = make_oss_client(credentials, config, signature_version=signature_version)
 
     # ------------------------------------------------------------------ plumbing
 

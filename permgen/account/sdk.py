@@ -28,16 +28,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
+from permgen.account.operations import RAM_READS, RAM_WRITES, RamOperations, requires
 from permgen.account.types import (
     AccessKey,
-    AttachedPolicy,
     CallerIdentity,
     ClientConfig,
-    PolicyEntities,
-    PolicyInfo,
-    PolicyType,
-    PolicyVersion,
-    Principal,
     Secret,
     StsCredentials,
 )
@@ -54,15 +49,6 @@ RETRYABLE_CODES = {
     "InternalError",
     "UnknownError",
 }
-
-#: The RAM/STS actions permgen calls, declared next to the calls (docs/required-permissions.json).
-REQUIRED_ACTIONS: set[str] = set()
-
-
-def requires(action: str) -> str:
-    REQUIRED_ACTIONS.add(action)
-    return action
-
 
 ASSUME_ROLE = requires("sts:AssumeRole")
 GET_CALLER_IDENTITY = requires("sts:GetCallerIdentity")
@@ -373,198 +359,6 @@ class SdkStsClient:
         )
 
 
-_RAM_READS = {
-    "ListPoliciesForUser": requires("ram:ListPoliciesForUser"),
-    "ListPoliciesForGroup": requires("ram:ListPoliciesForGroup"),
-    "ListPoliciesForRole": requires("ram:ListPoliciesForRole"),
-    "ListGroupsForUser": requires("ram:ListGroupsForUser"),
-    "GetPolicy": requires("ram:GetPolicy"),
-    "GetPolicyVersion": requires("ram:GetPolicyVersion"),
-    "ListPolicyVersions": requires("ram:ListPolicyVersions"),
-    "ListPolicies": requires("ram:ListPolicies"),
-    "ListEntitiesForPolicy": requires("ram:ListEntitiesForPolicy"),
-    "GetUser": requires("ram:GetUser"),
-    "GetGroup": requires("ram:GetGroup"),
-    "GetRole": requires("ram:GetRole"),
-}
-#: Writes are not retried: a retry after a lost response could apply a change twice.
-_RAM_WRITES = {
-    "CreatePolicy": requires("ram:CreatePolicy"),
-    "CreatePolicyVersion": requires("ram:CreatePolicyVersion"),
-    "DeletePolicyVersion": requires("ram:DeletePolicyVersion"),
-    "SetDefaultPolicyVersion": requires("ram:SetDefaultPolicyVersion"),
-    "DeletePolicy": requires("ram:DeletePolicy"),
-    "AttachPolicyToUser": requires("ram:AttachPolicyToUser"),
-    "AttachPolicyToGroup": requires("ram:AttachPolicyToGroup"),
-    "AttachPolicyToRole": requires("ram:AttachPolicyToRole"),
-    "DetachPolicyFromUser": requires("ram:DetachPolicyFromUser"),
-    "DetachPolicyFromGroup": requires("ram:DetachPolicyFromGroup"),
-    "DetachPolicyFromRole": requires("ram:DetachPolicyFromRole"),
-    "UpdatePolicyDescription": requires("ram:UpdatePolicyDescription"),
-}
-
-
-class RamOperations:
-    """The RAM operations of :class:`permgen.account.types.RamApi` over any transport that
-    answers ``invoke(action, params) -> dict`` (the SDK, or the emulator in process)."""
-
-    def invoke(self, action: str, params: dict[str, str]) -> dict[str, Any]:  # pragma: no cover
-        raise NotImplementedError
-
-    def list_policies_for(self, principal: Principal) -> list[AttachedPolicy]:
-        kind = principal.kind.capitalize()
-        out = self.invoke(f"ListPoliciesFor{kind}", {f"{kind}Name": principal.name})
-        return [
-            AttachedPolicy(
-                p["PolicyName"],
-                p["PolicyType"],
-                p.get("DefaultVersion", ""),
-                p.get("Description", ""),
-                p.get("AttachDate", ""),
-            )
-            for p in _items(out, "Policies", "Policy")
-        ]
-
-    def list_groups_for_user(self, user_name: str) -> list[str]:
-        out = self.invoke("ListGroupsForUser", {"UserName": user_name})
-        return [g["GroupName"] for g in _items(out, "Groups", "Group")]
-
-    def get_policy(self, name: str, policy_type: PolicyType) -> PolicyInfo:
-        out = self.invoke("GetPolicy", {"PolicyName": name, "PolicyType": policy_type})
-        p = out["Policy"]
-        return PolicyInfo(
-            p["PolicyName"], p["PolicyType"], p.get("DefaultVersion", ""), p.get("Description", ""),
-            int(p.get("AttachmentCount", 0)), out.get("DefaultPolicyVersion", {}).get("PolicyDocument", ""),
-        )  # fmt: skip
-
-    def get_policy_version(
-        self, name: str, policy_type: PolicyType, version_id: str
-    ) -> PolicyVersion:
-        out = self.invoke(
-            "GetPolicyVersion",
-            {"PolicyName": name, "PolicyType": policy_type, "VersionId": version_id},
-        )
-        return _version(out["PolicyVersion"])
-
-    def list_policy_versions(self, name: str, policy_type: PolicyType) -> list[PolicyVersion]:
-        out = self.invoke("ListPolicyVersions", {"PolicyName": name, "PolicyType": policy_type})
-        return [_version(v) for v in _items(out, "PolicyVersions", "PolicyVersion")]
-
-    def list_policies(
-        self, policy_type: PolicyType | None = None, *, page_size: int = 1000
-    ) -> list[PolicyInfo]:
-        """Every policy (of one type), following ListPolicies' Marker from page to page."""
-        params = {"MaxItems": str(page_size)}
-        if policy_type:
-            params["PolicyType"] = policy_type
-        found: list[PolicyInfo] = []
-        seen: set[str] = set()
-        while True:
-            out = self.invoke("ListPolicies", params)
-            found += [
-                PolicyInfo(
-                    p["PolicyName"],
-                    p["PolicyType"],
-                    p.get("DefaultVersion", ""),
-                    p.get("Description", ""),
-                )
-                for p in _items(out, "Policies", "Policy")
-            ]
-            marker = out.get("Marker") or ""
-            if str(out.get("IsTruncated")).lower() != "true" or not marker:
-                return found
-            if marker in seen:
-                raise CloudError(
-                    "Ram ListPolicies returned the same Marker twice; stopping rather than looping",
-                    code="InvalidResponse",
-                    action="ListPolicies",
-                )
-            seen.add(marker)
-            params = {**params, "Marker": marker}
-
-    def create_policy(self, name: str, document: str, description: str = "") -> PolicyInfo:
-        params = {"PolicyName": name, "PolicyDocument": document}
-        if description:
-            params["Description"] = description
-        p = self.invoke("CreatePolicy", params)["Policy"]
-        return PolicyInfo(
-            p["PolicyName"], "Custom", p.get("DefaultVersion", "v1"), p.get("Description", "")
-        )
-
-    def create_policy_version(
-        self, name: str, document: str, *, set_as_default: bool, rotate: bool
-    ) -> PolicyVersion:
-        params = {
-            "PolicyName": name,
-            "PolicyDocument": document,
-            "SetAsDefault": "true" if set_as_default else "false",
-        }
-        if rotate:
-            params["RotateStrategy"] = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
-        return _version(self.invoke("CreatePolicyVersion", params)["PolicyVersion"])
-
-    def delete_policy_version(self, name: str, version_id: str) -> None:
-        self.invoke("DeletePolicyVersion", {"PolicyName": name, "VersionId": version_id})
-
-    def set_default_policy_version(self, name: str, version_id: str) -> None:
-        self.invoke("SetDefaultPolicyVersion", {"PolicyName": name, "VersionId": version_id})
-
-    def delete_policy(self, name: str) -> None:
-        self.invoke("DeletePolicy", {"PolicyName": name})
-
-    def attach_policy(self, principal: Principal, name: str, policy_type: PolicyType) -> None:
-        kind = principal.kind.capitalize()
-        self.invoke(
-            f"AttachPolicyTo{kind}",
-            {f"{kind}Name": principal.name, "PolicyName": name, "PolicyType": policy_type},
-        )
-
-    def detach_policy(self, principal: Principal, name: str, policy_type: PolicyType) -> None:
-        kind = principal.kind.capitalize()
-        self.invoke(
-            f"DetachPolicyFrom{kind}",
-            {f"{kind}Name": principal.name, "PolicyName": name, "PolicyType": policy_type},
-        )
-
-    def list_entities_for_policy(self, name: str, policy_type: PolicyType) -> PolicyEntities:
-        out = self.invoke("ListEntitiesForPolicy", {"PolicyName": name, "PolicyType": policy_type})
-        return PolicyEntities(
-            tuple(u["UserName"] for u in _items(out, "Users", "User")),
-            tuple(g["GroupName"] for g in _items(out, "Groups", "Group")),
-            tuple(r["RoleName"] for r in _items(out, "Roles", "Role")),
-        )
-
-    def update_policy_description(self, name: str, description: str) -> None:
-        self.invoke("UpdatePolicyDescription", {"PolicyName": name, "NewDescription": description})
-
-    def principal_exists(self, principal: Principal) -> bool:
-        """GetUser, GetGroup or GetRole: False on EntityNotExist.User/.Group/.Role."""
-        kind = principal.kind.capitalize()
-        try:
-            self.invoke(f"Get{kind}", {f"{kind}Name": principal.name})
-        except CloudError as exc:
-            if exc.code == f"EntityNotExist.{kind}":
-                return False
-            raise
-        return True
-
-
-def _items(out: dict[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:
-    """RAM wraps lists as ``{"Policies": {"Policy": [...]}}``; an empty list may come back
-    as an empty or missing array (UNCONFIRMED), so both are accepted."""
-    wrapper = out.get(outer) or {}
-    items = wrapper.get(inner) if isinstance(wrapper, dict) else None
-    return list(items or [])
-
-
-def _version(v: dict[str, Any]) -> PolicyVersion:
-    default = v.get("IsDefaultVersion")
-    is_default = default is True or str(default).lower() == "true"
-    return PolicyVersion(
-        v["VersionId"], is_default, v.get("PolicyDocument", ""), v.get("CreateDate", "")
-    )
-
-
 class SdkRamClient(RamOperations):
     """RAM through the real SDK (implements :class:`permgen.account.types.RamApi`)."""
 
@@ -574,7 +368,7 @@ class SdkRamClient(RamOperations):
         self._secrets = _secrets(credentials)
 
     def invoke(self, action: str, params: dict[str, str]) -> dict[str, Any]:
-        if action not in _RAM_READS and action not in _RAM_WRITES:
+        if action not in RAM_READS and action not in RAM_WRITES:
             raise ValueError(f"permgen does not call RAM {action}")
         return call(
             self._client,
@@ -582,7 +376,7 @@ class SdkRamClient(RamOperations):
             action,
             params,
             self.config,
-            retry=action in _RAM_READS,
+            retry=action in RAM_READS,
             secrets=self._secrets,
         )
 
@@ -590,8 +384,6 @@ class SdkRamClient(RamOperations):
 __all__ = [
     "MASK",
     "PROXY_GUARD",
-    "REQUIRED_ACTIONS",
-    "RamOperations",
     "SdkLogFilter",
     "SdkRamClient",
     "SdkStsClient",

@@ -10,7 +10,7 @@ Secrets (AccessKeySecret, SecurityToken) are held in :class:`Secret`, whose ``re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 PrincipalKind = Literal["user", "role", "group"]
@@ -65,9 +65,6 @@ class StsCredentials:
     expiration: str  # UTC, "%Y-%m-%dT%H:%M:%SZ"
     assumed_role_id: str = ""
     assumed_role_arn: str = ""
-
-    def as_access_key(self) -> AccessKey:
-        return AccessKey(self.access_key_id, self.access_key_secret, self.security_token)
 
 
 @dataclass(frozen=True)
@@ -185,7 +182,6 @@ class ClientConfig:
     max_attempts: int = 4
     backoff_base: float = 0.2
     backoff_cap: float = 5.0
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 __all__ = [

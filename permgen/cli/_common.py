@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from permgen.errors import ExitCode, PermgenError
+from permgen.errors import PermgenError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,10 +83,6 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def exit_ok() -> int:
-    return int(ExitCode.OK)
-
-
 def missing_key_option(func: F) -> F:
     """``--missing-key``: how a condition on a key absent from a request evaluates."""
     return click.option(
@@ -101,7 +97,7 @@ def missing_key_option(func: F) -> F:
 def fail_on_risk_option(func: F) -> F:
     """``--fail-on-risk``: risk classes of new access that fail the check (exit 3); the
     help lists every class of the catalog."""
-    from permgen.catalog import RISK_CLASSES
+    from permgen.policy.catalog import RISK_CLASSES
 
     return click.option(
         "--fail-on-risk",
@@ -115,8 +111,8 @@ def fail_on_risk_option(func: F) -> F:
 
 def parse_risks(text: str) -> list[str]:
     """The risk classes of a ``--fail-on-risk`` value; an unknown one is a usage error."""
-    from permgen.catalog import RISK_CLASSES
     from permgen.errors import UsageError
+    from permgen.policy.catalog import RISK_CLASSES
 
     risks = [r.strip() for r in text.split(",") if r.strip()]
     unknown = [r for r in risks if r not in RISK_CLASSES]

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from permgen.errors import InputError, PolicyParseError
-from permgen.model import Policy, loads_lenient, parse_policy
+from permgen.policy.model import Policy, loads_lenient, parse_policy
 
 
 def read_policies(source: str) -> list[Policy]:

@@ -43,13 +43,13 @@ def command(
     Exit codes: 0; 1 cloud error (what was done before it and what is left are said); 2 bad
     input, a missing principal or a conflict.
     """
-    from permgen.cli.plan_cmd import compute, show
+    from permgen.account.sync import Change, apply, plan_account
+    from permgen.cli.plan_cmd import show
     from permgen.errors import PermgenError
-    from permgen.sync import Action, Plan, apply
+    from permgen.spec.compile import compile_file
 
     client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
-    planned = compute(spec, prune, client)
-    assert isinstance(planned, Plan)
+    planned = plan_account(compile_file(spec), client, prune=prune)
     show(planned, "text")
     if planned.empty:
         return int(ExitCode.OK)
@@ -58,7 +58,7 @@ def command(
     if not yes and not click.confirm("apply these changes?", default=False):
         click.echo("nothing changed", err=True)
         return int(ExitCode.OK)
-    done: list[Action] = []
+    done: list[Change] = []
     try:
         apply(client, planned, done)
     except PermgenError:

@@ -77,8 +77,8 @@ def command(
 
     Exit codes: 0 ok, 2 bad input, 4 stale files (with --check).
     """
-    from permgen.compiler import compile_file
-    from permgen.outputs import render_outputs, stale_outputs
+    from permgen.spec.compile import compile_file
+    from permgen.spec.outputs import render_outputs, stale_outputs
 
     if check and out is None:
         raise UsageError("--check needs --out DIR")
@@ -98,18 +98,18 @@ def command(
                 )
                 return int(ExitCode.DRIFT)
             return int(ExitCode.OK)
-        from permgen.fileio import atomic_write_many
+        from permgen._internal.fileio import atomic_write_many
 
         atomic_write_many({out / name: text for name, text in files.items()}, durable=False)
         click.echo(f"wrote {len(files)} file(s) to {out}", err=True)
         return int(ExitCode.OK)
     if fmt == "terraform":
-        from permgen.compiler import terraform_text
+        from permgen.spec.compile import terraform_text
 
         click.echo("\n".join(terraform_text(r) for r in compiled.roles.values()), nl=False)
         return int(ExitCode.OK)
     if len(roles) == 1:
-        from permgen.compiler import policy_text
+        from permgen.spec.compile import policy_text
 
         click.echo(policy_text(next(iter(compiled.roles.values())).policy, indent=indent), nl=False)
         return int(ExitCode.OK)

@@ -77,10 +77,10 @@ def command(
             raise UsageError(
                 "compare a role with a principal as: permgen diff SPEC --role R --principal user:NAME"
             )
+        from permgen.account.sync import principal_policies
         from permgen.account.types import Principal
         from permgen.cli._account import ram_client
-        from permgen.compiler import compile_file
-        from permgen.sync import principal_policies
+        from permgen.spec.compile import compile_file
 
         try:
             who = Principal.parse(principal)

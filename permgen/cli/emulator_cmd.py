@@ -53,7 +53,7 @@ def command(port: int, host: str, state_file: str | None, seed_file: str | None)
     if state_file:  # written now, so a path that cannot be written fails at start
         import json
 
-        from permgen.fileio import write_secret_file
+        from permgen._internal.fileio import write_secret_file
 
         write_secret_file(state_file, json.dumps(backend.dump(), indent=1))
     try:

@@ -12,7 +12,7 @@ from permgen.cli._common import batch, handle_errors, missing_key_option
 from permgen.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from permgen.model import Policy
+    from permgen.policy.model import Policy
     from permgen.semantics import Decision, Request
     from permgen.semantics.evaluate import Explanation
 
@@ -125,7 +125,7 @@ def _check_action(action: str) -> None:
     """An action of a service the catalog knows must be in the catalog (did-you-mean)."""
     import difflib
 
-    from permgen import catalog
+    from permgen.policy import catalog
 
     service, sep, name = action.partition(":")
     if not sep or not service or not name:

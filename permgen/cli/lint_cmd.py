@@ -51,15 +51,15 @@ def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs
     2 an input could not be read or parsed at all.
     Rules: docs/rules.md.
     """
+    from permgen._internal.parallel import default_jobs
     from permgen.lint.engine import LintReport, lint_files, lint_policy, unreadable
-    from permgen.lint.output import render
-    from permgen.parallel import default_jobs
+    from permgen.lint.report import render
 
     paths = [p for p in inputs if p != "-"]
     jobs = jobs or default_jobs()
     report = lint_files(paths, session=session, jobs=jobs) if paths else LintReport()
     if "-" in inputs:
-        from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT
+        from permgen.policy.model import POLICY_LIMIT, SESSION_POLICY_LIMIT
 
         limit = SESSION_POLICY_LIMIT if session else POLICY_LIMIT
         report.inputs += 1

@@ -12,20 +12,8 @@ from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
 
-def compute(spec: Path, prune: bool, client: object) -> object:
-    from permgen.compiler import compile_file
-    from permgen.sync import desired_state, find_missing, plan, read_current, read_orphans
-
-    desired = desired_state(compile_file(spec))
-    names = [d.name for d in desired]
-    current = read_current(client, names)  # type: ignore[arg-type]
-    missing = find_missing(client, desired)  # type: ignore[arg-type]
-    orphans = read_orphans(client, names) if prune else []  # type: ignore[arg-type]
-    return plan(desired, current, prune=prune, orphans=orphans, missing=missing)
-
-
 def plan_json(planned: object) -> dict[str, object]:
-    from permgen.sync import Plan
+    from permgen.account.sync import Plan
 
     assert isinstance(planned, Plan)
     return {
@@ -39,8 +27,8 @@ def plan_json(planned: object) -> dict[str, object]:
 def plan_lines(planned: object) -> list[str]:
     """The plan as text: conflicts and missing principals first, then one line per change
     (with, for a new policy version, what it adds and removes)."""
-    from permgen.review_render import item_line
-    from permgen.sync import Plan
+    from permgen.account.sync import Plan
+    from permgen.review.report import item_line
 
     assert isinstance(planned, Plan)
     out = []
@@ -118,11 +106,10 @@ def command(
 
     Exit codes: 0; 4 drift with --detailed-exitcode; 1 cloud error; 2 bad input.
     """
-    planned = compute(
-        spec, prune, ram_client(endpoint, region, profile, access_key_id, access_key_secret)
-    )
-    show(planned, fmt)
-    from permgen.sync import Plan
+    from permgen.account.sync import plan_account
+    from permgen.spec.compile import compile_file
 
-    assert isinstance(planned, Plan)
+    client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
+    planned = plan_account(compile_file(spec), client, prune=prune)
+    show(planned, fmt)
     return int(ExitCode.DRIFT) if detailed_exitcode and not planned.empty else int(ExitCode.OK)

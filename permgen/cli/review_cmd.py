@@ -50,8 +50,8 @@ def command(
     Exit codes: 0; 3 a gate failed; 2 the spec does not compile at either revision (the
     message says which), or a bad revision.
     """
-    from permgen.review import gate, review
-    from permgen.review_render import render
+    from permgen.review.report import render
+    from permgen.review.review import gate, review
 
     risks = parse_risks(fail_on_risk)
     result = review(spec, base=base)

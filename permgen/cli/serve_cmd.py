@@ -65,15 +65,15 @@ def command(
     See docs/token-service.md.
     """
     if new_key:
-        from permgen.serve import new_key as make
+        from permgen.sts.service import new_key as make
 
         key, digest = make()
         click.echo(f"key: {key}\nkey_sha256: {digest}")
         return 0
     if spec_path is None or callers_path is None:
         raise UsageError("permgen serve needs --spec and --callers (or --new-key)")
-    from permgen.serve import load_callers
-    from permgen.spec import load_spec
+    from permgen.spec.load import load_spec
+    from permgen.sts.service import load_callers
 
     spec = load_spec(spec_path)
     callers = load_callers(callers_path, spec)
@@ -87,7 +87,7 @@ def command(
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
     from permgen.errors import InputError
-    from permgen.serve import SERVER_LIMITS, TokenService, create_app
+    from permgen.sts.service import SERVER_LIMITS, TokenService, create_app
 
     sts = SdkStsClient(
         resolve(access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile),

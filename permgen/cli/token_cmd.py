@@ -105,18 +105,18 @@ def command(
     Exit codes: 0; 1 cloud or network error; 2 bad input. With --exec, the command's own code
     (128+N when signal N ended it); 2 when it cannot be started.
     """
+    from permgen._internal.fileio import check_writable
     from permgen.account.credentials import read_aliyun_config, resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
-    from permgen.childproc import check_runnable, run
-    from permgen.fileio import check_writable
-    from permgen.spec import load_spec
-    from permgen.tokens import (
+    from permgen.spec.load import load_spec
+    from permgen.sts.childproc import check_runnable, run
+    from permgen.sts.mint import mint
+    from permgen.sts.profiles import (
         check_profile_name,
         child_environment,
         env_lines,
         json_document,
-        mint,
         read_ossutil_config,
         write_aliyun_profile,
         write_ossutil_profile,

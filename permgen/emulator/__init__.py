@@ -1,15 +1,15 @@
 """``permgen emulator``: a local RAM (2015-05-01) and STS (2015-04-01) RPC API on 127.0.0.1
 that Alibaba's own SDK talks to unchanged. See docs/emulator.md."""
 
-from permgen.emulator.backend import (
+from permgen.emulator.backend import Backend
+from permgen.emulator.server import Emulator, Fault
+from permgen.emulator.state import (
     ACCOUNT,
     ADMIN_KEY_ID,
     ADMIN_KEY_SECRET,
     HANDLERS,
-    Backend,
     EmulatorError,
 )
-from permgen.emulator.server import Emulator, Fault
 
 
 def coverage_markdown() -> str:

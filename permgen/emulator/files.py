@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from permgen.emulator.backend import Backend, EmulatorError
+from permgen.emulator.backend import Backend
+from permgen.emulator.state import EmulatorError
 from permgen.errors import InputError, PolicyParseError, SpecError
 
 _STR = {"type": "string"}
@@ -158,7 +159,7 @@ SEED_SCHEMA: dict[str, Any] = _obj(
 
 
 def _path_text(path: Any) -> str:
-    from permgen.spec import format_path
+    from permgen.spec.load import format_path
 
     return format_path(list(path)) or "(top level)"
 
@@ -183,17 +184,11 @@ _KINDS = {
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
+    """``a string``, ``an object`` ...: the value's JSON type with its article."""
+    from permgen.spec.schema import json_type
+
+    name = json_type(value, mapping="object")
+    return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name
 
 
 def _message(error: Any) -> str:
@@ -247,7 +242,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
         raise InputError(
             f"{p}: not an emulator state file: {_path_text(error.absolute_path)}: {_message(error)}"
         )
-    from permgen.model import parse_policy
+    from permgen.policy.model import parse_policy
 
     for i, policy in enumerate(data.get("policies", [])):
         where = f"{p}: not an emulator state file: policies[{i}]"
@@ -263,7 +258,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
 
 def load_seed(path: str | Path) -> dict[str, Any]:
     """Read and check a ``--seed`` file."""
-    from permgen.spec import load_yaml
+    from permgen.spec.load import load_yaml
 
     p = Path(path)
     data, positions = load_yaml(_read(p, "the seed file"), str(p))

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from permgen.account.sdk import RamOperations
-from permgen.emulator.backend import ADMIN_KEY_ID, Backend, EmulatorError
+from permgen.account.operations import RamOperations
+from permgen.emulator.backend import Backend
+from permgen.emulator.state import ADMIN_KEY_ID, EmulatorError
 from permgen.errors import CloudError
 
 

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from permgen.emulator.backend import ACCOUNT, Backend, EmulatorError, Key
+from permgen.emulator.backend import Backend
 from permgen.emulator.oss_signing import SignatureError, parse_authorization, verify
+from permgen.emulator.state import ACCOUNT, EmulatorError, Key
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
@@ -334,7 +335,7 @@ class OssService:
         identity = self.backend.policies_in_force(key) if key is not None else None
         session = None
         if key is not None and key.session_policy:
-            from permgen.model import parse_policy
+            from permgen.policy.model import parse_policy
 
             session = [parse_policy(key.session_policy)]
         policy = (

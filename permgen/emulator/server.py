@@ -30,10 +30,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from permgen.emulator.backend import HANDLERS, RAM_VERSION, Backend, EmulatorError, now_text
+from permgen.emulator.backend import Backend
 from permgen.emulator.oss import OssService, is_oss_request
 from permgen.emulator.oss import serve as serve_oss
 from permgen.emulator.signing import verify
+from permgen.emulator.state import HANDLERS, RAM_VERSION, EmulatorError, now_text
 
 MAX_SKEW = 15 * 60
 #: The largest request body, in bytes: a 6,144-byte policy, percent-encoded three times over,
@@ -358,7 +359,9 @@ class _Server(ThreadingHTTPServer):
             finally:
                 self.backend.request_context = {}
             if self.state_file and not action.startswith(("Get", "List")):
-                from permgen.fileio import write_secret_file  # the state holds the keys' secrets
+                from permgen._internal.fileio import (
+                    write_secret_file,  # the state holds the keys' secrets
+                )
 
                 write_secret_file(self.state_file, json.dumps(self.backend.dump(), indent=1))
         return result

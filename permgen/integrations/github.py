@@ -10,7 +10,7 @@ with review's exit code so the check fails when a gate does.
 
 The token is sent only to ``GITHUB_API_URL`` and never printed. What is posted is review's
 output, which comes from the compiled policies and the spec (user templates are confined to
-their folder, see ``permgen.template_guard``); as a second line of defence, the value of every
+their folder, see ``permgen.spec.template_guard``); as a second line of defence, the value of every
 secret-looking environment variable (``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ``*KEY*``)
 is replaced with ``***`` before anything is written, printed or posted.
 """

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from permgen.model import Policy
+from permgen.policy.model import Policy
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -60,7 +60,9 @@ class LintContext:
     document: Any = None
 
 
-Check = Callable[[LintContext], Iterator[tuple[str, str]]]
+#: What a check yields: (JSON path, message); the engine turns it into a :class:`Finding`.
+Hit = tuple[str, str]
+Check = Callable[[LintContext], Iterator[Hit]]
 
 
 @dataclass(frozen=True)
@@ -81,4 +83,4 @@ class Rule:
     passes: str = ""
 
 
-__all__ = ["SEVERITIES", "Check", "Finding", "LintContext", "Rule", "severity_at_least"]
+__all__ = ["SEVERITIES", "Check", "Finding", "Hit", "LintContext", "Rule", "severity_at_least"]

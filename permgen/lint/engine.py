@@ -9,14 +9,21 @@ from pathlib import Path
 
 from permgen.errors import InputError, PolicyParseError
 from permgen.lint.core import Finding, LintContext, Rule, severity_at_least
-from permgen.model import POLICY_LIMIT, SESSION_POLICY_LIMIT, Policy, loads_lenient, parse_policy
+from permgen.policy.model import (
+    POLICY_LIMIT,
+    SESSION_POLICY_LIMIT,
+    Policy,
+    loads_lenient,
+    parse_policy,
+)
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 def run_rules(ctx: LintContext, rules: Sequence[Rule] | None = None) -> Iterator[Finding]:
     """Every finding of every rule; a rule that raises becomes a PG002 finding."""
-    from permgen.lint.rules import CRASHED, RULES
+    from permgen.lint.rules import RULES
+    from permgen.lint.rules.inputs import CRASHED
 
     for rule in rules if rules is not None else RULES:
         try:
@@ -40,7 +47,7 @@ UNREADABLE = ("not valid JSON", "JSON beyond", "not UTF-8", "duplicate key")
 def unreadable(findings: Sequence[Finding]) -> bool:
     """Whether the findings of one input say it could not be read at all: the same answer
     for a file and for standard input."""
-    from permgen.lint.rules import INVALID
+    from permgen.lint.rules.inputs import INVALID
 
     return bool(findings) and (
         findings[0].rule_id == INVALID.id and findings[0].message.startswith(UNREADABLE)
@@ -60,7 +67,7 @@ def lint_policy(
     session: bool = False,
 ) -> Iterator[Finding]:
     """Findings for one policy (a parsed Policy, or JSON text)."""
-    from permgen.lint.rules import INVALID
+    from permgen.lint.rules.inputs import INVALID
 
     document = None
     if not isinstance(policy, Policy):
@@ -96,9 +103,9 @@ class LintReport:
 
 
 def _lint_spec(path: Path, report: LintReport) -> None:
-    from permgen.compiler import compile_spec, session_policy
-    from permgen.lint.rules import INVALID
-    from permgen.spec import load_spec
+    from permgen.lint.rules.inputs import INVALID
+    from permgen.spec.compile import compile_spec, session_policy
+    from permgen.spec.load import load_spec
 
     try:
         spec = load_spec(path)
@@ -110,7 +117,7 @@ def _lint_spec(path: Path, report: LintReport) -> None:
     for name, role in compiled.roles.items():
         source = f"{path}#{name}"
         report.findings.extend(lint_policy(role.policy, source=source))
-        if role.session and role.role.placeholders:
+        if role.has_sts and role.role.placeholders:
             # The longest values a placeholder may take give the largest session policy.
             widest = {p: "x" * 64 for p in role.role.placeholders}
             try:
@@ -132,7 +139,7 @@ def _lint_spec(path: Path, report: LintReport) -> None:
                 )
                 if f.rule_id == "PG107"
             )
-        elif role.session:
+        elif role.has_sts:
             report.findings.extend(
                 f
                 for f in lint_policy(
@@ -157,7 +164,7 @@ def lint_files(paths: Iterable[str | Path], *, session: bool = False, jobs: int 
     the report is the same, in the same order, as with one process. Forking a process that
     runs other threads is unsafe: pass ``jobs`` > 1 only from a single-threaded program.
     """
-    from permgen import parallel
+    from permgen._internal import parallel
 
     paths = list(paths)
     if jobs > 1 and len(paths) >= PARALLEL_MIN_INPUTS and parallel.available():
@@ -166,7 +173,7 @@ def lint_files(paths: Iterable[str | Path], *, session: bool = False, jobs: int 
 
 
 def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
-    from permgen.lint.rules import INVALID
+    from permgen.lint.rules.inputs import INVALID
 
     report = LintReport()
     limit = SESSION_POLICY_LIMIT if session else POLICY_LIMIT
@@ -192,9 +199,9 @@ def _lint_chunk(paths: Sequence[str | Path], session: bool) -> LintReport:
 
 
 def _lint_parallel(paths: list[str | Path], session: bool, jobs: int) -> LintReport:
-    """One forked worker per contiguous slice (:mod:`permgen.parallel`); a slice whose
+    """One forked worker per contiguous slice (:mod:`permgen._internal.parallel`); a slice whose
     worker failed is linted again here."""
-    from permgen import parallel
+    from permgen._internal import parallel
 
     slices = parallel.split(paths, jobs)
     pieces = parallel.fork_map(lambda part: _lint_chunk(part, session), slices)

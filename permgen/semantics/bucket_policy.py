@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from permgen.errors import PolicyParseError
-from permgen.model import Policy, Statement, loads_lenient, parse_policy
+from permgen.policy.model import Policy, Statement, loads_lenient, parse_policy
+from permgen.policy.wildcard import match
 from permgen.semantics.conditions import MissingKey
 from permgen.semantics.evaluate import (
     Decision,
@@ -38,7 +39,6 @@ from permgen.semantics.evaluate import (
     StatementRef,
     TokenEvaluator,
 )
-from permgen.semantics.wildcard import match
 
 #: The largest bucket policy, in UTF-8 bytes (all of a bucket's policy: ram-facts 2.x, O3).
 BUCKET_POLICY_LIMIT = 16 * 1024

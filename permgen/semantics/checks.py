@@ -1,6 +1,6 @@
 """Semantic checks over one policy, used by the PG2xx lint rules.
 
-Containment of patterns is decided exactly (:mod:`permgen.semantics.glob`): pattern A is
+Containment of patterns is decided exactly (:mod:`permgen.semantics.automata`): pattern A is
 contained in B when no string matches A but not B. A statement is reported as granting
 nothing only when that is certain: every request it allows is also allowed by one other
 Allow whose conditions are a subset of its own, or denied by one Deny without conditions
@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from permgen import catalog
-from permgen.model import ALLOW, DENY, Policy, Statement
+from permgen.policy import catalog
+from permgen.policy.model import ALLOW, DENY, Policy, Statement
+from permgen.policy.wildcard import match as wildcard_match
+from permgen.semantics.automata import Realized, realize, tokens
 from permgen.semantics.conditions import documented_key
-from permgen.semantics.glob import Realized, realize, tokens
-from permgen.semantics.wildcard import match as wildcard_match
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _first_wild(pattern: str) -> int:
 def contained_resource(a: str, b: str) -> bool:
     """Resource pattern ``a`` is contained in ``b`` (ARN heads and rests compared apart,
     wildcards in the head not crossing ":", as the evaluator matches them)."""
-    from permgen.semantics.wildcard import arn_segments
+    from permgen.policy.wildcard import arn_segments
 
     if b == "*" or a == b:
         return True
@@ -86,7 +86,7 @@ def _all_contained(items: Sequence[str], within: Sequence[str], *, ignore_case: 
     return all(any(contained_resource(x, y) for y in within) for x in items)
 
 
-class _Shape:
+class _PlainStatement:
     """What containment checks need of a plain (Action + Resource) statement, computed once."""
 
     __slots__ = ("_conditions", "actions", "index", "statement", "wild_actions", "wild_resources")
@@ -106,7 +106,7 @@ class _Shape:
         return self._conditions
 
 
-def _covers(b: _Shape, sm: _Shape) -> bool:
+def _covers(b: _PlainStatement, sm: _PlainStatement) -> bool:
     """``b``'s statement matches every request ``sm``'s matches."""
     big, small = b.statement, sm.statement
     if big.conditions and not b.conditions <= sm.conditions:
@@ -130,9 +130,9 @@ class _Index:
     with a wildcard action is a candidate for every statement.
     """
 
-    def __init__(self, shapes: list[_Shape]) -> None:
-        self.by_action: dict[str, list[_Shape]] = {}
-        self.wild: list[_Shape] = []
+    def __init__(self, shapes: list[_PlainStatement]) -> None:
+        self.by_action: dict[str, list[_PlainStatement]] = {}
+        self.wild: list[_PlainStatement] = []
         for sh in shapes:
             if sh.wild_actions:
                 self.wild.append(sh)
@@ -140,7 +140,7 @@ class _Index:
                 for a in sh.actions:
                     self.by_action.setdefault(a, []).append(sh)
 
-    def candidates(self, sm: _Shape) -> list[_Shape]:
+    def candidates(self, sm: _PlainStatement) -> list[_PlainStatement]:
         first = sm.statement.actions[0].lower()
         named = [] if sm.wild_actions else self.by_action.get(first, [])
         if not self.wild:
@@ -152,7 +152,7 @@ class _Index:
 
 def redundant_statements(policy: Policy) -> Iterator[SemanticIssue]:
     shapes = [
-        _Shape(j, t)
+        _PlainStatement(j, t)
         for j, t in enumerate(policy.statements)
         if not (t.not_action or t.not_resource) and t.actions
     ]

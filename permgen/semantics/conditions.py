@@ -25,7 +25,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from permgen.semantics import wildcard
+from permgen.policy import wildcard
 
 
 class MissingKey(Enum):

@@ -3,7 +3,7 @@
 Whether a statement applies to a request depends on three independent parts of the request:
 the action, the resource and the condition keys. For each part, the patterns and condition
 atoms of both policy sets split every possible value into finitely many classes that no
-statement can tell apart; :mod:`permgen.semantics.glob` finds every class that some value
+statement can tell apart; :mod:`permgen.semantics.automata` finds every class that some value
 realizes, with a witness (for actions, separately for names in the catalog and for names a
 service may add later). A statement's effect on a class is a bit, so deciding a class of
 requests is a few integer operations; every combination of classes is decided for both sets,
@@ -25,9 +25,21 @@ from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-from permgen import catalog
 from permgen.errors import InputError
-from permgen.model import DENY, Policy, Statement
+from permgen.policy import catalog
+from permgen.policy.model import DENY, Policy, Statement
+from permgen.policy.wildcard import Pattern, arn_segments, compile_pattern
+from permgen.policy.wildcard import match as wildcard_match
+from permgen.semantics.automata import (
+    ACTION_SHAPE,
+    ARN_SHAPE,
+    HEAD_SHAPE,
+    MAX_STATES,
+    Budget,
+    BudgetExceeded,
+    realize,
+    tokens,
+)
 from permgen.semantics.conditions import (
     FAMILY,
     KEY_TYPES,
@@ -43,19 +55,7 @@ from permgen.semantics.conditions import (
     parse_number,
 )
 from permgen.semantics.evaluate import Evaluator, Request, StatementRef
-from permgen.semantics.glob import (
-    ACTION_SHAPE,
-    ARN_SHAPE,
-    HEAD_SHAPE,
-    MAX_STATES,
-    Budget,
-    BudgetExceeded,
-    realize,
-    tokens,
-)
 from permgen.semantics.regions import Region, atom_globs, regions
-from permgen.semantics.wildcard import Pattern, arn_segments, compile_pattern
-from permgen.semantics.wildcard import match as wildcard_match
 
 Kind = Literal["new", "removed"]
 
@@ -595,7 +595,7 @@ def _flatten(policies: Sequence[Policy], side: Literal["old", "new"]) -> list[_S
 
 @lru_cache(maxsize=65536)
 def _canonical_statement(statement: Statement) -> Statement:
-    from permgen.model import _canonical_statement as canonical_statement
+    from permgen.policy.model import _canonical_statement as canonical_statement
 
     return canonical_statement(statement)
 

@@ -21,14 +21,14 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
-from permgen.model import DENY, Condition, Policy, Statement
+from permgen.policy.model import DENY, Condition, Policy, Statement
+from permgen.policy.wildcard import PatternSet
 from permgen.semantics.conditions import (
     CompiledCondition,
     MissingKey,
     RequestContext,
     check_conditions,
 )
-from permgen.semantics.wildcard import PatternSet
 
 DecisionKind = Literal["allow", "explicit_deny", "implicit_deny"]
 

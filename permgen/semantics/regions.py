@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from permgen.semantics.glob import ANY, STAR, Budget, Token, tokens
+from permgen.semantics.automata import ANY, STAR, Budget, Token, tokens
 
 _STAR_SEGMENT = "*:"
 _ANY_SEGMENT = "?:"

@@ -19,7 +19,7 @@ def rules_markdown() -> str:
     out = [
         "# Lint rules",
         "",
-        "Generated from the rule registry (`permgen/lint/rules.py`) by `make docs`; do not edit.",
+        "Generated from the rule registry (`permgen/lint/rules/`) by `make docs`; do not edit.",
         "",
         "`permgen lint` exits 3 when a finding is at or above `--fail-on` (default `error`).",
         "Ids are stable and never reused: PG0xx input problems, PG1xx policy rules, PG2xx semantic rules.",
@@ -48,13 +48,13 @@ def rules_markdown() -> str:
 
 
 def actions_markdown() -> str:
-    from permgen import catalog
+    from permgen.policy import catalog
 
     rows = sorted(catalog.actions().values(), key=lambda i: (i.service, i.level, i.name))
     out = [
         "# Action catalog",
         "",
-        "Generated from `permgen/catalog/actions.json` by `make docs`; do not edit.",
+        "Generated from `permgen/policy/catalog/actions.json` by `make docs`; do not edit.",
         "",
         "Every OSS action of the RAM authorization map, with the RAM and STS actions that matter",
         "for risk classes. Level: the resource an action is authorized against (service: ",

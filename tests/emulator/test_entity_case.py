@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from permgen.emulator import Backend, Emulator
-from permgen.model import parse_policy
+from permgen.policy.model import parse_policy
 from permgen.semantics import Evaluator, Request
 from permgen.semantics.evaluate import resource_case_insensitive
 from tests.emulator.test_emulator import TRUST, Clock, call, client, error_code

@@ -327,8 +327,9 @@ def test_a_wrong_secret_is_signature_does_not_match_and_no_secret_is_shown(
 
     c = SdkOssClient(
         AccessKey(wrong[0], Secret(wrong[1])),
-        ClientConfig(endpoint=emulator.url, extra={"oss_signature_version": version}),
+        ClientConfig(endpoint=emulator.url),
         sleep=lambda s: None,
+        signature_version=version,
     )
     with pytest.raises(CloudError) as info:
         c.list_buckets()

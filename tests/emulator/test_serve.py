@@ -19,10 +19,10 @@ import uvicorn
 from permgen.account.sdk import SdkStsClient
 from permgen.account.types import ClientConfig
 from permgen.emulator import Backend, Emulator
-from permgen.model import parse_policy
+from permgen.policy.model import parse_policy
 from permgen.semantics import Evaluator, Request
-from permgen.serve import SERVER_LIMITS, TokenService, create_app, load_callers, new_key
-from permgen.spec import load_spec
+from permgen.spec.load import load_spec
+from permgen.sts.service import SERVER_LIMITS, TokenService, create_app, load_callers, new_key
 from tests.conftest import EXAMPLES
 from tests.emulator.test_emulator import attach_system, call, client
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from permgen.serve import MAX_BODY
+from permgen.sts.service import MAX_BODY
 from tests.emulator import test_serve
 from tests.emulator.test_serve import ALICE_KEY, Service
 
@@ -126,7 +126,7 @@ def test_a_request_head_over_16_kib_is_400(service: Service) -> None:
 def test_a_slow_body_is_given_up_with_408(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("permgen.serve.BODY_TIMEOUT", 0.3)
+    monkeypatch.setattr("permgen.sts.service.BODY_TIMEOUT", 0.3)
     sock = _connect(service)
     sock.sendall(_head("Content-Length: 100\r\n") + b'{"role": ')
     status, body, _ = _response(sock)

@@ -9,11 +9,7 @@ from typing import Any
 import pytest
 
 from permgen.account.sdk import SdkRamClient
-from permgen.account.types import AccessKey, ClientConfig, Principal, Secret
-from permgen.compiler import compile_file
-from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
-from permgen.errors import CloudError
-from permgen.sync import (
+from permgen.account.sync import (
     MARKER,
     Current,
     Desired,
@@ -23,6 +19,10 @@ from permgen.sync import (
     read_current,
     read_orphans,
 )
+from permgen.account.types import AccessKey, ClientConfig, Principal, Secret
+from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
+from permgen.errors import CloudError
+from permgen.spec.compile import compile_file
 from tests.conftest import EXAMPLES, ROOT, run_cli
 
 DOC = json.dumps(
@@ -127,8 +127,8 @@ def test_plan_should_order_description_and_deletions_safely() -> None:
 
 
 def test_plan_should_not_attach_to_missing_principals_and_apply_should_refuse() -> None:
+    from permgen.account.sync import Missing
     from permgen.errors import InputError
-    from permgen.sync import Missing
 
     missing = [Missing(BOB, ("reader",))]
     p = plan(_desired(DOC, ALICE, BOB), [Current("reader", exists=False)], missing=missing)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-import permgen.serve
+import permgen.sts.service
 from permgen.account.sdk import SdkStsClient
 from permgen.account.types import AccessKey, ClientConfig, Secret
 from permgen.emulator import Backend, Emulator
-from permgen.serve import Caller, TokenService, load_callers, new_key
-from permgen.spec import load_spec
+from permgen.spec.load import load_spec
+from permgen.sts.service import Caller, TokenService, load_callers, new_key
 from tests.conftest import EXAMPLES
 from tests.emulator.test_emulator import TRUST, Clock, attach_system, call, client
 
@@ -102,7 +102,7 @@ def test_the_cache_never_holds_more_than_its_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, _, service, _, bob = setup
-    monkeypatch.setattr(permgen.serve, "MAX_CACHED_TOKENS", 5)
+    monkeypatch.setattr(permgen.sts.service, "MAX_CACHED_TOKENS", 5)
     for n in range(12):  # the clock stands still: every token stays reusable
         asyncio.run(service.token(bob, "mobile-uploader", {"user": f"c{n}"}, None))
         assert len(service.cache) <= 5

@@ -17,8 +17,8 @@ import pytest
 from permgen.account.sdk import SdkStsClient
 from permgen.account.types import AccessKey, ClientConfig, Secret
 from permgen.emulator import Backend, Emulator
-from permgen.serve import TokenService, load_callers, new_key
-from permgen.spec import load_spec
+from permgen.spec.load import load_spec
+from permgen.sts.service import TokenService, load_callers, new_key
 from tests.conftest import EXAMPLES, run_cli
 from tests.emulator.test_emulator import TRUST, attach_system, call, client
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from permgen.account.types import AccessKey, Secret, StsCredentials
 from permgen.emulator import Backend, Emulator
-from permgen.tokens import CREDENTIAL_NAMES, child_environment, is_credential_variable
+from permgen.sts.profiles import CREDENTIAL_NAMES, child_environment, is_credential_variable
 from tests.conftest import EXAMPLES, run_cli
 from tests.emulator.test_emulator import TRUST, Clock, attach_system, call, client
 

@@ -1,10 +1,6 @@
-"""Minting short-lived credentials: a role's session policy through STS AssumeRole, and
-writing the result for the tools that use it.
-
-The session policy is the role compiled with the placeholder values (never widened to fit:
-one over 2,048 bytes fails with how far over). The duration is checked against 900..43,200
-and the role's own maximum (``sts.duration``). Secrets are held in
-:class:`~permgen.account.types.Secret` and only revealed into output the user asked for.
+"""Handing minted credentials to the tools that use them: environment lines, a child's
+environment, the JSON document, and aliyun CLI and ossutil profiles (written atomically,
+owner-only). Secrets are revealed only into output the user asked for.
 """
 
 from __future__ import annotations
@@ -15,17 +11,14 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from permgen.account.types import AccessKey, StsApi, StsCredentials
-from permgen.compiler import CompiledRole, session_policy
+from permgen._internal.fileio import write_secret_file
+from permgen.account.types import AccessKey, StsCredentials
 from permgen.errors import InputError, UsageError
-from permgen.fileio import write_secret_file
-from permgen.spec import Spec
+from permgen.sts.mint import Minted
 
-_SESSION_CHARS = re.compile(r"[^A-Za-z0-9.@_-]")
 #: A profile name for the aliyun CLI and ossutil configs (applied with fullmatch): nothing that
 #: could end an INI section header (``]``), start another (newline, ``[``) or be read as a key
 #: (``=``, ``:``), and no spaces (ossutil reads ``[profile NAME]`` up to the first space).
@@ -40,59 +33,6 @@ def check_profile_name(name: str) -> str:
             "letter or digit"
         )
     return name
-
-
-def session_name(given: str | None, role: str, values: Mapping[str, str]) -> str:
-    """A valid RoleSessionName (2-64 of ``[A-Za-z0-9.@_-]``): the one given (checked), or
-    ``permgen-<role>[-<values>]`` sanitized and cut to 64."""
-    if given is not None:
-        if not re.fullmatch(r"[A-Za-z0-9.@_-]{2,64}", given):
-            raise UsageError(
-                f"--session {given!r}: 2-64 characters of letters, digits, '.', '@', '_', '-'"
-            )
-        return given
-    raw = "-".join(["permgen", role, *values.values()])
-    name = _SESSION_CHARS.sub("-", raw)[:64]
-    return name if len(name) >= 2 else "permgen"
-
-
-@dataclass(frozen=True)
-class Minted:
-    role: CompiledRole
-    credentials: StsCredentials
-    session_name: str
-    duration: int
-
-
-def mint(
-    spec: Spec,
-    role_name: str,
-    values: Mapping[str, str],
-    sts: StsApi,
-    *,
-    session: str | None = None,
-    duration: int | None = None,
-    role_arn: str | None = None,
-) -> Minted:
-    compiled = session_policy(spec, role_name, values)
-    block = compiled.role.sts
-    assert block is not None  # session_policy refuses roles without sts:
-    maximum = block.duration
-    wanted = maximum if duration is None else duration
-    if not 900 <= wanted <= 43200:
-        raise UsageError(f"--duration {wanted}: STS tokens last 900 to 43,200 seconds")
-    if wanted > maximum:
-        raise UsageError(
-            f"--duration {wanted}: role {role_name} allows at most {maximum} seconds (its sts.duration)"
-        )
-    name = session_name(session, role_name, compiled.values)
-    creds = sts.assume_role(
-        role_arn or block.role_arn, name, duration=wanted, policy=compiled.policy.dumps()
-    )
-    return Minted(compiled, creds, name, wanted)
-
-
-# --------------------------------------------------------------------------- output
 
 
 def env_lines(creds: StsCredentials) -> str:
@@ -299,16 +239,13 @@ def write_ossutil_profile(
 __all__ = [
     "CREDENTIAL_NAMES",
     "PROFILE_NAME_RE",
-    "Minted",
     "check_profile_name",
     "child_environment",
     "env_lines",
     "environment",
     "is_credential_variable",
     "json_document",
-    "mint",
     "read_ossutil_config",
-    "session_name",
     "write_aliyun_profile",
     "write_ossutil_profile",
 ]

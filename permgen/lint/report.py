@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from permgen._internal.sarif import sarif_log
 from permgen.lint.core import Finding
 from permgen.lint.engine import LintReport
-from permgen.sarif import sarif_log
 
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 INFORMATION_URI = "https://permgen.invalid/docs/rules.md"

@@ -24,14 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from permgen.catalog import RISK_CLASSES
-from permgen.compiler import CompiledRole, CompiledSpec, compile_spec
 from permgen.errors import InputError, SpecError
-from permgen.gitrev import default_base, export_dir, repo_root, resolve, show, tracked
-from permgen.model import Policy
-from permgen.render import only_tracked
+from permgen.policy.catalog import RISK_CLASSES
+from permgen.policy.model import Policy
+from permgen.review.git import default_base, export_dir, repo_root, resolve, show, tracked
 from permgen.semantics.diff import AccessItem, DiffResult
-from permgen.spec import Spec, load_spec, load_yaml
+from permgen.spec.compile import CompiledRole, CompiledSpec, compile_spec
+from permgen.spec.load import load_spec, load_yaml
+from permgen.spec.templates import only_tracked
+from permgen.spec.types import Spec
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
 PrincipalKind = Literal["gains", "loses"]
@@ -73,7 +74,7 @@ class PrincipalChange:
 
     @property
     def risk(self) -> tuple[str, ...]:
-        found = {r for item in self.access for r in item_risks(item)}
+        found = {r for item in self.access for r in item.risk}
         return tuple(r for r in GATE_RISKS if r in found)
 
 
@@ -99,15 +100,11 @@ class Review:
         return tuple(p for p in self.principals if p.kind == "loses")
 
     def risks(self) -> set[str]:
-        roles = {r for c in self.changes for item in c.new_access for r in item_risks(item)}
+        roles = {r for c in self.changes for item in c.new_access for r in item.risk}
         return roles | {r for p in self.gains() for r in p.risk}
 
     def has_new_access(self) -> bool:
         return any(c.new_access for c in self.changes) or any(p.access for p in self.gains())
-
-
-def item_risks(item: AccessItem) -> tuple[str, ...]:
-    return item.risk
 
 
 # --------------------------------------------------------------------------- compile both sides
@@ -212,7 +209,7 @@ def _template_files(directory: Path | None) -> dict[str, bytes]:
     import hashlib
     import stat
 
-    from permgen.template_guard import MAX_TEMPLATE_BYTES
+    from permgen.spec.template_guard import MAX_TEMPLATE_BYTES
 
     if directory is None or not directory.is_dir() or directory.is_symlink():
         return {}
@@ -342,7 +339,7 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
 def _principal_changes(changes: Iterable[RoleChange]) -> list[PrincipalChange]:
     """Who gains or loses a role. A renamed role pairs the old name's principals with the
     new name's, so only the differences count."""
-    from permgen.sync import role_principals
+    from permgen.account.sync import role_principals
 
     out: list[PrincipalChange] = []
     for c in changes:
@@ -417,6 +414,5 @@ __all__ = [
     "Review",
     "RoleChange",
     "gate",
-    "item_risks",
     "review",
 ]

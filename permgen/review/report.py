@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from permgen.review import GATE_RISKS, PrincipalChange, Review, RoleChange
-from permgen.sarif import sarif_log
+from permgen._internal.sarif import sarif_log
+from permgen.review.review import GATE_RISKS, PrincipalChange, Review, RoleChange
 from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.semantics.render import context_text, items_markdown, region_text
 

@@ -75,6 +75,19 @@ def lookup(action: str) -> ActionInfo | None:
     return actions().get(action.lower())
 
 
+@cache
+def _names() -> tuple[str, ...]:
+    return tuple(i.name for i in actions().values())
+
+
+def matching(pattern: str) -> list[ActionInfo]:
+    """The catalog actions an Action pattern matches (any case, as the evaluator)."""
+    from permgen.policy.wildcard import names_matching
+
+    table = actions()
+    return [table[n.lower()] for n in names_matching(pattern, _names())]
+
+
 def canonical_action_name(service: str, name: str) -> str:
     """The catalog's spelling of ``service:name``, or the input with the service lower-cased."""
     info = actions().get(f"{service}:{name}".lower())

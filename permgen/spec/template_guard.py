@@ -39,7 +39,7 @@ import jinja2.nodes
 import jinja2.sandbox
 from markupsafe import Markup, escape
 
-from permgen.model import POLICY_LIMIT
+from permgen.policy.model import POLICY_LIMIT
 
 #: The largest user template file read, in bytes.
 MAX_TEMPLATE_BYTES = 256 * 1024

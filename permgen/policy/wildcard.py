@@ -58,6 +58,22 @@ def has_wildcard(pattern: str) -> bool:
     return "*" in pattern or "?" in pattern
 
 
+@lru_cache(maxsize=64)
+def _by_lower(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for n in names:
+        out.setdefault(n.lower(), []).append(n)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def names_matching(pattern: str, names: tuple[str, ...]) -> list[str]:
+    """The names an Action pattern matches, in any case (as RAM compares actions): a lookup
+    for a plain name, matching otherwise."""
+    if not has_wildcard(pattern) and pattern.isascii():  # ASCII: lower-case lookup is exact
+        return list(_by_lower(names).get(pattern.lower(), ()))
+    return [n for n in names if match(pattern, n, ignore_case=True)]
+
+
 def arn_segments(pattern: str) -> int:
     """How many leading characters of an ARN pattern lie in its first four segments
     (service, region, account and the "acs" head); 0 when it is not an ARN pattern."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from permgen.semantics.wildcard import arn_segments
+from permgen.policy.wildcard import arn_segments
 
 STAR = "*"
 ANY = "?"
@@ -311,7 +311,7 @@ class _Trie(_Nfa):
         return mask != 0 and (mask - 1) in self.final
 
 
-class _Shape:
+class _ShapeDfa:
     """A small DFA for the shape every string of a universe has (0 = dead state)."""
 
     def __init__(self, table: dict[int, tuple[dict[str, int], int]], accept: set[int]) -> None:
@@ -333,12 +333,12 @@ class _Shape:
 
 
 #: ``service:Name``: one colon, both sides non-empty.
-ACTION_SHAPE = _Shape(
+ACTION_SHAPE = _ShapeDfa(
     {1: ({":": 0}, 2), 2: ({":": 3}, 2), 3: ({":": 0}, 4), 4: ({":": 0}, 4)},
     {4},
 )
 #: ``acs:<service>:<region>:<account>:<rest>``; region and account may be empty.
-ARN_SHAPE = _Shape(
+ARN_SHAPE = _ShapeDfa(
     {
         1: ({"a": 2}, 0),
         2: ({"c": 3}, 0),
@@ -358,7 +358,7 @@ ARN_SHAPE = _Shape(
 
 #: ``acs:<service>:<region>:<account>``, the first four segments of an ARN: the ARN shape
 #: without its fourth ":" and rest.
-HEAD_SHAPE = _Shape(
+HEAD_SHAPE = _ShapeDfa(
     {**{k: v for k, v in ARN_SHAPE.table.items() if k < 9}, 9: ({":": 0}, 10), 10: ({":": 0}, 10)},
     {9, 10},
 )
@@ -367,7 +367,7 @@ HEAD_SHAPE = _Shape(
 def _search(
     pats: list[tuple[Token, ...]],
     avoid: _Nfa | None,
-    shape: _Shape | None,
+    shape: _ShapeDfa | None,
     limit: int,
     budget: Budget | None = None,
 ) -> tuple[dict[int, str], bool]:
@@ -450,7 +450,7 @@ def realize(
     *,
     candidates: Iterable[str] = (),
     avoid: Iterable[str] | None = None,
-    shape: _Shape | None = None,
+    shape: _ShapeDfa | None = None,
     limit: int = MAX_STATES,
     budget: Budget | None = None,
 ) -> Realized:
@@ -504,7 +504,7 @@ def realize(
     return Realized(witnesses, complete)
 
 
-def _shape_accepts(shape: _Shape, text: str) -> bool:
+def _shape_accepts(shape: _ShapeDfa, text: str) -> bool:
     state = shape.start()
     for ch in text:
         state = shape.step(state, ch)
@@ -520,7 +520,7 @@ def _prefix_ok(head: tuple[frozenset[str], ...], word: str) -> bool:
 def _find_zero(
     patterns: Sequence[tuple[Token, ...]],
     avoid: set[str] | None,
-    shape: _Shape | None,
+    shape: _ShapeDfa | None,
     limit: int,
     budget: Budget | None = None,
 ) -> str | None:

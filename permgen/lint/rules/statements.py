@@ -1,184 +1,36 @@
-"""The rule catalog. Every rule is registered explicitly in :data:`RULES`, in id order.
-
-Ids are stable and never reused: ``PG0xx`` input problems, ``PG1xx`` policy rules,
-``PG2xx`` semantic rules (which need :mod:`permgen.semantics`).
-"""
+"""PG1xx: rules over a policy's statements (actions, resources, scope, size, conditions)."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from functools import cache, lru_cache
+from functools import cache
 
-from permgen import catalog
-from permgen.lint.core import Check, LintContext, Rule
-from permgen.model import ALLOW, DENY, Statement
-from permgen.semantics.wildcard import has_wildcard
-from permgen.semantics.wildcard import match as wildcard_match
-
-O1 = "https://www.alibabacloud.com/help/en/oss/user-guide/authorization-syntax-and-elements"
-O2 = "https://www.alibabacloud.com/help/en/oss/user-guide/how-oss-works-with-ram"
-D1 = "https://www.alibabacloud.com/help/en/ram/policy-structure-and-syntax"
-D2 = "https://www.alibabacloud.com/help/en/ram/policy-elements"
-D5 = "https://www.alibabacloud.com/help/en/ram/product-overview/limits"
-
-Finding = tuple[str, str]  # (json path, message)
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _action_key(s: Statement) -> str:
-    return "NotAction" if s.not_action else "Action"
-
-
-def _resource_key(s: Statement) -> str:
-    return "NotResource" if s.not_resource else "Resource"
-
-
-def oss_arn(resource: str) -> tuple[str, str, str] | None:
-    """``acs:oss:region:account:rest`` -> (region, account, rest); None if not an OSS ARN."""
-    if not resource.startswith("acs:oss:"):
-        return None
-    parts = resource.split(":", 4)
-    if len(parts) != 5:
-        return None
-    return parts[2], parts[3], parts[4]
-
-
-@lru_cache(maxsize=16384)
-def resource_levels(resource: str) -> frozenset[str]:
-    """The OSS resource levels a Resource pattern can match."""
-    if resource == "*":
-        return frozenset({"service", "bucket", "object"})
-    arn = oss_arn(resource)
-    if arn is None:
-        return frozenset()
-    rest = arn[2]
-    if rest and set(rest) == {"*"}:
-        return frozenset({"service", "bucket", "object"})
-    if "/" in rest:
-        return frozenset({"object"})
-    if "*" in rest or "?" in rest:
-        return frozenset({"bucket", "object"})
-    return frozenset({"bucket"})
-
-
-@cache
-def _service_names(service: str) -> tuple[str, ...]:
-    return tuple(i.name for i in catalog.actions().values() if i.service == service)
-
-
-def matching_actions(pattern: str) -> list[catalog.ActionInfo]:
-    """Catalog actions an Action pattern matches (case-insensitive, as the evaluator)."""
-    if not has_wildcard(pattern) and pattern.isascii():  # ASCII: lower-case lookup is exact
-        info = catalog.lookup(pattern)
-        return [info] if info else []
-    return [
-        i for i in catalog.actions().values() if wildcard_match(pattern, i.name, ignore_case=True)
-    ]
-
-
-def _allowed(ctx: LintContext) -> Iterator[tuple[int, Statement]]:
-    for i, s in enumerate(ctx.policy.statements):
-        if s.effect == ALLOW:
-            yield i, s
-
-
-# --------------------------------------------------------------------------- registry
-
-RULES_BY_ID: dict[str, Rule] = {}
-
-
-def _register(rule: Rule) -> Rule:
-    if rule.id in RULES_BY_ID:  # pragma: no cover - guarded by a test
-        raise ValueError(f"duplicate rule id {rule.id}")
-    RULES_BY_ID[rule.id] = rule
-    return rule
-
-
-# PG001 and PG002 are produced by the lint engine itself: their checks yield nothing.
-def _none(ctx: LintContext) -> Iterator[Finding]:
-    return iter(())
-
-
-INVALID = _register(
-    Rule(
-        id="PG001",
-        name="invalid-policy",
-        severity="error",
-        summary="The input is not valid JSON or not valid RAM policy grammar.",
-        description=(
-            "RAM rejects a document that is not valid JSON or that breaks the policy grammar "
-            '(Version "1", Statement list, Effect, exactly one of Action/NotAction and of '
-            "Resource/NotResource, documented condition operators, no Principal in identity "
-            "policies). permgen parses leniently where Alibaba's own examples are lenient "
-            "(trailing commas). A spec that does not compile is reported here too."
-        ),
-        reference=D1,
-        example='{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject"}]}',
-        passes='{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}]}',
-        check=_none,
-    )
+from permgen.lint.core import Hit, LintContext, Rule
+from permgen.lint.rules.common import (
+    D1,
+    D2,
+    D5,
+    O1,
+    O2,
+    action_key,
+    allowed_statements,
+    level_mismatches,
+    oss_arn,
+    register,
+    resource_key,
+    service_names,
 )
-CRASHED = _register(
-    Rule(
-        id="PG002",
-        name="rule-failed",
-        severity="error",
-        summary="A lint rule failed on this input (a bug in permgen; the other rules still ran).",
-        description="Reported instead of a traceback, so one broken rule never hides the others.",
-        reference="CONTRIBUTING.md",
-        example="",
-        check=_none,
-    )
-)
+from permgen.policy import catalog
+from permgen.policy.model import DENY, Statement
+from permgen.policy.wildcard import match as wildcard_match
+from permgen.policy.wildcard import names_matching
 
 
-def _raw_statements(document: object) -> list[object]:
-    """The statements of a decoded policy document as written (element names in any case)."""
-    if not isinstance(document, dict):
-        return []
-    raw = next((v for k, v in document.items() if k.lower() == "statement"), None)
-    return [raw] if isinstance(raw, dict) else raw if isinstance(raw, list) else []
-
-
-def _check_effect_spelling(ctx: LintContext) -> Iterator[Finding]:
-    for i, raw in enumerate(_raw_statements(ctx.document)):
-        if not isinstance(raw, dict):
-            continue
-        for key, value in raw.items():
-            if key.lower() == "effect" and value not in (ALLOW, DENY) and isinstance(value, str):
-                fix = ALLOW if value.lower() == "allow" else DENY
-                yield (
-                    f"Statement[{i}].Effect",
-                    f'Effect must be exactly "Allow" or "Deny", not {value!r}; write "{fix}"',
-                )
-
-
-EFFECT_SPELLING = _register(
-    Rule(
-        id="PG003",
-        name="effect-spelling",
-        severity="error",
-        summary='An Effect spelled other than exactly "Allow" or "Deny".',
-        description=(
-            'RAM\'s grammar is `"Effect" : ("Allow" | "Deny")`; whether it accepts "allow" or '
-            '"DENY" is not documented. permgen reads such a statement as Allow or Deny (so its '
-            "other findings still apply), but RAM may refuse the document or read it otherwise."
-        ),
-        reference=D1,
-        example='{"Effect": "allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
-        passes='{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}',
-        check=_check_effect_spelling,
-    )
-)
-
-
-def _check_unknown_action(ctx: LintContext) -> Iterator[Finding]:
+def _check_unknown_action(ctx: LintContext) -> Iterator[Hit]:
     known = catalog.known_services()
     for i, s in enumerate(ctx.policy.statements):
-        key = _action_key(s)
+        key = action_key(s)
         for j, action in enumerate(s.actions):
             if action == "*":
                 continue
@@ -187,16 +39,16 @@ def _check_unknown_action(ctx: LintContext) -> Iterator[Finding]:
             if service not in known:
                 continue
             if "*" in name or "?" in name:
-                if not matching_actions(action):
+                if not catalog.matching(action):
                     yield path, f"{action!r} matches no known {service} action"
                 continue
             if catalog.lookup(action) is None:
-                close = difflib.get_close_matches(action, _service_names(service), n=1, cutoff=0.7)
+                close = difflib.get_close_matches(action, service_names(service), n=1, cutoff=0.7)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 yield path, f"unknown action {action!r}{hint}"
 
 
-UNKNOWN_ACTION = _register(
+UNKNOWN_ACTION = register(
     Rule(
         id="PG101",
         name="unknown-action",
@@ -215,21 +67,6 @@ UNKNOWN_ACTION = _register(
 )
 
 
-def _level_mismatches(s: Statement) -> Iterator[tuple[int, str, str]]:
-    """(index, action, level) for each known OSS action no resource of ``s`` can match."""
-    levels: set[str] = set()
-    for r in s.resources:
-        levels |= resource_levels(r)
-    for j, action in enumerate(s.actions):
-        if "*" in action or "?" in action:
-            continue
-        info = catalog.lookup(action)
-        if info is None or info.service != "oss":
-            continue
-        if info.level not in levels:
-            yield j, action, info.level
-
-
 _WANT = {
     "object": "an object ARN (acs:oss:*:<account>:<bucket>/<key pattern>)",
     "bucket": "a bucket ARN (acs:oss:*:<account>:<bucket>)",
@@ -237,11 +74,11 @@ _WANT = {
 }
 
 
-def _check_resource_level(ctx: LintContext) -> Iterator[Finding]:
+def _check_resource_level(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         if s.not_action or s.not_resource or s.effect == DENY:
             continue
-        for j, action, level in _level_mismatches(s):
+        for j, action, level in level_mismatches(s):
             article = "an" if level == "object" else "a"
             yield (
                 f"Statement[{i}].Action[{j}]",
@@ -250,7 +87,7 @@ def _check_resource_level(ctx: LintContext) -> Iterator[Finding]:
             )
 
 
-RESOURCE_LEVEL = _register(
+RESOURCE_LEVEL = register(
     Rule(
         id="PG102",
         name="wrong-resource-level",
@@ -271,9 +108,9 @@ RESOURCE_LEVEL = _register(
 )
 
 
-def _check_region(ctx: LintContext) -> Iterator[Finding]:
+def _check_region(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
-        key = _resource_key(s)
+        key = resource_key(s)
         for j, r in enumerate(s.resources):
             if not r.startswith("acs:oss"):
                 continue
@@ -285,7 +122,7 @@ def _check_region(ctx: LintContext) -> Iterator[Finding]:
                 yield path, f"{r!r}: the region of an OSS ARN must be '*', not {arn[0]!r}"
 
 
-REGION = _register(
+REGION = register(
     Rule(
         id="PG103",
         name="oss-arn-region",
@@ -303,8 +140,8 @@ REGION = _register(
 )
 
 
-def _check_wildcard_action(ctx: LintContext) -> Iterator[Finding]:
-    for i, s in _allowed(ctx):
+def _check_wildcard_action(ctx: LintContext) -> Iterator[Hit]:
+    for i, s in allowed_statements(ctx):
         if s.not_action:
             yield (
                 f"Statement[{i}].NotAction",
@@ -319,7 +156,7 @@ def _check_wildcard_action(ctx: LintContext) -> Iterator[Finding]:
                 )
 
 
-WILDCARD_ACTION = _register(
+WILDCARD_ACTION = register(
     Rule(
         id="PG104",
         name="wildcard-action",
@@ -343,8 +180,8 @@ def _service_level_only(s: Statement) -> bool:
     return all(i is not None and i.level == "service" for i in infos)
 
 
-def _check_wildcard_resource(ctx: LintContext) -> Iterator[Finding]:
-    for i, s in _allowed(ctx):
+def _check_wildcard_resource(ctx: LintContext) -> Iterator[Hit]:
+    for i, s in allowed_statements(ctx):
         if not s.not_action and _service_level_only(s):
             continue  # service-level actions such as oss:ListBuckets need the service ARN
         if s.not_resource:
@@ -376,7 +213,7 @@ def _action_services(s: Statement) -> list[str] | None:
     return sorted(services)
 
 
-WILDCARD_RESOURCE = _register(
+WILDCARD_RESOURCE = register(
     Rule(
         id="PG105",
         name="wildcard-resource",
@@ -398,12 +235,12 @@ _READ_ACTIONS = ("oss:GetObject", "oss:GetObjectVersion")
 
 
 def _matches_any(actions: tuple[str, ...], names: tuple[str, ...]) -> bool:
-    return any(_hits(a, names) for a in actions)
+    return any(names_matching(a, names) for a in actions)
 
 
-def _check_unscoped_list(ctx: LintContext) -> Iterator[Finding]:
+def _check_unscoped_list(ctx: LintContext) -> Iterator[Hit]:
     scoped: dict[str, bool] = {}  # bucket -> every object read grant is prefix-scoped
-    for _, s in _allowed(ctx):
+    for _, s in allowed_statements(ctx):
         if s.not_action or s.not_resource or not _matches_any(s.actions, _READ_ACTIONS):
             continue
         for r in s.resources:
@@ -415,7 +252,7 @@ def _check_unscoped_list(ctx: LintContext) -> Iterator[Finding]:
                 continue
             whole = prefix == "" or set(prefix) == {"*"}
             scoped[bucket] = scoped.get(bucket, True) and not whole
-    for i, s in _allowed(ctx):
+    for i, s in allowed_statements(ctx):
         if s.not_action or s.not_resource or not _matches_any(s.actions, _LIST_ACTIONS):
             continue
         if any(c.key.lower() == "oss:prefix" for c in s.conditions):
@@ -434,7 +271,7 @@ def _check_unscoped_list(ctx: LintContext) -> Iterator[Finding]:
                     break
 
 
-UNSCOPED_LIST = _register(
+UNSCOPED_LIST = register(
     Rule(
         id="PG106",
         name="unscoped-list",
@@ -453,7 +290,7 @@ UNSCOPED_LIST = _register(
 )
 
 
-def _check_size(ctx: LintContext) -> Iterator[Finding]:
+def _check_size(ctx: LintContext) -> Iterator[Hit]:
     size = ctx.policy.size()
     if size > ctx.size_limit:
         what = "session policy" if ctx.session else "policy"
@@ -463,7 +300,7 @@ def _check_size(ctx: LintContext) -> Iterator[Finding]:
         )
 
 
-SIZE = _register(
+SIZE = register(
     Rule(
         id="PG107",
         name="policy-too-large",
@@ -493,12 +330,12 @@ RECOVERY_ACTIONS = (
 )
 
 
-def _check_recovery(ctx: LintContext) -> Iterator[Finding]:
-    for i, s in _allowed(ctx):
+def _check_recovery(ctx: LintContext) -> Iterator[Hit]:
+    for i, s in allowed_statements(ctx):
         if s.not_action:
             continue
         for j, a in enumerate(s.actions):
-            hits = _hits(a, RECOVERY_ACTIONS)
+            hits = names_matching(a, RECOVERY_ACTIONS)
             if hits:
                 via = "" if hits == [a] else f" (matches {', '.join(hits)})"
                 yield (
@@ -507,7 +344,7 @@ def _check_recovery(ctx: LintContext) -> Iterator[Finding]:
                 )
 
 
-RECOVERY = _register(
+RECOVERY = register(
     Rule(
         id="PG108",
         name="destroys-recovery",
@@ -531,30 +368,15 @@ def _exposure_actions() -> tuple[str, ...]:
     return tuple(i.name for i in catalog.actions().values() if "exposure" in i.risk)
 
 
-@cache
-def _by_lower(names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    out: dict[str, list[str]] = {}
-    for n in names:
-        out.setdefault(n.lower(), []).append(n)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def _hits(pattern: str, names: tuple[str, ...]) -> list[str]:
-    """The names a pattern matches (any case): a lookup for a plain name, matching otherwise."""
-    if not has_wildcard(pattern) and pattern.isascii():  # ASCII: lower-case lookup is exact
-        return list(_by_lower(names).get(pattern.lower(), ()))
-    return [n for n in names if wildcard_match(pattern, n, ignore_case=True)]
-
-
-def _check_exposure(ctx: LintContext) -> Iterator[Finding]:
+def _check_exposure(ctx: LintContext) -> Iterator[Hit]:
     exposure = _exposure_actions()
-    for i, s in _allowed(ctx):
+    for i, s in allowed_statements(ctx):
         if s.not_action:
             continue
         for j, a in enumerate(s.actions):
             if a == "*" or a.lower() == "oss:*":
                 continue  # PG104 already says it
-            hits = _hits(a, exposure)
+            hits = names_matching(a, exposure)
             if hits:
                 via = (
                     ""
@@ -567,7 +389,7 @@ def _check_exposure(ctx: LintContext) -> Iterator[Finding]:
                 )
 
 
-EXPOSURE = _register(
+EXPOSURE = register(
     Rule(
         id="PG109",
         name="exposure",
@@ -585,7 +407,7 @@ EXPOSURE = _register(
 )
 
 
-def _check_sid(ctx: LintContext) -> Iterator[Finding]:
+def _check_sid(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         if s.sid is not None:
             yield (
@@ -594,7 +416,7 @@ def _check_sid(ctx: LintContext) -> Iterator[Finding]:
             )
 
 
-SID = _register(
+SID = register(
     Rule(
         id="PG110",
         name="sid",
@@ -615,7 +437,7 @@ def _bad_value(operator: str, value: str) -> str | None:
     return constant_problem(operator, value)
 
 
-def _check_condition_values(ctx: LintContext) -> Iterator[Finding]:
+def _check_condition_values(ctx: LintContext) -> Iterator[Hit]:
     for i, s in enumerate(ctx.policy.statements):
         for c in s.conditions:
             for k, v in enumerate(c.values):
@@ -627,7 +449,7 @@ def _check_condition_values(ctx: LintContext) -> Iterator[Finding]:
                     )
 
 
-CONDITION_VALUES = _register(
+CONDITION_VALUES = register(
     Rule(
         id="PG111",
         name="condition-value",
@@ -649,7 +471,7 @@ CONDITION_VALUES = _register(
 )
 
 
-def _check_cidr_host_bits(ctx: LintContext) -> Iterator[Finding]:
+def _check_cidr_host_bits(ctx: LintContext) -> Iterator[Hit]:
     import ipaddress
 
     for i, s in enumerate(ctx.policy.statements):
@@ -676,7 +498,7 @@ def _check_cidr_host_bits(ctx: LintContext) -> Iterator[Finding]:
                 )
 
 
-CIDR_HOST_BITS = _register(
+CIDR_HOST_BITS = register(
     Rule(
         id="PG112",
         name="cidr-host-bits",
@@ -695,8 +517,8 @@ CIDR_HOST_BITS = _register(
 )
 
 
-def _check_prefix_without_slash(ctx: LintContext) -> Iterator[Finding]:
-    for i, s in _allowed(ctx):
+def _check_prefix_without_slash(ctx: LintContext) -> Iterator[Hit]:
+    for i, s in allowed_statements(ctx):
         if s.not_resource:
             continue
         for j, r in enumerate(s.resources):
@@ -717,7 +539,7 @@ def _check_prefix_without_slash(ctx: LintContext) -> Iterator[Finding]:
             )
 
 
-PREFIX_WITHOUT_SLASH = _register(
+PREFIX_WITHOUT_SLASH = register(
     Rule(
         id="PG113",
         name="prefix-without-slash",
@@ -735,129 +557,3 @@ PREFIX_WITHOUT_SLASH = _register(
         check=_check_prefix_without_slash,
     )
 )
-
-
-# --------------------------------------------------------------------------- semantic rules
-
-
-def _semantic(kind: str) -> Check:
-    def check(ctx: LintContext) -> Iterator[Finding]:
-        from permgen.semantics import checks
-
-        source = {
-            "redundant": checks.redundant_statements,
-            "all-on-bucket": checks.effectively_all_on_bucket,
-            "destructive": checks.destructive_without_conditions,
-        }[kind]
-        for issue in source(ctx.policy):
-            yield f"Statement[{issue.statement_index}]", issue.message
-
-    return check
-
-
-REDUNDANT = _register(
-    Rule(
-        id="PG201",
-        name="grants-nothing",
-        severity="warning",
-        summary="An Allow statement that grants nothing: shadowed by a Deny, or contained in another Allow.",
-        description=(
-            "Decided exactly on the patterns: every request the statement matches is denied by "
-            "one Deny (with no more conditions), or allowed by one other Allow (with no more "
-            "conditions). Remove it, or fix the statement that makes it useless."
-        ),
-        reference=D1,
-        example='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/*"}, {"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/a/*"}]',
-        passes='[{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "acs:oss:*:*:b/a/*"}, {"Effect": "Allow", "Action": "oss:PutObject", "Resource": "acs:oss:*:*:b/a/*"}]',
-        check=_semantic("redundant"),
-    )
-)
-ALL_ON_BUCKET = _register(
-    Rule(
-        id="PG202",
-        name="all-actions-on-bucket",
-        severity="warning",
-        summary="An Allow that grants every OSS action (object or bucket level) on a named bucket.",
-        description=(
-            "Whatever the spelling (oss:*, a list, NotAction), a statement that grants every "
-            "action on a bucket includes deletes, ACL and policy changes."
-        ),
-        reference=O2,
-        example='{"Effect": "Allow", "NotAction": "ram:*", "Resource": "acs:oss:*:*:b/*"}',
-        passes='{"Effect": "Allow", "Action": ["oss:GetObject", "oss:PutObject"], "Resource": "acs:oss:*:*:b/*"}',
-        check=_semantic("all-on-bucket"),
-    )
-)
-DESTRUCTIVE = _register(
-    Rule(
-        id="PG203",
-        name="unconditioned-delete",
-        severity="warning",
-        summary="An Allow of a delete action with no condition.",
-        description=(
-            "Deleted objects cannot be recovered without versions. Limit who can delete by "
-            "network (acs:SourceVpc, acs:SourceIp) and transport (acs:SecureTransport)."
-        ),
-        reference=O1,
-        example='{"Effect": "Allow", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:b/tmp/*"}',
-        passes='{"Effect": "Allow", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:b/tmp/*", "Condition": {"StringEquals": {"acs:SourceVpc": "vpc-123"}}}',
-        check=_semantic("destructive"),
-    )
-)
-
-
-def _check_dead_deny(ctx: LintContext) -> Iterator[Finding]:
-    for i, s in enumerate(ctx.policy.statements):
-        if s.effect != DENY or s.not_action or s.not_resource:
-            continue
-        known = [
-            a
-            for a in s.actions
-            if "*" not in a
-            and "?" not in a
-            and (info := catalog.lookup(a)) is not None
-            and info.service == "oss"
-        ]
-        wrong = list(_level_mismatches(s))
-        if known and len(wrong) == len(known) == len(s.actions):
-            levels = ", ".join(sorted({lvl for _, _, lvl in wrong}))
-            yield (
-                f"Statement[{i}]",
-                f"this Deny can never match: its actions are {levels}-level but no Resource has that level; it protects nothing",
-            )
-
-
-DEAD_DENY = _register(
-    Rule(
-        id="PG204",
-        name="deny-cannot-match",
-        severity="error",
-        summary="A Deny that can never match because its resources are of the wrong level for its actions.",
-        description=(
-            "A guard such as Deny oss:DeleteObject on acs:oss:*:*:bucket (a bucket ARN) never "
-            "applies: object actions are authorized against bucket/key. The protection the "
-            "author meant is missing."
-        ),
-        reference=O2,
-        example='{"Effect": "Deny", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:my-bucket"}',
-        passes='{"Effect": "Deny", "Action": "oss:DeleteObject", "Resource": "acs:oss:*:*:my-bucket/*"}',
-        check=_check_dead_deny,
-    )
-)
-
-
-RULES: tuple[Rule, ...] = tuple(sorted(RULES_BY_ID.values(), key=lambda r: r.id))
-
-
-def rule_by_id(rule_id: str) -> Rule:
-    return RULES_BY_ID[rule_id]
-
-
-__all__ = [
-    "RECOVERY_ACTIONS",
-    "RULES",
-    "matching_actions",
-    "oss_arn",
-    "resource_levels",
-    "rule_by_id",
-]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from permgen.compiler import CompiledSpec, policy_text, terraform_text
+from permgen.spec.compile import CompiledSpec, policy_text, terraform_text
 
 
 def render_outputs(

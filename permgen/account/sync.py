@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from permgen.account.types import Principal, RamApi
-from permgen.compiler import CompiledSpec
 from permgen.errors import CloudError, InputError, SpecError
-from permgen.model import Policy, parse_policy
+from permgen.policy.model import Policy, parse_policy
+from permgen.spec.compile import CompiledSpec
 
 if TYPE_CHECKING:
     from permgen.semantics.diff import DiffResult
-    from permgen.spec import Role
+    from permgen.spec.types import Role
 
 MARKER = "[permgen]"
 
@@ -57,7 +57,7 @@ class Current:
 
 
 @dataclass(frozen=True)
-class Action:
+class Change:
     kind: Kind
     policy: str
     principal: Principal | None = None
@@ -109,7 +109,7 @@ class Missing:
 
 @dataclass(frozen=True)
 class Plan:
-    actions: tuple[Action, ...] = ()
+    actions: tuple[Change, ...] = ()
     refused: tuple[str, ...] = field(default=())  # policies that exist but are not permgen's
     missing: tuple[Missing, ...] = field(default=())  # principals the account does not have
 
@@ -269,16 +269,16 @@ def plan(
     refuses the plan until they exist or leave the spec)."""
     now = {c.name: c for c in current}
     absent = {m.principal for m in missing}
-    creates: list[Action] = []
-    attaches: list[Action] = []
-    detaches: list[Action] = []
-    deletes: list[Action] = []
+    creates: list[Change] = []
+    attaches: list[Change] = []
+    detaches: list[Change] = []
+    deletes: list[Change] = []
     refused: list[str] = []
     for d in desired:
         c = now.get(d.name, Current(d.name, exists=False))
         if not c.exists:
             creates.append(
-                Action("create-policy", d.name, document=d.document, description=d.description)
+                Change("create-policy", d.name, document=d.document, description=d.description)
             )
             have: frozenset[Principal] = frozenset()
         elif not c.managed:
@@ -287,24 +287,36 @@ def plan(
         else:
             diff = _diff(c.document, d.document, d.name)
             if diff is None or not diff.equivalent:
-                creates.append(Action("update-policy", d.name, document=d.document, diff=diff))
+                creates.append(Change("update-policy", d.name, document=d.document, diff=diff))
             if c.description != d.description:
-                creates.append(Action("update-description", d.name, description=d.description))
+                creates.append(Change("update-description", d.name, description=d.description))
             have = c.principals
         for p in sorted(d.principals - have - absent, key=str):
-            attaches.append(Action("attach", d.name, p))
+            attaches.append(Change("attach", d.name, p))
         if prune:
             for p in sorted(have - d.principals, key=str):
-                detaches.append(Action("detach", d.name, p))
+                detaches.append(Change("detach", d.name, p))
     if prune:
         for o in orphans:
             for p in sorted(o.principals, key=str):
-                detaches.append(Action("detach", o.name, p))
-            deletes.append(Action("delete-policy", o.name))
+                detaches.append(Change("detach", o.name, p))
+            deletes.append(Change("delete-policy", o.name))
     return Plan(tuple(creates + attaches + detaches + deletes), tuple(refused), tuple(missing))
 
 
-def apply(ram: RamApi, planned: Plan, done: list[Action] | None = None) -> list[Action]:
+def plan_account(compiled: CompiledSpec, ram: RamApi, *, prune: bool = False) -> Plan:
+    """What :func:`apply` would change to make the account match ``compiled``: reads the
+    account's managed policies, the principals the spec attaches to and (with ``prune``) the
+    managed policies the spec no longer names, then plans. Changes nothing."""
+    desired = desired_state(compiled)
+    names = [d.name for d in desired]
+    current = read_current(ram, names)
+    missing = find_missing(ram, desired)
+    orphans = read_orphans(ram, names) if prune else []
+    return plan(desired, current, prune=prune, orphans=orphans, missing=missing)
+
+
+def apply(ram: RamApi, planned: Plan, done: list[Change] | None = None) -> list[Change]:
     """Carry out a plan in its (safe) order; returns the actions done (also appended to
     ``done`` as they happen, so a caller still has them when an error is raised). Stops at
     the first error, which is raised: every earlier action has taken effect, none later has.
@@ -370,7 +382,7 @@ def _delete_policy(ram: RamApi, name: str) -> None:
 
 __all__ = [
     "MARKER",
-    "Action",
+    "Change",
     "Current",
     "Desired",
     "Missing",
@@ -379,6 +391,7 @@ __all__ = [
     "desired_state",
     "find_missing",
     "plan",
+    "plan_account",
     "read_current",
     "read_orphans",
     "role_principals",

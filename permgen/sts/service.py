@@ -25,18 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from permgen._internal.safejson import JsonLimitError
+from permgen._internal.safejson import loads as bounded_loads
 from permgen.account.types import StsApi, StsCredentials
 from permgen.errors import CloudError, EndpointError, InputError, PermgenError, SpecError
-from permgen.safejson import JsonLimitError
-from permgen.safejson import loads as bounded_loads
-from permgen.spec import (
-    PLACEHOLDER_VALUE_RE,
-    Spec,
-    check_placeholder_value,
-    format_path,
-    load_yaml,
-)
-from permgen.tokens import mint
+from permgen.spec.load import format_path, load_yaml
+from permgen.spec.types import PLACEHOLDER_VALUE_RE, Spec, check_placeholder_value
+from permgen.sts.mint import mint
 
 #: The largest request body accepted, in bytes; enforced while the body streams in.
 MAX_BODY = 16 * 1024

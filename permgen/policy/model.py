@@ -9,7 +9,7 @@ Parsing is lenient where Alibaba's own examples are (trailing commas; a single s
 object instead of a list; a number or boolean as a condition value, kept as written) and
 strict where a mistake would change meaning (unknown elements, both Action and NotAction,
 duplicate keys, a Principal in an identity policy, a number where RAM wants a string).
-JSON text is read within bounds (:mod:`permgen.safejson`): nesting depth, number length,
+JSON text is read within bounds (:mod:`permgen._internal.safejson`): nesting depth, number length,
 no NaN or Infinity.
 """
 
@@ -23,9 +23,9 @@ from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Any
 
+from permgen._internal.safejson import JsonLimitError, JsonNumber
+from permgen._internal.safejson import loads as _bounded_loads
 from permgen.errors import PolicyParseError
-from permgen.safejson import JsonLimitError, JsonNumber
-from permgen.safejson import loads as _bounded_loads
 
 #: RAM's limit for a custom policy document, measured on compact JSON in UTF-8 bytes.
 POLICY_LIMIT = 6144
@@ -196,9 +196,9 @@ def loads_lenient(
 ) -> Any:
     """Parse JSON the way Alibaba's examples are written (trailing commas allowed).
 
-    Numbers come back as :class:`~permgen.safejson.JsonNumber` (their text as written);
-    nesting deeper than :data:`~permgen.safejson.MAX_DEPTH`, a number literal longer than
-    :data:`~permgen.safejson.MAX_NUMBER_CHARS`, NaN and Infinity are refused.
+    Numbers come back as :class:`~permgen._internal.safejson.JsonNumber` (their text as written);
+    nesting deeper than :data:`~permgen._internal.safejson.MAX_DEPTH`, a number literal longer than
+    :data:`~permgen._internal.safejson.MAX_NUMBER_CHARS`, NaN and Infinity are refused.
     """
     try:
         return _bounded_loads(
@@ -445,7 +445,7 @@ def normalize_action(action: str) -> str:
     service = service.lower()
     if "*" in name or "?" in name:
         return f"{service}:{name}"
-    from permgen.catalog import canonical_action_name
+    from permgen.policy.catalog import canonical_action_name
 
     return canonical_action_name(service, name)
 

@@ -25,7 +25,7 @@ from permgen.errors import (
     PolicySizeError,
     SpecError,
 )
-from permgen.model import (
+from permgen.policy.model import (
     ALLOW,
     POLICY_LIMIT,
     SESSION_POLICY_LIMIT,
@@ -36,7 +36,8 @@ from permgen.model import (
     parse_policy,
     sorted_statements,
 )
-from permgen.spec import (
+from permgen.spec.load import load_spec
+from permgen.spec.types import (
     BUILTIN_TEMPLATES,
     PLACEHOLDER_RE,
     Conditions,
@@ -44,7 +45,6 @@ from permgen.spec import (
     Role,
     Spec,
     check_placeholder_value,
-    load_spec,
 )
 
 Mode = Literal["policy", "ceiling", "session"]
@@ -62,7 +62,7 @@ class CompiledRole:
     values: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def session(self) -> bool:
+    def has_sts(self) -> bool:
         """True when the role mints tokens, so its session policies must fit 2,048 bytes."""
         return self.role.sts is not None
 
@@ -193,7 +193,7 @@ def compile_role(
 ) -> CompiledRole:
     """Compile one role. ``values`` fill its placeholders (session policy); without them a
     role with an sts: block gives its ceiling."""
-    from permgen.render import render
+    from permgen.spec.templates import render
 
     mode: Mode
     used: dict[str, str] = {}

@@ -21,7 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from permgen.errors import SpecError
-from permgen.template_guard import BoundedSandbox, TemplateRefused, UserLoader, render_bounded
+from permgen.spec.template_guard import BoundedSandbox, TemplateRefused, UserLoader, render_bounded
 
 TEMPLATE_SUFFIX = ".json.j2"
 
@@ -32,7 +32,7 @@ def builtin_templates_dir() -> Path:
     installed = here / "_templates"
     if installed.is_dir():
         return installed
-    return here.parent / "templates"
+    return here.parents[1] / "templates"
 
 
 _encode_str = json.encoder.encode_basestring  # the C string encoder json.dumps uses
@@ -116,7 +116,7 @@ class _Loader(jinja2.BaseLoader):
     """Built-in templates by name from the package; user templates from one directory.
 
     A user template cannot shadow a built-in one or the shared ``_lib.j2``. User templates
-    are read under :func:`permgen.template_guard.read_template`'s confinement rules.
+    are read under :func:`permgen.spec.template_guard.read_template`'s confinement rules.
     """
 
     def __init__(
@@ -222,7 +222,7 @@ def only_tracked(folder: Path, names: frozenset[str]) -> Iterator[None]:
 
 def render(template: str, context: dict[str, Any], *, user_dir: Path | None, role: str) -> str:
     """Render template ``template`` (a name without suffix) for ``role``."""
-    from permgen.spec import BUILTIN_TEMPLATES
+    from permgen.spec.types import BUILTIN_TEMPLATES
 
     trusted = template in BUILTIN_TEMPLATES
     if trusted:

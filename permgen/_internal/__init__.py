@@ -1,0 +1,1 @@
+"""Helpers with no product knowledge: atomic files, bounded JSON, forked workers, the SARIF envelope."""

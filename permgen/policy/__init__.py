@@ -1,0 +1,1 @@
+"""The policy language: the model (parse leniently, emit strictly), the one wildcard matcher, the action catalog."""

@@ -1,0 +1,1 @@
+"""``permgen review``: compile a spec at two git revisions, diff every role, report."""
