@@ -122,7 +122,8 @@ def main() -> int:
         try:
             for _ in range(100):
                 try:
-                    urllib.request.urlopen(url + "/healthz", timeout=1).read()
+                    with urllib.request.urlopen(url + "/healthz", timeout=1) as r:
+                        r.read()
                     break
                 except OSError:
                     time.sleep(0.1)
@@ -132,14 +133,16 @@ def main() -> int:
                 method="POST",
                 headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
             )
-            urllib.request.urlopen(req, timeout=5).read()  # warm the cache
+            with urllib.request.urlopen(req, timeout=5) as r:  # warm the cache
+                r.read()
             script = Path(tmp) / "post.lua"
             script.write_text(LUA % key)
             rate, pct, errors, _ = wrk(url, script, 10)
             rss_before = rss_kb(serve.pid)
             soak_rate, soak_pct, soak_errors, _ = wrk(url, script, soak)
             rss_after = rss_kb(serve.pid)
-            metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+            with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+                metrics = r.read().decode()
             assume = int(re.search(r"permgen_assume_role_total (\d+)", metrics).group(1))  # type: ignore[union-attr]
         finally:
             serve.terminate()

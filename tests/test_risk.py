@@ -398,7 +398,7 @@ def test_which_levels_a_pattern_can_name_agrees_with_brute_force(
     rest: str, object_level: bool
 ) -> None:
     from permgen.policy.wildcard import match
-    from permgen.semantics.diff import _reaches
+    from permgen.semantics.risk import _reaches
 
     def shaped(s: str) -> bool:
         bucket, slash, key = s.partition("/")

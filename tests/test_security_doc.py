@@ -22,7 +22,7 @@ WHERE = {
     "token `--exec`": r"(.*\.)?childproc",
     "review": r"review(\..*)?",
     "user templates": r"(.*\.)?template\w*",
-    "diff": r"(.*\.)?(diff|glob|automata|risk|regions)",
+    "diff": r"(.*\.)?(diff|glob|automata|risk|regions|classes)",
     "explain": r"(.*\.)?(evaluate|explain)",
     "policies": r"(.*\.)?safejson",
     "bucket policies": r"(.*\.)?bucket_policy",

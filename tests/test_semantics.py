@@ -809,3 +809,30 @@ def test_a_deny_on_a_key_spelled_otherwise_does_not_make_an_allow_redundant() ->
     q = _p(dict(allow, Condition=documented), dict(deny, Condition=documented))
     assert [i.statement_index for i in redundant_statements(q)] == [0]
     assert diff_policies([q], [_p(dict(deny, Condition=documented))]).equivalent
+
+
+def test_negative_constants_of_many_digits_are_told_apart_exactly() -> None:
+    """A value between two negative constants of 37 and 17 digits: negating a Decimal with
+    unary minus rounds it to 28 digits, which once left that region without a candidate."""
+    from permgen.policy.model import parse_policy as parse
+
+    def policy(c: str) -> Policy:
+        return parse(
+            {
+                "Version": "1",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "oss:GetObject",
+                        "Resource": "acs:oss:*:*:b/*",
+                        "Condition": {"NumericEquals": {"oss:x": c}},
+                    }
+                ],
+            }
+        )
+
+    result = diff_policies(
+        [policy("-10000000000000000.99999999999999999999")], [policy("-10000000000000001")]
+    )
+    assert result.exact and not result.equivalent
+    assert [i.witness.context for i in result.new_access] == [{"oss:x": "-10000000000000001"}]

@@ -2,8 +2,8 @@
 
 Thin by design: every command parses its options, calls one library function, formats the
 result and returns an exit code. Commands live one per module and are imported only when
-they run, so ``permgen --help`` and ``permgen compile`` never load the Alibaba SDK, the
-HTTP server or a solver.
+they run, so ``permgen --help`` and ``permgen compile`` never load the Alibaba SDKs or the
+HTTP stack.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -370,7 +370,9 @@ def _sample_values(operator: str, values: tuple[str, ...]) -> list[str]:
         for v in given:
             n = parse_number(v)
             if n is not None:
-                out += [_number_text(n - 1), _number_text(n), _number_text(n + 1)]
+                exact = Context(prec=_digits(n) + 30, Emax=MAX_EMAX, Emin=MIN_EMIN)
+                out += [_number_text(exact.subtract(n, 1)), _number_text(n)]
+                out.append(_number_text(exact.add(n, 1)))
     elif family == "date":
         for v in given:
             t = parse_date(v)
@@ -383,6 +385,10 @@ def _sample_values(operator: str, values: tuple[str, ...]) -> list[str]:
                 out.append(str(net.network_address))
         out += ["192.0.2.1", "2001:db8::1"]
     return out
+
+
+def _digits(n: Decimal) -> int:
+    return len(n.as_tuple().digits)
 
 
 def _number_text(n: Decimal) -> str:

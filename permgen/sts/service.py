@@ -30,6 +30,7 @@ from permgen._internal.safejson import loads as bounded_loads
 from permgen.account.types import StsApi, StsCredentials
 from permgen.errors import CloudError, EndpointError, InputError, PermgenError, SpecError
 from permgen.spec.load import format_path, load_yaml
+from permgen.spec.schema import json_type
 from permgen.spec.types import PLACEHOLDER_VALUE_RE, Spec, check_placeholder_value
 from permgen.sts.mint import mint
 
@@ -92,21 +93,8 @@ MAX_BURST = 1_000_000
 
 def _kind(value: Any) -> str:
     """What a YAML value is, for messages (``a list``, ``a string`` ...)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+    name = json_type(value)
+    return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name
 
 
 def _is_int(value: Any) -> bool:

@@ -381,7 +381,8 @@ def test_serve_shuts_down_gracefully_on_sigterm(tmp_path: Path) -> None:
     try:
         for _ in range(100):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    r.read()
                 break
             except OSError:
                 time.sleep(0.1)
