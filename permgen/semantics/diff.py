@@ -49,7 +49,7 @@ from permgen.semantics.conditions import (
     check_conditions,
 )
 from permgen.semantics.evaluate import Evaluator, Request, StatementRef
-from permgen.semantics.regions import Region, atom_globs, regions
+from permgen.semantics.regions import Region, atom_globs, regions, set_bits
 from permgen.semantics.risk import RISK_ORDER, RiskNote, _risks
 
 Kind = Literal["new", "removed"]
@@ -354,7 +354,7 @@ def diff_policies(
                 for rvec in delta:
                     granting |= side_pairs[(avec, rvec)][2]
             prefer: set[int] = set()
-            for k in _bits_of(granting & grant_bits):
+            for k in set_bits(granting & grant_bits):
                 s = stmts[k].statement
                 if s.not_resource:
                     prefer.add(0)
@@ -438,15 +438,6 @@ def diff_policies(
     )
 
 
-def _bits_of(x: int) -> list[int]:
-    out = []
-    while x:
-        low = x & -x
-        out.append(low.bit_length() - 1)
-        x ^= low
-    return out
-
-
 def _region_item(
     side: str,
     region: Region,
@@ -514,7 +505,7 @@ def _region_item(
         sets = tuple(
             dict.fromkeys(
                 tuple(_describe_condition(c) for c in stmts[k].statement.conditions)
-                for k in _bits_of(granting)
+                for k in set_bits(granting)
             )
         )
         if len(sets) == 1:
@@ -547,7 +538,7 @@ def _region_item(
     resource_globs = tuple(
         dict.fromkeys(g for a in region.atoms for g in atom_globs(a, resources.patterns))
     )
-    excluded = tuple(resources.patterns[i] for i in _bits_of(region.exclude))
+    excluded = tuple(resources.patterns[i] for i in set_bits(region.exclude))
     known_sorted = tuple(sorted(dict.fromkeys(known), key=str.lower))
     other = old_eval if side == "new" else new_eval
     this = new_eval if side == "new" else old_eval

@@ -150,7 +150,8 @@ class Region:
     covers: set[int]
 
 
-def _bits(x: int) -> list[int]:
+def set_bits(x: int) -> list[int]:
+    """The positions of the bits set in ``x``, lowest first."""
     out = []
     while x:
         low = x & -x
@@ -182,7 +183,7 @@ def regions(
 
     inside: dict[int, int] = {}  # pattern -> classes of the difference matching it
     for d in delta:
-        for i in _bits(d):
+        for i in set_bits(d):
             inside[i] = inside.get(i, 0) + 1
 
     def exclusion(v: int, atom: int) -> int | None:
@@ -196,7 +197,7 @@ def regions(
             budget.spend(len(hit) + 1, "describing the difference")
             counts: dict[int, int] = {}
             for u in hit:
-                for i in _bits(u & ~v):
+                for i in set_bits(u & ~v):
                     counts[i] = counts.get(i, 0) + 1
             # the pattern that keeps out the most, and of those the one that keeps the
             # fewest classes of the difference out with it
@@ -207,13 +208,13 @@ def regions(
 
     def writable(atom: int) -> bool:
         return bin(atom).count("1") < 2 or bool(
-            intersection(tuple(patterns[i] for i in _bits(atom)))
+            intersection(tuple(patterns[i] for i in set_bits(atom)))
         )
 
     for v in sorted(delta, key=lambda x: (bin(x).count("1"), x)):
         if v not in uncovered:
             continue
-        singles = [1 << i for i in _bits(v)]
+        singles = [1 << i for i in set_bits(v)]
         tiers = [
             [a for a in (*singles, 0) if a in prefer_set],
             [a for a in singles if a not in prefer_set],
@@ -273,10 +274,10 @@ def regions(
 def atom_globs(atom: int, patterns: Sequence[str]) -> tuple[str, ...]:
     if not atom:
         return ("*",)
-    bits = _bits(atom)
+    bits = set_bits(atom)
     if len(bits) == 1:
         return (patterns[bits[0]],)
     return intersection(tuple(patterns[i] for i in bits)) or ()
 
 
-__all__ = ["MAX_INTERSECTION_GLOBS", "Region", "atom_globs", "intersection", "regions"]
+__all__ = ["MAX_INTERSECTION_GLOBS", "Region", "atom_globs", "intersection", "regions", "set_bits"]
