@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import threading
@@ -22,7 +24,7 @@ from permgen.emulator import Backend, Emulator
 from permgen.policy.model import parse_policy
 from permgen.semantics import Evaluator, Request
 from permgen.spec.load import load_spec
-from permgen.sts.service import SERVER_LIMITS, TokenService, create_app, load_callers, new_key
+from permgen.sts.service import SERVER_LIMITS, TokenService, create_app, load_callers
 from tests.conftest import EXAMPLES
 from tests.emulator.test_emulator import attach_system, call, client
 
@@ -38,8 +40,19 @@ TRUST = json.dumps(
         ],
     }
 )
-ALICE_KEY, ALICE_HASH = new_key()
-BOB_KEY, BOB_HASH = new_key()
+
+
+def _fixed_key(seed: str) -> tuple[str, str]:
+    """A key of new_key()'s shape and its digest, the same in every process that collects
+    these tests (parametrized ids carry them)."""
+    key = "pgk_" + base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()).decode().rstrip(
+        "="
+    )
+    return key, hashlib.sha256(key.encode()).hexdigest()
+
+
+ALICE_KEY, ALICE_HASH = _fixed_key("alice")
+BOB_KEY, BOB_HASH = _fixed_key("bob")
 
 
 class Service:
