@@ -9,6 +9,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -528,3 +529,48 @@ def test_serve_says_where_it_listens_and_a_busy_port_is_exit_1(tmp_path: Path) -
         if first.poll() is None:
             first.kill()
         first.communicate()
+
+
+def test_a_duration_over_the_roles_max_session_is_a_clear_502(
+    tmp_path: Path, _token_server: tuple[str, Any]
+) -> None:
+    url, mounted = _token_server
+    spec_path = tmp_path / "platform.yaml"
+    shutil.copytree(EXAMPLES / "templates", tmp_path / "templates")  # the spec's own templates
+    text = (EXAMPLES / "platform.yaml").read_text()
+    spec_path.write_text(
+        text.replace(
+            'role/oss-uploader"\n      duration: 900', 'role/oss-uploader"\n      duration: 7200'
+        )
+    )
+    spec = load_spec(spec_path)
+    assert spec.roles["mobile-uploader"].sts.duration == 7200  # type: ignore[union-attr]
+    callers = tmp_path / "callers.yaml"
+    callers.write_text(
+        f"callers:\n  - {{id: alice, key_sha256: {ALICE_HASH}, roles: {{mobile-uploader: {{vars: {{user: '{{caller}}'}}}}}}}}\n"
+    )
+    with Emulator(Backend()) as emu:
+        admin = client(emu)
+        call(admin, "CreateUser", UserName="vendor")
+        call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
+        attach_system(admin, "vendor", "AliyunSTSAssumeRoleAccess")
+        key = emu.backend.add_key("user/vendor")
+        sts = SdkStsClient(
+            AccessKey(key.key_id, Secret(key.secret)), ClientConfig(endpoint=emu.url)
+        )
+        callers_list, issuers = load_callers_and_issuers(callers, spec)
+        mounted.app = create_app(TokenService(spec, callers_list, sts, issuers=issuers))
+        try:
+            svc = Svc(url, emu, io.StringIO())
+            status, body, _ = svc.post({"role": "mobile-uploader"}, f"Bearer {ALICE_KEY}")
+            assert status == 502
+            assert body["error"] == (
+                "STS: InvalidParameter.DurationSeconds: the session duration 7200 s is over the "
+                "RAM role's MaxSessionDuration of 3600 s (lower the role's sts.duration, or "
+                "raise MaxSessionDuration)"
+            )
+            status, body, _ = svc.get("/v1/sts/mobile-uploader", f"Bearer {ALICE_KEY}")
+            assert (status, body["ErrorCode"]) == (502, "STSError")
+            assert "7200 s" in body["ErrorMessage"] and "3600 s" in body["ErrorMessage"]
+        finally:
+            mounted.app = None
