@@ -574,3 +574,20 @@ def test_a_duration_over_the_roles_max_session_is_a_clear_502(
             assert "7200 s" in body["ErrorMessage"] and "3600 s" in body["ErrorMessage"]
         finally:
             mounted.app = None
+
+
+def test_the_callers_file_of_the_docs_checks(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "token-service.md").read_text()
+    block = text.split("## OIDC callers", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [_jwk(RSA_KEY, "rsa-1")]}))
+    callers = tmp_path / "callers.yaml"
+    callers.write_text(block)
+    result = run_cli(
+        "serve", "--check", "--spec", str(EXAMPLES / "platform.yaml"), "--callers", str(callers)
+    )
+    assert result.exit_code == 0, result.output
+    spec = load_spec(EXAMPLES / "platform.yaml")
+    (caller,), issuers = load_callers_and_issuers(callers, spec)
+    assert caller.issuer == "app-login" and caller.key_hash is None
+    assert issuers["app-login"].algorithms == ("RS256", "ES256")
+    assert dict(caller.bindings["mobile-uploader"].values) == {"user": "{claim:sub}"}
