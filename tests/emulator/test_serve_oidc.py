@@ -591,3 +591,12 @@ def test_the_callers_file_of_the_docs_checks(tmp_path: Path) -> None:
     assert caller.issuer == "app-login" and caller.key_hash is None
     assert issuers["app-login"].algorithms == ("RS256", "ES256")
     assert dict(caller.bindings["mobile-uploader"].values) == {"user": "{claim:sub}"}
+
+
+def test_token_without_var_says_what_to_give() -> None:
+    result = run_cli("token", "mobile-uploader", "--spec", str(EXAMPLES / "platform.yaml"))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "permgen: error: role mobile-uploader: a token needs a value for each placeholder; "
+        "give --var user=VALUE (no --var was given)"
+    )
