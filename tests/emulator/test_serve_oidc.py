@@ -593,7 +593,10 @@ def test_the_callers_file_of_the_docs_checks(tmp_path: Path) -> None:
     assert dict(caller.bindings["mobile-uploader"].values) == {"user": "{claim:sub}"}
 
 
-def test_token_without_var_says_what_to_give() -> None:
+def test_token_without_var_says_what_to_give(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIx")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "y")
+    monkeypatch.setenv("PERMGEN_ENDPOINT", "http://127.0.0.1:9")  # never reached
     result = run_cli("token", "mobile-uploader", "--spec", str(EXAMPLES / "platform.yaml"))
     assert result.exit_code == 2
     assert result.stderr.strip() == (
