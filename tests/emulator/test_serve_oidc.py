@@ -603,3 +603,37 @@ def test_token_without_var_says_what_to_give(monkeypatch: pytest.MonkeyPatch) ->
         "permgen: error: role mobile-uploader: a token needs a value for each placeholder; "
         "give --var user=VALUE (no --var was given)"
     )
+
+
+def test_plan_warns_of_a_duration_over_the_roles_max_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET
+
+    spec = tmp_path / "platform.yaml"
+    shutil.copytree(EXAMPLES / "templates", tmp_path / "templates")
+    text = (EXAMPLES / "platform.yaml").read_text()
+    spec.write_text(
+        text.replace('oss-uploader"\n      duration: 900', 'oss-uploader"\n      duration: 7200')
+    )
+    with Emulator(Backend()) as emu:
+        admin = client(emu)
+        call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
+        monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
+        warning = (
+            "role mobile-uploader: sts.duration 7200 s is over RAM role oss-uploader's "
+            "MaxSessionDuration of 3600 s: STS would refuse every token (lower sts.duration "
+            "or raise MaxSessionDuration)"
+        )
+        out = run_cli("plan", str(spec))
+        assert out.exit_code == 0, out.output
+        assert f"! warning: {warning}" in out.output.splitlines()
+        doc = json.loads(run_cli("plan", str(spec), "--format", "json").output)
+        assert doc["warnings"] == [warning]
+        # the example's 900 s fits: no warning
+        doc = json.loads(
+            run_cli("plan", str(EXAMPLES / "platform.yaml"), "--format", "json").output
+        )
+        assert doc["warnings"] == []
