@@ -109,6 +109,8 @@ class Issuer:
     fetched: float | None = None  # when the keys were last read (None: never)
     refreshed: float | None = None  # when an unknown kid last made them be read again
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # PyJWK objects by (kid, alg), built once: parsing a JWK costs more than verifying
+    prepared: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     def load(self) -> None:
         """Read the JWKS now (a file at start; raises ValueError or OSError)."""
@@ -117,6 +119,7 @@ class Issuer:
         else:
             with open(self.jwks, "rb") as f:
                 self.keys = parse_jwks(f.read(MAX_JWKS_BYTES + 1))
+        self.prepared = {}
         self.fetched = time.monotonic()
 
     def key(self, kid: str) -> dict[str, Any] | None:
@@ -197,7 +200,10 @@ def verify(token: str, issuers: Mapping[str, list[Issuer]]) -> tuple[Issuer, dic
             last = TokenRejected(f"algorithm {alg} does not fit the key {kid[:40]!r}")
             continue
         try:
-            key = jwt.PyJWK(jwk, algorithm=alg)
+            built = issuer.prepared.get((kid, alg))
+            if built is None or built[0] is not jwk:  # the JWKS was read again since
+                built = issuer.prepared[(kid, alg)] = (jwk, jwt.PyJWK(jwk, algorithm=alg))
+            key = built[1]
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key=key,

@@ -646,6 +646,12 @@ class TokenService:
             raise ValueError(
                 f"duration {duration} is over this caller's maximum {binding.max_duration}"
             )
+        block = self.spec.roles[role].sts
+        if duration is not None and block is not None and not 900 <= duration <= block.duration:
+            raise ValueError(  # checked here too so that the answer names no command option
+                f"duration {duration} is outside 900 to {block.duration} seconds "
+                f"(role {role}'s sts.duration)"
+            )
         key = (role, tuple(sorted(values.items())), duration)
         flight = self.locks.get(key)
         if flight is None:

@@ -232,6 +232,15 @@ def test_api_keys_keep_working_beside_jwts(svc: Svc) -> None:
     )
     assert status == 200, body
     _check_prefix_only(svc.emu.backend.last_session_policy, "dave")
+    for duration in (3600, 60):  # over the role's sts.duration (900), under STS's minimum
+        status, body, _ = svc.post(
+            {"role": "mobile-uploader", "vars": {"user": "dave"}, "duration": duration},
+            f"Bearer {ALICE_KEY}",
+        )
+        assert (status, body["error"]) == (
+            400,
+            f"duration {duration} is outside 900 to 900 seconds (role mobile-uploader's sts.duration)",
+        )
 
 
 def _hs256_with_the_public_key() -> str:
