@@ -202,6 +202,20 @@ class RamOperations:
             raise
         return True
 
+    def role_max_session(self, role_name: str) -> int | None:
+        """GetRole: the role's MaxSessionDuration in seconds; None when the role does not
+        exist or the answer has no number."""
+        try:
+            out = self.invoke("GetRole", {"RoleName": role_name})
+        except CloudError as exc:
+            if exc.code == "EntityNotExist.Role":
+                return None
+            raise
+        value = (out.get("Role") or {}).get("MaxSessionDuration")
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
 
 def _items(out: dict[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:
     """RAM wraps lists as ``{"Policies": {"Policy": [...]}}``; an empty list may come back

@@ -19,7 +19,7 @@ has conflicts, is refused before the first write.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from permgen.account.types import Principal, RamApi
@@ -112,6 +112,9 @@ class Plan:
     actions: tuple[Change, ...] = ()
     refused: tuple[str, ...] = field(default=())  # policies that exist but are not permgen's
     missing: tuple[Missing, ...] = field(default=())  # principals the account does not have
+    # things apply does not change but that will fail later (a token longer than the RAM
+    # role allows); they do not make the plan blocked or non-empty
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def empty(self) -> bool:
@@ -313,7 +316,28 @@ def plan_account(compiled: CompiledSpec, ram: RamApi, *, prune: bool = False) ->
     current = read_current(ram, names)
     missing = find_missing(ram, desired)
     orphans = read_orphans(ram, names) if prune else []
-    return plan(desired, current, prune=prune, orphans=orphans, missing=missing)
+    planned = plan(desired, current, prune=prune, orphans=orphans, missing=missing)
+    warnings = sts_warnings(compiled, ram)
+    return replace(planned, warnings=warnings) if warnings else planned
+
+
+def sts_warnings(compiled: CompiledSpec, ram: RamApi) -> tuple[str, ...]:
+    """A role whose ``sts.duration`` is over its RAM role's MaxSessionDuration: every token
+    for it would fail (STS refuses the DurationSeconds)."""
+    out = []
+    for name in sorted(compiled.roles):
+        block = compiled.roles[name].role.sts
+        if block is None:
+            continue
+        ram_role = block.role_arn.rsplit("/", 1)[1]
+        maximum = ram.role_max_session(ram_role) if ram_role else None
+        if maximum and block.duration > maximum:
+            out.append(
+                f"role {name}: sts.duration {block.duration} s is over RAM role {ram_role}'s "
+                f"MaxSessionDuration of {maximum} s: STS would refuse every token (lower "
+                "sts.duration or raise MaxSessionDuration)"
+            )
+    return tuple(out)
 
 
 def apply(ram: RamApi, planned: Plan, done: list[Change] | None = None) -> list[Change]:

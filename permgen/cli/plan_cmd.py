@@ -21,6 +21,7 @@ def plan_json(planned: object) -> dict[str, object]:
         "refused": list(planned.refused),
         "missing_principals": [m.to_json() for m in planned.missing],
         "in_sync": planned.empty,
+        "warnings": list(planned.warnings),
     }
 
 
@@ -42,6 +43,7 @@ def plan_lines(planned: object) -> list[str]:
             f"! {m.principal} does not exist in the account (attach: of role "
             f"{', '.join(m.roles)}); apply refuses to run"
         )
+    out += [f"! warning: {w}" for w in planned.warnings]
     if planned.empty:
         out.append("no changes: the account matches the spec")
     for a in planned.actions:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -73,21 +75,19 @@ def command(
     if spec_path is None or callers_path is None:
         raise UsageError("permgen serve needs --spec and --callers (or --new-key)")
     from permgen.spec.load import load_spec
-    from permgen.sts.service import load_callers
+    from permgen.sts.service import load_callers_and_issuers
 
     spec = load_spec(spec_path)
-    callers = load_callers(callers_path, spec)
+    callers, issuers = load_callers_and_issuers(callers_path, spec)
     if check:
         bindings = sum(len(c.bindings) for c in callers)
         click.echo(f"{callers_path}: {len(callers)} caller(s), {bindings} role binding(s): ok")
         return 0
-    import uvicorn
-
     from permgen.account.credentials import resolve
     from permgen.account.sdk import SdkStsClient
     from permgen.account.types import ClientConfig
     from permgen.errors import InputError
-    from permgen.sts.service import SERVER_LIMITS, TokenService, create_app
+    from permgen.sts.service import TokenService, create_app
 
     sts = SdkStsClient(
         resolve(access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile),
@@ -97,17 +97,57 @@ def command(
         audit = audit_log.open("a", encoding="utf-8") if audit_log else sys.stderr
     except OSError as exc:
         raise InputError(f"--audit-log {audit_log}: cannot open: {exc.strerror}") from None
-    app = create_app(TokenService(spec, callers, sts, audit=audit))
+    sock = _bind(host, port)
+    app = create_app(TokenService(spec, callers, sts, audit=audit, issuers=issuers))
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; a handler that
     # does nothing turns that into a clean exit 0
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    uvicorn.run(
+    _serve(app, sock)
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts so that a port in use or a
+    host that is not an address of this machine is one line and exit 1."""
+    from permgen.errors import PermgenError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise PermgenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise PermgenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(app: Any, sock: socket.socket) -> None:
+    """Run uvicorn on ``sock``; print the listening line once it accepts connections."""
+    import uvicorn
+
+    from permgen.sts.service import SERVER_LIMITS
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                host, port = sock.getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                click.echo(f"permgen serve: listening on http://{shown}:{port}")
+                sys.stdout.flush()
+
+    config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
         **SERVER_LIMITS,
     )
-    return 0
+    Server(config).run(sockets=[sock])

@@ -315,6 +315,13 @@ def session_policy(spec: Spec, role_name: str, values: Mapping[str, str]) -> Com
             file=spec.path,
             path=f"roles.{role_name}",
         )
+    missing = [n for n in role.placeholders if n not in values]
+    if missing:  # a token needs every value: there is no ceiling to fall back to
+        wanted = " ".join(f"--var {n}=VALUE" for n in missing)
+        given = "" if values else " (no --var was given)"
+        raise PlaceholderError(
+            f"role {role_name}: a token needs a value for each placeholder; give {wanted}{given}"
+        )
     return compile_role(
         role, values=dict(values), templates_dir=spec.templates_dir, spec_path=spec.path
     )

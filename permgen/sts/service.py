@@ -1,7 +1,8 @@
 """``permgen serve``: the token-vending HTTP service (Starlette on uvicorn).
 
 Callers authenticate with high-entropy API keys, stored only as SHA-256 hashes and compared in
-constant time. Each caller is bound to the roles it may request, and the placeholder values of
+constant time, or with a JWT of an issuer the callers file names (verified in
+:mod:`permgen.sts.oidc`; a binding may then take a value from a claim, ``{claim:sub}``). Each caller is bound to the roles it may request, and the placeholder values of
 each role come from the binding (``{caller}`` is the caller's id; a fixed value; or
 ``{request}``: taken from the request and validated like ``--var``), never from the request
 unless the binding says so. Tokens are cached per (role, values, duration) and reused until
@@ -32,7 +33,9 @@ from permgen.errors import CloudError, EndpointError, InputError, PermgenError, 
 from permgen.spec.load import format_path, load_yaml
 from permgen.spec.schema import json_type
 from permgen.spec.types import PLACEHOLDER_VALUE_RE, Spec, check_placeholder_value
+from permgen.sts import oidc
 from permgen.sts.mint import mint
+from permgen.sts.oidc import Issuer
 
 #: The largest request body accepted, in bytes; enforced while the body streams in.
 MAX_BODY = 16 * 1024
@@ -57,6 +60,15 @@ MAX_CACHED_TOKENS = 4096
 _LENGTH_RE = re.compile(r"[0-9]{1,12}")
 CALLER = "{caller}"
 FROM_REQUEST = "{request}"
+#: A binding value taken from a claim of the caller's verified JWT: ``{claim:sub}``.
+CLAIM_RE = re.compile(r"\{claim:([A-Za-z_][A-Za-z0-9_.-]{0,63})\}")
+#: The cookie a GET may carry the caller's token in (an app's session JWT, or an API key).
+TOKEN_COOKIE = "permgen_token"
+#: The most query parameters a GET may have (each fills one {request} placeholder).
+MAX_QUERY_PARAMS = 16
+#: The most rate-limit buckets kept; past it, buckets that have refilled (the same as none)
+#: are dropped. A JWT caller has one bucket per subject, so their number grows with users.
+MAX_BUCKETS = 100_000
 
 
 def new_key() -> tuple[str, str]:
@@ -75,14 +87,16 @@ class Binding:
 @dataclass(frozen=True)
 class Caller:
     id: str
-    key_hash: bytes
+    key_hash: bytes | None  # None for a caller that authenticates with a JWT
     bindings: Mapping[str, Binding]
     rate: float = 10.0  # tokens per second
     burst: int = 20
+    issuer: str | None = None  # the id of its issuer, for a caller that presents JWTs
 
 
 #: The keys a caller entry and a role binding may have (anything else is a typo to report).
-CALLER_KEYS = ("id", "key_sha256", "rate", "burst", "roles")
+CALLER_KEYS = ("id", "key_sha256", "issuer", "rate", "burst", "roles")
+ISSUER_KEYS = ("id", "issuer", "audience", "jwks", "algorithms", "clock_skew")
 BINDING_KEYS = ("vars", "max_duration")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 #: Upper limits of a caller's rate (tokens per second) and burst: far above any real use,
@@ -104,8 +118,12 @@ def _is_int(value: Any) -> bool:
 class _CallersChecker:
     """Checks a loaded callers file; every problem names the file, line, key path and caller."""
 
-    def __init__(self, source: str, data: Any, positions: Any, spec: Spec) -> None:
+    def __init__(
+        self, source: str, data: Any, positions: Any, spec: Spec, base: Path | None = None
+    ) -> None:
         self.source, self.data, self.positions, self.spec = source, data, positions, spec
+        self.base = base if base is not None else Path(".")
+        self.issuers: dict[str, Issuer] = {}
 
     def fail(self, path: tuple[Any, ...], message: str, caller: str | None = None) -> SpecError:
         line, column = self.positions.locate(self.data, path)
@@ -122,8 +140,9 @@ class _CallersChecker:
         if not isinstance(data, dict):
             raise self.fail((), f"expected a mapping with a callers: list, got {_kind(data)}")
         for key in data:
-            if key != "callers":
-                raise self.fail((key,), "unknown key (the file has one key, callers:)")
+            if key not in ("callers", "issuers"):
+                raise self.fail((key,), "unknown key (the file has callers: and issuers:)")
+        self.read_issuers(data.get("issuers"))
         entries = data.get("callers")
         if not isinstance(entries, list):
             raise self.fail(("callers",), f"expected a list of callers, got {_kind(entries)}")
@@ -132,6 +151,7 @@ class _CallersChecker:
         out: list[Caller] = []
         ids: dict[str, int] = {}
         hashes: dict[bytes, int] = {}
+        issued: dict[str, int] = {}
         for i, raw in enumerate(entries):
             caller = self.caller(i, raw)
             where = ("callers", i)
@@ -140,6 +160,19 @@ class _CallersChecker:
                     (*where, "id"),
                     f"duplicate id {caller.id!r}: callers[{ids[caller.id]}] has it too",
                 )
+            if caller.issuer is not None:
+                if caller.issuer in issued:
+                    raise self.fail(
+                        (*where, "issuer"),
+                        f"issuer {caller.issuer!r} is named by callers[{issued[caller.issuer]}] "
+                        "too (a token of an issuer must map to one caller)",
+                        caller.id,
+                    )
+                issued[caller.issuer] = i
+                ids[caller.id] = i
+                out.append(caller)
+                continue
+            assert caller.key_hash is not None
             if caller.key_hash in hashes:
                 raise self.fail(
                     (*where, "key_sha256"),
@@ -176,11 +209,30 @@ class _CallersChecker:
                     f"unknown key (a caller has {', '.join(CALLER_KEYS)})",
                     caller_id,
                 )
+        issuer = raw.get("issuer")
+        if "issuer" in raw:
+            if "key_sha256" in raw:
+                raise self.fail(
+                    (*where, "issuer"),
+                    "a caller has key_sha256 (an API key) or issuer (JWTs), not both",
+                    caller_id,
+                )
+            if not isinstance(issuer, str) or issuer not in self.issuers:
+                known = ", ".join(self.issuers) or "none: add an issuers: list"
+                shown = repr(issuer)[:80] if isinstance(issuer, str) else _kind(issuer)
+                raise self.fail(
+                    (*where, "issuer"),
+                    f"expected the id of an issuer of issuers: ({known}), got {shown}",
+                    caller_id,
+                )
         digest = raw.get("key_sha256")
-        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        if issuer is None and (not isinstance(digest, str) or not _HEX64.fullmatch(digest)):
             if "key_sha256" not in raw:
                 raise self.fail(
-                    where, "key_sha256: required (the SHA-256 hex digest of the key)", caller_id
+                    where,
+                    "key_sha256: required (the SHA-256 hex digest of the key), "
+                    "or issuer: for a caller that presents JWTs",
+                    caller_id,
                 )
             got = f"{len(digest)} characters" if isinstance(digest, str) else _kind(digest)
             if _is_int(digest):
@@ -218,12 +270,82 @@ class _CallersChecker:
                 caller_id,
             )
         bindings = {
-            str(role): self.binding((*where, "roles", role), role, b, caller_id)
+            str(role): self.binding((*where, "roles", role), role, b, caller_id, issuer is not None)
             for role, b in roles.items()
         }
-        return Caller(caller_id, bytes.fromhex(digest), bindings, float(rate), burst)
+        key_hash = None if issuer is not None else bytes.fromhex(str(digest))
+        return Caller(caller_id, key_hash, bindings, float(rate), burst, issuer)
 
-    def binding(self, where: tuple[Any, ...], role: Any, raw: Any, caller_id: str) -> Binding:
+    def read_issuers(self, entries: Any) -> None:
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            raise self.fail(("issuers",), f"expected a list of issuers, got {_kind(entries)}")
+        for i, raw in enumerate(entries):
+            where: tuple[Any, ...] = ("issuers", i)
+            if not isinstance(raw, dict):
+                raise self.fail(
+                    where, f"expected a mapping (id, issuer, audience, jwks ...), got {_kind(raw)}"
+                )
+            for key in raw:
+                if key not in ISSUER_KEYS:
+                    raise self.fail(
+                        (*where, key), f"unknown key (an issuer has {', '.join(ISSUER_KEYS)})"
+                    )
+            for key in ("id", "issuer", "audience", "jwks"):
+                value = raw.get(key)
+                if key not in raw:
+                    raise self.fail(where, f"{key}: required")
+                if not isinstance(value, str) or not value.strip():
+                    raise self.fail(
+                        (*where, key), f"expected a non-empty string, got {_kind(value)}"
+                    )
+            issuer_id = raw["id"]
+            if issuer_id in self.issuers:
+                raise self.fail((*where, "id"), f"duplicate issuer id {issuer_id!r}")
+            algorithms = raw.get("algorithms", list(oidc.DEFAULT_ALGORITHMS))
+            if not isinstance(algorithms, list) or not algorithms:
+                raise self.fail(
+                    (*where, "algorithms"),
+                    f"expected a non-empty list of algorithms, got {_kind(algorithms)}",
+                )
+            for n, alg in enumerate(algorithms):
+                if alg not in oidc.ALGORITHMS:
+                    shown = repr(alg)[:40] if isinstance(alg, str) else _kind(alg)
+                    raise self.fail(
+                        (*where, "algorithms", n),
+                        f"{shown} is not accepted: only asymmetric algorithms "
+                        f"({', '.join(oidc.ALGORITHMS)}); never none or HS*",
+                    )
+            skew = raw.get("clock_skew", oidc.DEFAULT_CLOCK_SKEW)
+            if not _is_int(skew) or not 0 <= skew <= oidc.MAX_CLOCK_SKEW:
+                raise self.fail(
+                    (*where, "clock_skew"),
+                    f"expected whole seconds from 0 to {oidc.MAX_CLOCK_SKEW}, got "
+                    + (str(skew) if _is_int(skew) else _kind(skew)),
+                )
+            jwks = raw["jwks"]
+            problem = oidc.jwks_location_problem(jwks)
+            if problem:
+                raise self.fail((*where, "jwks"), problem)
+            location = jwks if oidc.is_url(jwks) else str(self.base / jwks)
+            issuer = oidc.Issuer(
+                issuer_id, raw["issuer"], raw["audience"], location, tuple(algorithms), skew
+            )
+            if not oidc.is_url(jwks):
+                try:
+                    issuer.load()
+                except OSError as exc:
+                    raise self.fail(
+                        (*where, "jwks"), f"cannot read {location}: {exc.strerror}"
+                    ) from None
+                except ValueError as exc:
+                    raise self.fail((*where, "jwks"), f"{location}: {exc}") from None
+            self.issuers[issuer_id] = issuer
+
+    def binding(
+        self, where: tuple[Any, ...], role: Any, raw: Any, caller_id: str, jwt: bool = False
+    ) -> Binding:
         r = self.spec.roles.get(role) if isinstance(role, str) else None
         if r is None or r.sts is None:
             raise self.fail(where, "not a role with an sts: block in the spec", caller_id)
@@ -263,7 +385,21 @@ class _CallersChecker:
                     f"got {_kind(value)}",
                     caller_id,
                 )
-            if value not in (CALLER, FROM_REQUEST):
+            claim = CLAIM_RE.fullmatch(value)
+            if claim and not jwt:
+                raise self.fail(
+                    (*where, "vars", name),
+                    f"{value} needs a caller with issuer: (an API-key caller has no claims)",
+                    caller_id,
+                )
+            if value.startswith("{claim:") and not claim:
+                raise self.fail(
+                    (*where, "vars", name),
+                    f"{value[:80]!r} is not a claim reference: {{claim:NAME}} with NAME "
+                    f"matching {CLAIM_RE.pattern[8:-3]}",
+                    caller_id,
+                )
+            if value not in (CALLER, FROM_REQUEST) and not claim:
                 problem = check_placeholder_value(str(name), value)
                 if problem:
                     raise self.fail(
@@ -291,6 +427,13 @@ class _CallersChecker:
 def load_callers(path: str | Path, spec: Spec) -> list[Caller]:
     """Read and check the callers file; any problem is an :class:`InputError` (exit 2) that
     names the file, the line, the key path and the caller."""
+    return load_callers_and_issuers(path, spec)[0]
+
+
+def load_callers_and_issuers(
+    path: str | Path, spec: Spec
+) -> tuple[list[Caller], dict[str, Issuer]]:
+    """:func:`load_callers`, with the file's issuers by id (their JWKS files already read)."""
     source = str(path)
     try:
         text = Path(path).read_text("utf-8")
@@ -303,7 +446,9 @@ def load_callers(path: str | Path, spec: Spec) -> list[Caller]:
     except OSError as exc:
         raise InputError(f"{source}: cannot read the callers file: {exc.strerror}") from None
     data, positions = load_yaml(text, source)
-    return _CallersChecker(source, data, positions, spec).callers()
+    checker = _CallersChecker(source, data, positions, spec, Path(path).parent)
+    callers = checker.callers()
+    return callers, checker.issuers
 
 
 @dataclass
@@ -367,9 +512,18 @@ class TokenService:
         *,
         audit: TextIO | None = None,
         clock: Any = time.time,
+        issuers: Mapping[str, Issuer] | None = None,
     ) -> None:
         self.spec = spec
         self.callers = callers
+        # the JWT callers by the ``iss`` of their issuer's tokens
+        self.issuers: dict[str, list[Issuer]] = {}
+        self.jwt_callers: dict[str, Caller] = {}
+        for c in callers:
+            if c.issuer is not None and issuers and c.issuer in issuers:
+                found = issuers[c.issuer]
+                self.issuers.setdefault(found.issuer, []).append(found)
+                self.jwt_callers[found.id] = c
         self.sts = sts
         self.audit = audit
         self.clock = clock
@@ -381,19 +535,36 @@ class TokenService:
         self.metrics = Metrics()
 
     def authenticate(self, header: str | None) -> Caller | None:
-        if not header or not header.startswith("Bearer "):
-            return None
-        digest = hashlib.sha256(header[7:].strip().encode()).digest()
+        """The API-key caller of an ``Authorization`` header (the scheme's case is free)."""
+        token = bearer(header)
+        return self.by_key(token) if token else None
+
+    def by_key(self, key: str) -> Caller | None:
+        digest = hashlib.sha256(key.encode()).digest()
         found = None
         for c in self.callers:  # compare with every caller, in constant time each
-            if hmac.compare_digest(digest, c.key_hash):
+            if c.key_hash is not None and hmac.compare_digest(digest, c.key_hash):
                 found = c
         return found
 
-    def allow(self, caller: Caller) -> float:
-        """0 when the caller may go on, else the seconds to wait."""
+    def identify(self, token: str) -> tuple[Caller, dict[str, Any]] | None:
+        """The caller of an API key or a JWT, with the JWT's claims (empty for a key); None
+        for an unknown key. A JWT that does not verify raises :class:`oidc.TokenRejected`;
+        may block to fetch an issuer's JWKS (run it off the event loop)."""
+        if self.issuers and oidc.looks_like_jwt(token):
+            issuer, claims = oidc.verify(token, self.issuers)
+            return self.jwt_callers[issuer.id], claims
+        caller = self.by_key(token)
+        return (caller, {}) if caller is not None else None
+
+    def allow(self, caller: Caller, subject: str | None = None) -> float:
+        """0 when the caller may go on, else the seconds to wait. A JWT caller's limit
+        applies to each subject (each user of an app) on its own."""
         now = self.clock()
-        b = self.buckets.setdefault(caller.id, _Bucket(float(caller.burst), now))
+        bucket_id = caller.id if subject is None else f"{caller.id}\x00{subject}"
+        if bucket_id not in self.buckets and len(self.buckets) >= MAX_BUCKETS:
+            self._drop_full_buckets(now)
+        b = self.buckets.setdefault(bucket_id, _Bucket(float(caller.burst), now))
         b.tokens = min(float(caller.burst), b.tokens + (now - b.stamp) * caller.rate)
         b.stamp = now
         if b.tokens >= 1:
@@ -401,33 +572,69 @@ class TokenService:
             return 0.0
         return (1 - b.tokens) / caller.rate
 
-    def resolve(self, caller: Caller, role: str, requested: Mapping[str, Any]) -> dict[str, str]:
+    def _drop_full_buckets(self, now: float) -> None:
+        by_id = {c.id: c for c in self.callers}
+        for key in list(self.buckets):
+            c = by_id.get(key.split("\x00", 1)[0])
+            b = self.buckets[key]
+            if c is None or b.tokens + (now - b.stamp) * c.rate >= c.burst:
+                del self.buckets[key]
+        while len(self.buckets) >= MAX_BUCKETS:  # none refilled: the oldest go
+            del self.buckets[next(iter(self.buckets))]
+
+    def resolve(
+        self,
+        caller: Caller,
+        role: str,
+        requested: Mapping[str, Any],
+        claims: Mapping[str, Any] | None = None,
+    ) -> dict[str, str]:
         binding = caller.bindings.get(role)
         if binding is None:
             raise PermissionError(f"caller {caller.id} may not request role {role}")
         values: dict[str, str] = {}
+        from_claims: dict[str, str] = {}
         for name, source in binding.values.items():
+            claim = CLAIM_RE.fullmatch(source)
             if source == CALLER:
                 values[name] = caller.id
             elif source == FROM_REQUEST:
                 if name not in requested:
-                    raise ValueError(f"vars.{name} is required")
+                    raise ValueError(
+                        f"a value for {name} is required (vars.{name} in a POST body, "
+                        f"?{name}= on a GET)"
+                    )
                 values[name] = str(requested[name])
+            elif claim:
+                value = (claims or {}).get(claim.group(1))
+                if not isinstance(value, str):
+                    raise PermissionError(
+                        f"the token has no {claim.group(1)} claim as a string (it fills {name})"
+                    )
+                values[name] = value
+                from_claims[name] = claim.group(1)
             else:
                 values[name] = source
         extra = [k for k in requested if binding.values.get(k) != FROM_REQUEST]
         if extra:
-            raise PermissionError(f"vars.{extra[0]} may not be chosen by the caller")
+            raise PermissionError(f"{str(extra[0])[:64]} may not be chosen by the caller")
         for name, value in values.items():
             problem = check_placeholder_value(name, value)
+            if problem and name in from_claims:
+                raise PermissionError(f"claim {from_claims[name]}: {problem.replace('--var ', '')}")
             if problem:
-                raise ValueError(problem.replace("--var ", "vars."))
+                raise ValueError(problem.replace("--var ", ""))
         return values
 
     async def token(
-        self, caller: Caller, role: str, requested: Mapping[str, Any], duration: int | None
+        self,
+        caller: Caller,
+        role: str,
+        requested: Mapping[str, Any],
+        duration: int | None,
+        claims: Mapping[str, Any] | None = None,
     ) -> tuple[StsCredentials, str, bool]:
-        values = self.resolve(caller, role, requested)
+        values = self.resolve(caller, role, requested, claims)
         binding = caller.bindings[role]
         if duration is None:
             duration = binding.max_duration  # no duration asked for: the binding's maximum
@@ -438,6 +645,12 @@ class TokenService:
         ):
             raise ValueError(
                 f"duration {duration} is over this caller's maximum {binding.max_duration}"
+            )
+        block = self.spec.roles[role].sts
+        if duration is not None and block is not None and not 900 <= duration <= block.duration:
+            raise ValueError(  # checked here too so that the answer names no command option
+                f"duration {duration} is outside 900 to {block.duration} seconds "
+                f"(role {role}'s sts.duration)"
             )
         key = (role, tuple(sorted(values.items())), duration)
         flight = self.locks.get(key)
@@ -529,6 +742,65 @@ class TokenService:
         self.audit.write(json.dumps(record) + "\n")
         self.audit.flush()
 
+    def audit_refusal(
+        self, status: int, reason: str, who: Mapping[str, Any], role: str | None
+    ) -> None:
+        """One audit line for a refused request: who (caller, subject), what, why. The
+        reason is the answer's message, which never holds a key, a token or a secret."""
+        if self.audit is None:
+            return
+        record = {
+            "time": round(self.clock(), 3),
+            **who,
+            "role": role,
+            "refused": status,
+            "reason": reason,
+        }
+        self.audit.write(json.dumps(record) + "\n")
+        self.audit.flush()
+
+
+def bearer(header: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer`` header; the scheme is case-insensitive
+    (RFC 6750 and RFC 9110)."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
+
+
+#: The ErrorCode of an error answered to ``GET /v1/sts/<role>``, by HTTP status.
+SDK_ERROR_CODES = {
+    400: "InvalidRequest",
+    401: "InvalidToken",
+    403: "AccessDenied",
+    429: "Throttling",
+    502: "STSError",
+    503: "ServiceUnavailable",
+}
+_MAX_MINUTES_RE = re.compile(r"DurationSeconds is 15min/([0-9]{1,6})min")
+
+
+def _sts_message(
+    service: TokenService, exc: CloudError, role: str, caller: Caller, duration: int | None
+) -> str:
+    """The text of a 502/503 for an STS error: its code, and for a duration over the RAM
+    role's MaxSessionDuration both numbers (STS names the maximum in minutes)."""
+    found = _MAX_MINUTES_RE.search(str(exc))
+    if exc.code == "InvalidParameter.DurationSeconds" and found:
+        r = service.spec.roles.get(role)
+        binding = caller.bindings.get(role)
+        asked = duration or (binding.max_duration if binding else None)
+        if asked is None and r is not None and r.sts is not None:
+            asked = r.sts.duration
+        return (
+            f"STS: {exc.code}: the session duration {asked} s is over the RAM role's "
+            f"MaxSessionDuration of {int(found.group(1)) * 60} s (lower the role's "
+            "sts.duration, or raise MaxSessionDuration)"
+        )
+    return f"STS: {exc.code}"
+
 
 def create_app(service: TokenService) -> Any:
     from starlette.applications import Starlette
@@ -536,12 +808,19 @@ def create_app(service: TokenService) -> Any:
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
-    def problem(status: int, message: str, **headers: str) -> Response:
+    def problem(status: int, message: str, compat: bool = False, **headers: str) -> Response:
         # a message may quote the request, which JSON lets carry lone surrogates
         message = message.encode("utf-8", "backslashreplace").decode("utf-8")
-        return JSONResponse(
-            {"error": message, "status": status}, status_code=status, headers=headers or None
-        )
+        if compat:  # the OSS mobile SDKs' auth-server shape (docs/token-service.md)
+            body: dict[str, Any] = {
+                "StatusCode": status,
+                "ErrorCode": SDK_ERROR_CODES.get(status, "InvalidRequest"),
+                "ErrorMessage": message,
+            }
+            headers["Cache-Control"] = "no-store"
+        else:
+            body = {"error": message, "status": status}
+        return JSONResponse(body, status_code=status, headers=headers or None)
 
     too_large = f"body over {MAX_BODY} bytes"
 
@@ -577,20 +856,57 @@ def create_app(service: TokenService) -> Any:
 
     async def issue(request: Request, role: str | None, compat: bool) -> Response:
         start = time.perf_counter()
-        response = await _issue(request, role, compat)
+        who: dict[str, Any] = {}
+        response = await _issue(request, role, compat, who)
         service.metrics.observe(response.status_code, time.perf_counter() - start)
+        if response.status_code >= 400:
+            try:
+                doc = json.loads(bytes(response.body))
+                reason = doc.get("error") or doc.get("ErrorMessage") or ""
+            except ValueError:
+                reason = ""
+            service.audit_refusal(response.status_code, str(reason), who, who.pop("role", role))
         return response
 
-    async def _issue(request: Request, role: str | None, compat: bool) -> Response:
-        caller = service.authenticate(request.headers.get("authorization"))
-        if caller is None:
-            return problem(401, "missing or unknown API key", **{"WWW-Authenticate": "Bearer"})
-        wait = service.allow(caller)
+    async def _issue(
+        request: Request, role: str | None, compat: bool, who: dict[str, Any]
+    ) -> Response:
+        header = request.headers.get("authorization")
+        credential = bearer(header)
+        if credential is None and compat and header is None:
+            credential = request.cookies.get(TOKEN_COOKIE) or None
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if credential is None:
+            return problem(401, "missing API key or token", compat, **challenge)
+        loop = asyncio.get_running_loop()
+        try:
+            found = await loop.run_in_executor(None, service.identify, credential)
+        except oidc.TokenRejected as exc:
+            return problem(401, str(exc), compat, **challenge)
+        except oidc.KeysUnavailable as exc:
+            return problem(503, str(exc), compat)
+        if found is None:
+            return problem(401, "unknown API key", compat, **challenge)
+        caller, claims = found
+        who["caller"] = caller.id
+        subject = claims.get("sub") if claims else None
+        if isinstance(subject, str):
+            who["subject"] = subject[:256]
+        wait = service.allow(caller, subject if isinstance(subject, str) else None)
         if wait:
-            return problem(429, "rate limit", **{"Retry-After": str(max(1, int(wait + 0.999)))})
+            retry = str(max(1, int(wait + 0.999)))
+            return problem(429, "rate limit", compat, **{"Retry-After": retry})
         requested: dict[str, Any] = {}
         duration: int | None = None
-        if not compat:
+        if compat:
+            items = request.query_params.multi_items()
+            if len(items) > MAX_QUERY_PARAMS:
+                return problem(400, f"over {MAX_QUERY_PARAMS} query parameters", compat)
+            for name, value in items:
+                if name in requested:
+                    return problem(400, f"query parameter {name[:64]} given twice", compat)
+                requested[name] = value
+        else:
             body = await read_body(request)
             if isinstance(body, Response):
                 return body
@@ -605,6 +921,7 @@ def create_app(service: TokenService) -> Any:
             if not isinstance(doc, dict) or not isinstance(doc.get("role"), str):
                 return problem(400, 'expected {"role": "...", "vars": {...}, "duration": seconds}')
             role = doc["role"]
+            who["role"] = role[:128]
             requested = doc.get("vars") or {}
             if not isinstance(requested, dict) or not all(
                 isinstance(v, str) for v in requested.values()
@@ -617,18 +934,18 @@ def create_app(service: TokenService) -> Any:
                 return problem(400, "duration must be an integer number of seconds")
         assert role is not None
         try:
-            creds, session, hit = await service.token(caller, role, requested, duration)
+            creds, session, hit = await service.token(caller, role, requested, duration, claims)
         except PermissionError as exc:
-            return problem(403, str(exc))
+            return problem(403, str(exc), compat)
         except (ValueError, InputError) as exc:
-            return problem(400, str(exc))
+            return problem(400, str(exc), compat)
         except CloudError as exc:
             status = 503 if exc.code.startswith("Throttling") else 502
-            return problem(status, f"STS: {exc.code}")
+            return problem(status, _sts_message(service, exc, role, caller, duration), compat)
         except EndpointError:
-            return problem(503, "STS is unreachable")
+            return problem(503, "STS is unreachable", compat)
         except PermgenError as exc:
-            return problem(400, str(exc))
+            return problem(400, str(exc), compat)
         if compat:
             return JSONResponse(
                 {
@@ -637,7 +954,8 @@ def create_app(service: TokenService) -> Any:
                     "AccessKeySecret": creds.access_key_secret.reveal(),
                     "SecurityToken": creds.security_token.reveal(),
                     "Expiration": creds.expiration,
-                }
+                },
+                headers={"Cache-Control": "no-store"},
             )
         return JSONResponse(
             {

@@ -243,6 +243,7 @@ def test_plan_and_apply_commands(
         "refused": [],
         "missing_principals": [],
         "in_sync": True,
+        "warnings": [],
     }
 
 
