@@ -98,7 +98,9 @@ def command(
         from permgen.spec.compile import bucket_policy_text
 
         if out is not None or roles or fmt != "json":
-            raise UsageError("--bucket prints one bucket policy; it takes no --out, --role or --format")
+            raise UsageError(
+                "--bucket prints one bucket policy; it takes no --out, --role or --format"
+            )
         if bucket not in compiled.buckets:
             known = ", ".join(compiled.buckets) or "none"
             raise UsageError(f"--bucket {bucket}: the spec has no such bucket (buckets: {known})")

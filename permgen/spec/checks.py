@@ -158,7 +158,9 @@ def bucket_problems(data: dict[str, Any], conditions_problems: Any) -> list[Prob
         for i, rule in enumerate(bucket.get("replication") or []):
             if rule["target"] == name:
                 problems.append(
-                    Problem(base + ("replication", i, "target"), "a bucket cannot replicate to itself")
+                    Problem(
+                        base + ("replication", i, "target"), "a bucket cannot replicate to itself"
+                    )
                 )
         rule_lists = [("overwrite_protection", "principals")]
         statements = bucket.get("policy") or []

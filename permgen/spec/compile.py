@@ -46,9 +46,9 @@ from permgen.spec.load import load_spec
 from permgen.spec.types import (
     BUILTIN_TEMPLATES,
     PLACEHOLDER_RE,
+    BucketSpec,
     Conditions,
     Grant,
-    BucketSpec,
     Role,
     Spec,
     check_placeholder_value,
@@ -411,7 +411,9 @@ def compile_bucket_policy(bucket: BucketSpec, account: str) -> BucketPolicy | No
     try:
         policy = parse_bucket_policy({"Version": "1", "Statement": statements})
     except PolicyParseError as exc:
-        raise SpecError(f"bucket {bucket.name}: {exc}", path=f"buckets.{bucket.name}.policy") from None
+        raise SpecError(
+            f"bucket {bucket.name}: {exc}", path=f"buckets.{bucket.name}.policy"
+        ) from None
     policy = BucketPolicy(policy.statements, name=bucket.name)
     size = len(bucket_policy_text(policy).encode()) - 1  # without the final newline
     if size > BUCKET_POLICY_LIMIT:

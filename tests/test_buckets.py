@@ -1,0 +1,193 @@
+"""The spec's ``buckets:`` section: checks, compiled bucket policies, and ``explain
+--bucket-policy`` (the decision of identity and bucket policies together)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from permgen.errors import SpecError
+from permgen.semantics.bucket_policy import parse_bucket_policy
+from permgen.spec.compile import compile_spec, resolve_users, unresolved_users
+from permgen.spec.load import parse_spec
+from tests.conftest import run_cli
+
+ACCOUNT = "1234567890123456"
+SPEC = f"""version: 1
+defaults:
+  account: "{ACCOUNT}"
+roles:
+  r:
+    template: reader
+    grants: [{{bucket: logs-raw}}]
+buckets:
+  logs-raw:
+    versioning: enabled
+    replication: [{{target: logs-dr}}]
+    lifecycle: [{{prefix: tmp/, expire_days: 7}}]
+    policy:
+      - effect: Allow
+        principals: ["user:analytics-bot", "role:EtlRole", "account:1111111111111111"]
+        actions: ["oss:GetObject"]
+        resources: ["logs-raw/exports/*"]
+      - effect: Allow
+        principals: ["anonymous"]
+        actions: ["oss:GetObject"]
+        resources: ["logs-raw/public/*"]
+        conditions: {{source_vpc: ["vpc-abc"]}}
+      - effect: Deny
+        principals: []
+        actions: ["oss:DeleteObject"]
+  logs-dr: {{}}
+"""
+
+
+def _errors(text: str) -> str:
+    try:
+        parse_spec(text, source="s.yaml")
+    except SpecError as exc:
+        return str(exc)
+    raise AssertionError("expected a spec error")
+
+
+def test_bucket_values_are_built() -> None:
+    spec = parse_spec(SPEC, source="s.yaml")
+    b = spec.buckets["logs-raw"]
+    assert b.versioning == "enabled" and b.retention_days is None
+    assert b.replication is not None and b.replication[0].target == "logs-dr"
+    assert b.lifecycle is not None and b.lifecycle[0].expire_days == 7
+    assert b.policy is not None and b.policy[2].resources == ("logs-raw", "logs-raw/*")
+    assert spec.buckets["logs-dr"].policy is None and spec.buckets["logs-dr"].versioning is None
+
+
+def test_spec_errors_name_file_line_and_path() -> None:
+    bad = SPEC.replace('"account:1111111111111111"', '"bogus"')
+    assert "s.yaml:15:60:" in _errors(bad)
+    assert "buckets.logs-raw.policy[0].principals[2]" in _errors(bad)
+    worm = SPEC.replace("versioning: enabled", "versioning: enabled\n    retention_days: 30")
+    msg = _errors(worm)
+    assert "buckets.logs-raw.retention_days" in msg and "exclude each other" in msg
+    assert "cannot replicate to itself" in _errors(
+        SPEC.replace("target: logs-dr", "target: logs-raw")
+    )
+    outside = _errors(SPEC.replace('"logs-raw/exports/*"', '"other/exports/*"'))
+    assert "buckets.logs-raw.policy[0].resources[0]" in outside and "not in bucket" in outside
+    no_account = _errors(SPEC.replace(f'  account: "{ACCOUNT}"\n', "  conditions: {}\n"))
+    assert "buckets.logs-raw.policy[0].principals[1]" in no_account
+    assert "needs defaults.account" in no_account
+    assert "source_ip[0]" in _errors(
+        SPEC.replace('source_vpc: ["vpc-abc"]', 'source_ip: ["10.0.0.1/8"]')
+    )
+
+
+def test_compiled_bucket_policy_resolves_principals_and_resources() -> None:
+    compiled = compile_spec(parse_spec(SPEC, source="s.yaml"))
+    policy = compiled.buckets["logs-raw"]
+    assert policy is not None and compiled.buckets["logs-dr"] is None
+    doc = policy.to_json()
+    first, anon, deny = doc["Statement"]
+    assert first["Principal"] == [
+        "user:analytics-bot",
+        f"arn:sts::{ACCOUNT}:assumed-role/EtlRole/*",
+        "1111111111111111",
+    ]
+    assert first["Resource"] == [f"acs:oss:*:{ACCOUNT}:logs-raw/exports/*"]
+    assert anon["Principal"] == ["*"]
+    assert anon["Condition"] == {"StringEquals": {"acs:SourceVpc": ["vpc-abc"]}}
+    # an empty principal list means everyone, and compiles to "*" explicitly
+    assert deny["Principal"] == ["*"] and deny["Effect"] == "Deny"
+    assert unresolved_users(policy) == ["analytics-bot"]
+    resolved = resolve_users(policy, {"analytics-bot": "2222222222222222"})
+    assert resolved.to_json()["Statement"][0]["Principal"][0] == "2222222222222222"
+    assert unresolved_users(resolved) == []
+    # what compile writes parses back to the same policy
+    assert parse_bucket_policy(json.dumps(doc)).to_json() == doc
+
+
+def test_compile_bucket_and_out(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    one = run_cli("compile", str(spec), "--bucket", "logs-raw")
+    assert one.exit_code == 0
+    assert json.loads(one.output)["Statement"][0]["Action"] == ["oss:GetObject"]
+    missing = run_cli("compile", str(spec), "--bucket", "nope")
+    assert missing.exit_code == 2 and "no such bucket" in missing.output
+    assert run_cli("compile", str(spec), "--bucket", "logs-dr").exit_code == 2
+    out = tmp_path / "out"
+    assert run_cli("compile", str(spec), "--out", str(out)).exit_code == 0
+    written = json.loads((out / "buckets" / "logs-raw.policy.json").read_text())
+    assert written == json.loads(one.output)
+    assert not (out / "buckets" / "logs-dr.policy.json").exists()
+    assert run_cli("compile", str(spec), "--out", str(out), "--check").exit_code == 0
+    (out / "buckets" / "gone.policy.json").write_text("{}")
+    stale = run_cli("compile", str(spec), "--out", str(out), "--check")
+    assert stale.exit_code == 4 and "extra:" in stale.output and "gone.policy.json" in stale.output
+
+
+def _explain(tmp_path: Path, *args: str, identity: dict | None = None) -> tuple[int, str]:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC)
+    bp = tmp_path / "bp.json"
+    bp.write_text(run_cli("compile", str(spec), "--bucket", "logs-raw").output)
+    files = []
+    if identity is not None:
+        ident = tmp_path / "id.json"
+        ident.write_text(json.dumps(identity))
+        files.append(str(ident))
+    result = run_cli("explain", *files, "--bucket-policy", str(bp), *args)
+    return result.exit_code, result.output
+
+
+def _req(key: str, action: str = "oss:GetObject") -> list[str]:
+    return ["--action", action, "--resource", f"acs:oss:*:{ACCOUNT}:logs-raw/{key}"]
+
+
+def test_explain_with_a_bucket_policy(tmp_path: Path) -> None:
+    code, out = _explain(tmp_path, "--principal", "user:analytics-bot", *_req("exports/a"))
+    assert code == 0 and out.startswith("allow:") and "bucket policy: allow" in out
+    code, out = _explain(
+        tmp_path, "--principal", "user:other", *_req("exports/a"), "--expect", "deny"
+    )
+    assert code == 0 and out.startswith("implicit_deny:")
+    # anonymous: allowed only with the condition the statement names
+    code, out = _explain(tmp_path, "--anonymous", *_req("public/x"))
+    assert out.startswith("implicit_deny:")
+    code, out = _explain(
+        tmp_path, "--anonymous", *_req("public/x"), "--context", "acs:SourceVpc=vpc-abc"
+    )
+    assert out.startswith("allow:")
+    # an identity Allow is overruled by the bucket policy's Deny (Principal [] is "*" with no
+    # condition: everyone but the owner)
+    allow_all = {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}],
+    }
+    code, out = _explain(
+        tmp_path,
+        "--principal",
+        "3333333333333333",
+        *_req("x", "oss:DeleteObject"),
+        "--format",
+        "json",
+        identity=allow_all,
+    )
+    doc = json.loads(out)
+    assert doc["decision"] == "explicit_deny" and doc["identity"]["decision"] == "allow"
+    # the owner is not bound by "*" without a condition
+    code, out = _explain(tmp_path, "--owner", *_req("x", "oss:DeleteObject"))
+    assert out.startswith("allow:")
+    code, out = _explain(tmp_path, "--owner", *_req("x", "oss:DeleteObject"), "--expect", "deny")
+    assert code == 3
+
+
+def test_explain_bucket_policy_bad_input(tmp_path: Path) -> None:
+    code, out = _explain(tmp_path, *_req("x"))
+    assert code == 2 and "say who asks" in out
+    code, out = _explain(tmp_path, "--owner", "--anonymous", *_req("x"))
+    assert code == 2
+    r = run_cli("explain", "--principal", "1", *_req("x"))
+    assert r.exit_code == 2 and "need --bucket-policy" in r.output
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"*"}]}')
+    r = run_cli("explain", "--bucket-policy", str(bad), "--owner", *_req("x"))
+    assert r.exit_code == 2 and "Principal" in r.output
