@@ -191,3 +191,81 @@ def test_explain_bucket_policy_bad_input(tmp_path: Path) -> None:
     bad.write_text('{"Statement":[{"Effect":"Allow","Action":"oss:*","Resource":"*"}]}')
     r = run_cli("explain", "--bucket-policy", str(bad), "--owner", *_req("x"))
     assert r.exit_code == 2 and "Principal" in r.output
+
+
+# ------------------------------------------------------------------ lint: PG3xx
+
+
+def _bucket_findings(*statements: dict[str, object]) -> list[tuple[str, str, str]]:
+    from permgen.lint.engine import lint_policy
+
+    text = json.dumps({"Version": "1", "Statement": list(statements)})
+    return [(f.rule_id, f.path, f.message) for f in lint_policy(text)]
+
+
+OBJ = f"acs:oss:*:{ACCOUNT}:b/*"
+
+
+def test_pg301_source_ip_needs_source_vpc() -> None:
+    ip = {"IpAddress": {"acs:SourceIp": ["203.0.113.0/24"]}}
+    st = {"Effect": "Allow", "Principal": [ACCOUNT], "Action": "oss:GetObject", "Resource": OBJ}
+    (f,) = [f for f in _bucket_findings({**st, "Condition": ip}) if f[0] == "PG301"]
+    assert f[1] == "Statement[0].Condition" and "acs:SourceVpc should be set" in f[2]
+    both = {**ip, "StringLike": {"acs:SourceVpc": ["vpc-*"]}}
+    assert "PG301" not in {f[0] for f in _bucket_findings({**st, "Condition": both})}
+
+
+def test_pg302_anonymous_allow_without_condition() -> None:
+    st = {"Effect": "Allow", "Action": "oss:GetObject", "Resource": OBJ}
+    for principal in (["*"], [], "*"):
+        found = [f for f in _bucket_findings({**st, "Principal": principal}) if f[0] == "PG302"]
+        assert [f[1] for f in found] == ["Statement[0].Principal"], principal
+    vpc = {"StringEquals": {"acs:SourceVpc": ["vpc-a"]}}
+    assert not _bucket_findings({**st, "Principal": ["*"], "Condition": vpc})
+    # a Deny to everyone is a lock, not an exposure
+    assert not _bucket_findings({**st, "Principal": ["*"], "Effect": "Deny"})
+
+
+def test_pg303_destructive_actions_to_other_accounts() -> None:
+    base = {"Effect": "Allow", "Resource": OBJ}
+    other = _bucket_findings(
+        {**base, "Principal": ["1111111111111111"], "Action": "oss:DeleteObject"}
+    )
+    assert [(f[0], f[1]) for f in other if f[0].startswith("PG3")] == [
+        ("PG303", "Statement[0].Action")
+    ]
+    (msg,) = [f[2] for f in other if f[0] == "PG303"]
+    assert "oss:DeleteObject" in msg and "1111111111111111" in msg
+    foreign_role = "arn:sts::1111111111111111:assumed-role/R/*"
+    assert "PG303" in {
+        f[0]
+        for f in _bucket_findings(
+            {**base, "Principal": [foreign_role], "Action": "oss:DeleteObject"}
+        )
+    }
+    # the owner's own roles and users, and read-only grants, are not flagged
+    own_role = f"arn:sts::{ACCOUNT}:assumed-role/R/*"
+    for principal, action in (
+        ([own_role], "oss:DeleteObject"),
+        ([ACCOUNT], "oss:DeleteObject"),
+        (["user:bot"], "oss:DeleteObject"),
+        (["1111111111111111"], "oss:GetObject"),
+    ):
+        found = _bucket_findings({**base, "Principal": principal, "Action": action})
+        assert "PG303" not in {f[0] for f in found}, principal
+    # NotAction: everything but reads, to another account, includes destructive actions
+    not_action = {**base, "Principal": ["1111111111111111"], "NotAction": "oss:Get*"}
+    assert "PG303" in {f[0] for f in _bucket_findings(not_action)}
+
+
+def test_lint_checks_the_bucket_policies_of_a_spec(tmp_path: Path) -> None:
+    from permgen.lint.engine import lint_files
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(SPEC.replace('        conditions: {source_vpc: ["vpc-abc"]}\n', ""))
+    report = lint_files([spec])
+    found = [(f.rule_id, f.source, f.path) for f in report.findings]
+    assert ("PG302", f"{spec}#buckets.logs-raw", "Statement[1].Principal") in found
+    assert run_cli("lint", str(spec)).exit_code == 3
+    spec.write_text(SPEC)
+    assert not lint_files([spec]).findings
