@@ -382,3 +382,51 @@ def test_diff_command_on_two_bucket_policies(tmp_path: Path) -> None:
     )
     mixed = run_cli("diff", str(old), str(identity))
     assert mixed.exit_code == 2 and "not a bucket policy" in mixed.output
+
+
+# ------------------------------------------------------------------ review
+
+
+def _git(repo: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def test_review_shows_bucket_changes_and_gates_them(tmp_path: Path) -> None:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "config", "user.email", "t@example.invalid")
+    _git(tmp_path, "config", "user.name", "t")
+    spec = tmp_path / "roles.yaml"
+    spec.write_text(SPEC)
+    _git(tmp_path, "add", "roles.yaml")
+    _git(tmp_path, "commit", "-q", "-m", "base")
+    args = ("review", str(spec), "--base", "main")
+    # unchanged buckets: nothing to report, the gate passes
+    same = run_cli(*args, "--fail-on-new-access")
+    assert same.exit_code == 0 and "~ bucket" not in same.output
+    spec.write_text(
+        SPEC.replace("versioning: enabled", "versioning: suspended").replace(
+            'actions: ["oss:DeleteObject"]', 'actions: ["oss:PutObject"]'
+        )
+    )
+    text = run_cli(*args)
+    assert text.exit_code == 0
+    assert "~ bucket logs-raw (changed)" in text.output
+    assert "protection: versioning: enabled -> suspended [destructive: weaker]" in text.output
+    assert "principal anyone else: no longer denied: oss:DeleteObject" in text.output
+    assert "principal anyone else: newly denied: oss:PutObject" in text.output
+    gate = run_cli(*args, "--fail-on-new-access")
+    assert gate.exit_code == 3 and "bucket(s) with new access or weaker protection" in gate.output
+    assert run_cli(*args, "--fail-on-risk", "destructive").exit_code == 3
+    doc = json.loads(run_cli(*args, "--format", "json").output)
+    (bucket,) = doc["buckets"]
+    assert bucket["bucket"] == "logs-raw" and bucket["status"] == "changed"
+    assert {"change": "versioning: enabled -> suspended", "weakens": True} in bucket["settings"]
+    assert bucket["policy"]["equivalent"] is False
+    md = run_cli(*args, "--format", "markdown").output
+    assert "~ bucket logs-raw (changed)" in md
+    # a protective change only (versioning enabled where it was not) is not new access
+    spec.write_text(SPEC.replace("  logs-dr: {}", "  logs-dr: {versioning: enabled}"))
+    safe = run_cli(*args, "--fail-on-new-access")
+    assert safe.exit_code == 0 and "versioning: unmanaged -> enabled" in safe.output
