@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from permgen.account.oss import LifecycleRule, OssApi, OverwriteRule, ReplicationRule
 from permgen.errors import InputError, PolicyParseError
+from permgen.semantics.bucket_diff import BucketDiff, diff_bucket_policies
 from permgen.semantics.bucket_policy import BucketPolicy, parse_bucket_policy
 from permgen.spec.compile import (
     CompiledSpec,
@@ -88,12 +89,29 @@ class BucketChange:
     needs: str = ""
     impossible: str = ""
     payload: Any = field(default=None, compare=False, repr=False)
+    #: for policy-put over an existing policy: its exact diff per class of callers
+    diff: BucketDiff | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> str:
         return f"~ bucket {self.bucket}: {self.summary}"
 
+    def diff_lines(self) -> list[str]:
+        out = []
+        for e in self.diff.entries if self.diff is not None else ():
+            counts = [
+                (len(e.allowed.new_access), "newly allowed"),
+                (len(e.allowed.removed_access), "no longer allowed"),
+                (len(e.denied.new_access), "newly denied"),
+                (len(e.denied.removed_access), "no longer denied"),
+            ]
+            shown = ", ".join(f"{n} {what}" for n, what in counts if n)
+            out.append(f"    principal {e.principal}: {shown} (region(s))")
+        return out
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"bucket": self.bucket, "action": self.kind, "summary": self.summary}
+        if self.diff is not None:
+            out["policy_diff"] = self.diff.to_json()
         if self.needs:
             out["needs_flag"] = f"{FLAGS[self.needs]} {self.bucket}"
         if self.impossible:
@@ -137,7 +155,9 @@ class BucketPlan:
         for c in self.refused:
             why = c.impossible or f"refused without {FLAGS[c.needs]} {c.bucket}"
             out.append(f"! bucket {c.bucket}: {c.summary}: {why}")
-        out += [c.describe() for c in self.changes]
+        for c in self.changes:
+            out.append(c.describe())
+            out += c.diff_lines()
         return out
 
 
@@ -349,12 +369,16 @@ def _policy(b: BucketSpec, want: BucketPolicy | None, oss: OssApi) -> list[Bucke
             )
         ]
     assert want is not None
+    diff = None
     if cur_text is not None:
         try:
-            if _canonical(parse_bucket_policy(cur_text)) == _canonical(want):
-                return []
+            current = parse_bucket_policy(cur_text)
         except PolicyParseError:
-            pass
+            current = None
+        if current is not None:
+            if _canonical(current) == _canonical(want):
+                return []
+            diff = diff_bucket_policies(current, want)
     verb = "put" if cur_text is None else "replace"
     return [
         BucketChange(
@@ -362,6 +386,7 @@ def _policy(b: BucketSpec, want: BucketPolicy | None, oss: OssApi) -> list[Bucke
             "policy-put",
             f"{verb} the bucket policy ({len(want.statements)} statement(s))",
             payload=bucket_policy_text(want),
+            diff=diff,
         )
     ]
 

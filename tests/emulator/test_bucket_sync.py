@@ -213,3 +213,15 @@ def test_a_missing_bucket_or_user_refuses_before_any_write(emu: Emulator, tmp_pa
     # a flag naming a bucket the spec does not have is bad input
     typo = run_cli("plan", _spec(tmp_path, BASE), "--allow-delete-bucket-policy", "logs-rwa")
     assert typo.exit_code == 2 and "logs-rwa" in typo.output
+
+
+def test_plan_shows_a_replaced_policy_per_principal(emu: Emulator, tmp_path: Path) -> None:
+    _applied(emu, tmp_path)
+    wider = _spec(tmp_path, BASE.replace('["oss:GetObject"]', '["oss:GetObject", "oss:PutObject"]'))
+    plan = run_cli("plan", wider)
+    assert "~ bucket logs-raw: replace the bucket policy (1 statement(s))" in plan.output
+    # the user: marker is compared as the UID it resolves to: only new access is listed
+    assert f"    principal {_uid(emu)}: 1 newly allowed (region(s))" in plan.output
+    doc = json.loads(run_cli("plan", wider, "--format", "json").output)
+    (change,) = doc["buckets"]["changes"]
+    assert change["policy_diff"]["equivalent"] is False
