@@ -216,6 +216,17 @@ class RamOperations:
             return int(value)
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+    def user_id(self, user_name: str) -> str | None:
+        """A RAM user's UID (GetUser's UserId), the name OSS bucket policies use for the user;
+        None on EntityNotExist.User."""
+        try:
+            out = self.invoke("GetUser", {"UserName": user_name})
+        except CloudError as exc:
+            if exc.code == "EntityNotExist.User":
+                return None
+            raise
+        return str(out["User"]["UserId"])
+
 
 def _items(out: dict[str, Any], outer: str, inner: str) -> list[dict[str, Any]]:
     """RAM wraps lists as ``{"Policies": {"Policy": [...]}}``; an empty list may come back

@@ -50,3 +50,56 @@ def ram_client(
         access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
     )
     return SdkRamClient(caller, ClientConfig(endpoint=endpoint, region=region))
+
+
+def oss_client(
+    endpoint: str | None,
+    region: str,
+    profile: str | None,
+    access_key_id: str | None,
+    access_key_secret: str | None,
+) -> Any:
+    """The OSS adapter (buckets: of plan and apply) with the same caller and endpoint."""
+    from permgen.account.credentials import resolve
+    from permgen.account.oss_sdk import SdkOssClient
+    from permgen.account.types import ClientConfig
+
+    caller = resolve(
+        access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
+    )
+    return SdkOssClient(caller, ClientConfig(endpoint=endpoint, region=region))
+
+
+def bucket_flag_options(func: F) -> F:
+    """``--allow-suspend-versioning BUCKET`` and the other flags that allow one weakening
+    change each (account.bucket_sync.FLAGS)."""
+    helps = {
+        "suspend-versioning": "Allow suspending versioning of BUCKET (repeatable).",
+        "abort-retention": "Allow aborting (replacing) the unlocked retention policy of BUCKET (repeatable).",
+        "remove-replication": "Allow removing replication rules of BUCKET (repeatable).",
+        "remove-overwrite-protection": "Allow removing overwrite-protection rules of BUCKET (repeatable).",
+        "delete-bucket-policy": "Allow deleting the bucket policy of BUCKET (repeatable).",
+    }
+    for name, text in reversed(list(helps.items())):
+        func = click.option(
+            f"--allow-{name}",
+            "allow_" + name.replace("-", "_"),
+            multiple=True,
+            metavar="BUCKET",
+            help=text,
+        )(func)
+    return func
+
+
+def bucket_allowances(kwargs: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The FLAGS keys -> buckets given with the ``--allow-...`` options."""
+    return {
+        name: tuple(kwargs.get("allow_" + name.replace("-", "_")) or ())
+        for name in (
+            "suspend-versioning",
+            "abort-retention",
+            "remove-replication",
+            "remove-overwrite-protection",
+            "delete-bucket-policy",
+        )
+    }

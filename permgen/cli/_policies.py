@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from permgen.errors import InputError, PolicyParseError
 from permgen.policy.model import Policy, loads_lenient, parse_policy
+
+if TYPE_CHECKING:
+    from permgen.semantics.bucket_policy import BucketPolicy
 
 
 def read_policies(source: str) -> list[Policy]:
@@ -38,4 +42,28 @@ def read_policies(source: str) -> list[Policy]:
     return [Policy(policy.statements, name=label)]
 
 
-__all__ = ["read_policies"]
+def read_bucket_policy(source: str) -> BucketPolicy | None:
+    """The file as a bucket policy when some statement has a ``Principal``; None when it is
+    not one (an identity policy, an array, a ``{name: policy}`` object). ``-`` is never read
+    here (standard input can be read once: it is an identity policy)."""
+    from permgen.semantics.bucket_policy import parse_bucket_policy
+
+    if source == "-":
+        return None
+    try:
+        text = Path(source).read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # read_policies reports it
+    doc = loads_lenient(text, source=source)
+    if not isinstance(doc, dict):
+        return None
+    raw = next((v for k, v in doc.items() if str(k).lower() == "statement"), None)
+    raw = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(raw, list) or not any(
+        isinstance(s, dict) and any(str(k).lower() == "principal" for k in s) for s in raw
+    ):
+        return None
+    return parse_bucket_policy(doc, source=source)
+
+
+__all__ = ["read_bucket_policy", "read_policies"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from permgen.cli._account import account_options, ram_client
+from permgen.cli._account import account_options, bucket_allowances, bucket_flag_options
 from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
@@ -21,6 +22,7 @@ from permgen.errors import ExitCode
     "detach and delete those whose role left the spec.",
 )
 @account_options
+@bucket_flag_options
 @handle_errors
 @batch
 def command(
@@ -32,6 +34,7 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    **allow: tuple[str, ...],
 ) -> int:
     """Make the account match SPEC: shows the plan, asks, then carries it out in a safe order
     (policies first, then attachments, detachments and deletions last). Safe to run again
@@ -40,21 +43,28 @@ def command(
     Refuses before its first write when a principal the spec names does not exist or a
     policy of a role's name is not permgen's.
 
+    With a buckets: section, also syncs each bucket's protections and policy, after the
+    RAM changes. It never suspends versioning, aborts a retention policy, removes a
+    replication or overwrite-protection rule or deletes a bucket policy unless the
+    matching --allow-... flag names that bucket: without it, it refuses before any write.
+
     Exit codes: 0; 1 cloud error (what was done before it and what is left are said); 2 bad
     input, a missing principal or a conflict.
     """
-    from permgen.account.sync import Change, apply, plan_account
-    from permgen.cli.plan_cmd import show
+    from permgen.account.bucket_sync import apply_buckets
+    from permgen.account.sync import Change, apply
+    from permgen.cli.plan_cmd import plan_all, show
     from permgen.errors import PermgenError
-    from permgen.spec.compile import compile_file
 
-    client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
-    planned = plan_account(compile_file(spec), client, prune=prune)
-    show(planned, "text")
-    if planned.empty:
+    account = (endpoint, region, profile, access_key_id, access_key_secret)
+    client, planned, oss, buckets = plan_all(spec, bucket_allowances(allow), account, prune=prune)
+    show(planned, "text", buckets)
+    if planned.empty and (buckets is None or buckets.empty):
         return int(ExitCode.OK)
     if planned.blocked:
         apply(client, planned)  # raises the refusal (InputError) before any write
+    if buckets is not None and buckets.blocked:
+        apply_buckets(oss, buckets)  # raises the refusal (InputError) before any write
     if not yes and not click.confirm("apply these changes?", default=False):
         click.echo("nothing changed", err=True)
         return int(ExitCode.OK)
@@ -73,5 +83,20 @@ def command(
         for a in left:
             click.echo(f"  left: {a.describe()}", err=True)
         raise
-    click.echo(f"applied {len(done)} change(s)")
+    bucket_done: list[Any] = []
+    if buckets is not None:
+        try:
+            apply_buckets(oss, buckets, bucket_done)
+        except PermgenError:
+            left = buckets.changes[len(bucket_done) :]
+            click.echo(
+                f"permgen: stopped by an error after {len(done)} policy change(s) and "
+                f"{len(bucket_done)} of {len(buckets.changes)} bucket change(s); run apply "
+                "again to finish",
+                err=True,
+            )
+            for c in left:
+                click.echo(f"  left: {c.describe()}", err=True)
+            raise
+    click.echo(f"applied {len(done) + len(bucket_done)} change(s)")
     return int(ExitCode.OK)

@@ -17,6 +17,12 @@ from permgen.errors import ExitCode, UsageError
     "--role", "roles", multiple=True, metavar="R", help="Compile only this role (repeatable)."
 )
 @click.option(
+    "--bucket",
+    "bucket",
+    metavar="B",
+    help="Print the bucket policy of this bucket of the spec's buckets: section.",
+)
+@click.option(
     "--var",
     "variables",
     multiple=True,
@@ -58,6 +64,7 @@ from permgen.errors import ExitCode, UsageError
 def command(
     spec: Path,
     roles: tuple[str, ...],
+    bucket: str | None,
     variables: tuple[str, ...],
     out: Path | None,
     fmt: str,
@@ -68,7 +75,9 @@ def command(
     """Compile the roles of SPEC into minimal RAM policies.
 
     \b
-    With --out: one DIR/<role>.json (or .tf) per role.
+    With --out: one DIR/<role>.json (or .tf) per role, and (JSON) one
+    DIR/buckets/<bucket>.policy.json per bucket policy of the buckets: section.
+    Else with --bucket B: that bucket's policy on stdout.
     Else with one --role: that policy on stdout.
     Else: a JSON object {role: policy} on stdout.
 
@@ -85,6 +94,21 @@ def command(
     compiled = compile_file(
         spec, roles=roles or None, values=parse_vars(variables), templates_dir=templates_dir
     )
+    if bucket is not None:
+        from permgen.spec.compile import bucket_policy_text
+
+        if out is not None or roles or fmt != "json":
+            raise UsageError(
+                "--bucket prints one bucket policy; it takes no --out, --role or --format"
+            )
+        if bucket not in compiled.buckets:
+            known = ", ".join(compiled.buckets) or "none"
+            raise UsageError(f"--bucket {bucket}: the spec has no such bucket (buckets: {known})")
+        policy = compiled.buckets[bucket]
+        if policy is None:
+            raise UsageError(f"--bucket {bucket}: the spec gives this bucket no policy: key")
+        click.echo(bucket_policy_text(policy, indent=indent), nl=False)
+        return int(ExitCode.OK)
     if out is not None:
         files = render_outputs(compiled, fmt=fmt, indent=indent)
         if check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -65,6 +66,8 @@ def command(
     for each difference, the statement responsible and its risk classes. Against a principal,
     new access is what the role would add and removed access what the principal has today
     beyond the role (its own policies and, for a user, its groups').
+    Two bucket policies (statements with a Principal) are diffed per class of callers:
+    each principal either names, anyone else, and the bucket owner.
     Exit codes: 0; 3 new access with --fail-on-new-access, or with a risk class of
     --fail-on-risk; 2 bad input; 1 cloud error.
     """
@@ -93,7 +96,13 @@ def command(
     else:
         if new is None:
             raise UsageError("give two policy files: permgen diff OLD NEW")
-        from permgen.cli._policies import read_policies
+        from permgen.cli._policies import read_bucket_policy, read_policies
+
+        bucket_sides = read_bucket_policy(old), read_bucket_policy(new)
+        if any(side is not None for side in bucket_sides):
+            return _bucket_diff(
+                old, new, bucket_sides, fmt, fail_on_new_access, risks, MissingKey(missing_key)
+            )
 
         old_label, new_label = old, new
         old_set, new_set = read_policies(old), read_policies(new)
@@ -104,6 +113,45 @@ def command(
         click.echo(diff_markdown(result, old=old_label, new=new_label), nl=False)
     else:
         click.echo(diff_text(result, old=old_label, new=new_label), nl=False)
+    if fail_on_new_access and result.new_access:
+        return int(ExitCode.CHECK_FAILED)
+    risky = [r for r in result.risks() if r in risks]
+    if risky:
+        click.echo(
+            "permgen: diff check failed: new access with risk "
+            + ", ".join(r for r in risks if r in risky),
+            err=True,
+        )
+        return int(ExitCode.CHECK_FAILED)
+    return int(ExitCode.OK)
+
+
+def _bucket_diff(
+    old: str,
+    new: str,
+    sides: tuple[Any, Any],
+    fmt: str,
+    fail_on_new_access: bool,
+    risks: Any,
+    missing_key: Any,
+) -> int:
+    """``diff OLD NEW`` of two bucket policies: per class of callers (docs/commands/diff.md)."""
+    from permgen.semantics.bucket_diff import diff_bucket_policies
+    from permgen.semantics.render import bucket_diff_text
+
+    if any(side is None for side in sides):
+        which = old if sides[0] is None else new
+        raise UsageError(
+            f"{which} is not a bucket policy (no Principal) but the other file is: diff two "
+            "bucket policies, or two identity policies"
+        )
+    result = diff_bucket_policies(sides[0], sides[1], missing_key=missing_key)
+    if fmt == "json":
+        click.echo(json.dumps({"old": old, "new": new, **result.to_json()}, indent=2))
+    elif fmt == "markdown":
+        click.echo("```\n" + bucket_diff_text(result, old=old, new=new) + "```")
+    else:
+        click.echo(bucket_diff_text(result, old=old, new=new), nl=False)
     if fail_on_new_access and result.new_access:
         return int(ExitCode.CHECK_FAILED)
     risky = [r for r in result.risks() if r in risks]

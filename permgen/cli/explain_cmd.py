@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 @click.command("explain")
-@click.argument("policies", nargs=-1, required=True, metavar="POLICY...")
+@click.argument("policies", nargs=-1, required=False, metavar="POLICY...")
 @click.option("--action", required=True, help="The action, e.g. oss:GetObject.")
 @click.option(
     "--resource",
@@ -38,6 +38,32 @@ if TYPE_CHECKING:
     multiple=True,
     metavar="FILE",
     help="Decide as an STS token: this session policy AND the POLICY files.",
+)
+@click.option(
+    "--bucket-policy",
+    "bucket_policy",
+    metavar="FILE",
+    help="Decide with this bucket policy too: a Deny in either side wins, else an Allow in "
+    "either allows. Say who asks with --principal, --owner or --anonymous.",
+)
+@click.option(
+    "--principal",
+    "principal_ids",
+    multiple=True,
+    metavar="ID",
+    help="With --bucket-policy: a name the caller has in a bucket policy's Principal: an "
+    "account or RAM-user UID, arn:sts::UID:assumed-role/ROLE/SESSION, or user:NAME as "
+    "compile writes it (repeatable).",
+)
+@click.option(
+    "--owner",
+    is_flag=True,
+    help="With --bucket-policy: the caller is the bucket's owning account.",
+)
+@click.option(
+    "--anonymous",
+    is_flag=True,
+    help="With --bucket-policy: an unsigned request (no identity policies).",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -63,6 +89,10 @@ def command(
     resource: str,
     context: tuple[str, ...],
     session: tuple[str, ...],
+    bucket_policy: str | None,
+    principal_ids: tuple[str, ...],
+    owner: bool,
+    anonymous: bool,
     fmt: str,
     expect: str | None,
     context_complete: bool,
@@ -74,6 +104,10 @@ def command(
     which condition keys the request does not give could change the answer (and to what).
     --expect fails when the answer holds only because such a key is absent, unless
     --context-complete says the request really has no other keys.
+    With --bucket-policy FILE: the decision of the caller's POLICY files and the bucket
+    policy together (docs/semantics.md); --owner holds every permission on the identity
+    side, --anonymous none.
+
     Exit codes: 0; 3 when --expect does not hold; 2 bad input (an unknown action, a
     resource that is not an ARN, an unreadable policy).
     """
@@ -88,6 +122,25 @@ def command(
             raise UsageError(f"--context {pair!r}: expected KEY=VALUE")
         ctx[key] = value
     _check_action(action)
+    if bucket_policy is not None:
+        return _explain_bucket(
+            policies,
+            action,
+            resource,
+            ctx,
+            session,
+            bucket_policy,
+            principal_ids,
+            owner=owner,
+            anonymous=anonymous,
+            fmt=fmt,
+            expect=expect,
+            missing_key=missing_key,
+        )
+    if principal_ids or owner or anonymous:
+        raise UsageError("--principal, --owner and --anonymous need --bucket-policy")
+    if not policies:
+        raise UsageError("give at least one POLICY file (or --bucket-policy)")
     loaded = [p for src in policies for p in read_policies(src)]
     session_policies = [p for src in session for p in read_policies(src)] if session else None
     _check_resource(resource, [*loaded, *(session_policies or ())])
@@ -113,6 +166,87 @@ def command(
             "give the keys with --context, or --context-complete if the request has none",
             err=True,
         )
+        return int(ExitCode.CHECK_FAILED)
+    return int(ExitCode.OK)
+
+
+def _explain_bucket(
+    policies: tuple[str, ...],
+    action: str,
+    resource: str,
+    ctx: dict[str, str],
+    session: tuple[str, ...],
+    bucket_file: str,
+    principal_ids: tuple[str, ...],
+    *,
+    owner: bool,
+    anonymous: bool,
+    fmt: str,
+    expect: str | None,
+    missing_key: str,
+) -> int:
+    """``explain --bucket-policy``: the combined decision of identity and bucket policies."""
+    from pathlib import Path
+
+    from permgen.cli._policies import read_policies
+    from permgen.errors import InputError
+    from permgen.semantics import MissingKey, Request
+    from permgen.semantics.bucket_policy import Caller, CombinedEvaluator, parse_bucket_policy
+
+    if owner and anonymous:
+        raise UsageError("--owner and --anonymous exclude each other")
+    if anonymous and (policies or session or principal_ids):
+        raise UsageError(
+            "--anonymous: an unsigned request has no POLICY files, --session-policy or --principal"
+        )
+    if owner and (policies or session):
+        raise UsageError("--owner: the bucket owner holds every permission; give no POLICY files")
+    if not (owner or anonymous or principal_ids):
+        raise UsageError(
+            "--bucket-policy: say who asks with --principal ID, --owner or --anonymous"
+        )
+    try:
+        raw = Path(bucket_file).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{bucket_file}: cannot read ({exc.strerror})") from None
+    bucket = parse_bucket_policy(raw, source=bucket_file)
+    loaded = [p for src in policies for p in read_policies(src)]
+    session_policies = [p for src in session for p in read_policies(src)] if session else None
+    _check_resource(resource, loaded)
+    caller = Caller(principal_ids, owner=owner, anonymous=anonymous)
+    request = Request(action, resource, ctx)
+    decision = CombinedEvaluator(
+        caller, loaded, bucket, session=session_policies, missing_key=MissingKey(missing_key)
+    ).decide(request)
+    if fmt == "json":
+        doc = decision.to_json()
+        doc["request"] = request.to_json()
+        doc["caller"] = {"ids": list(principal_ids), "owner": owner, "anonymous": anonymous}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        who = (
+            "the bucket owner"
+            if owner
+            else "an anonymous caller"
+            if anonymous
+            else ", ".join(principal_ids)
+        )
+        out = [f"{decision.kind}: {request.action} on {request.resource} by {who}"]
+        ident = (
+            "owner: every permission"
+            if owner
+            else "none (anonymous)"
+            if anonymous
+            else decision.identity.kind
+        )
+        out.append(f"  identity policies: {ident}")
+        if not owner and not anonymous:
+            out += _decision_lines(decision.identity, "    ")
+        out.append(f"  bucket policy: {decision.bucket.kind}")
+        out += _decision_lines(decision.bucket, "    ")
+        click.echo("\n".join(out) + "\n", nl=False)
+    if expect is not None and (expect == "allow") != decision.allowed:
+        click.echo(f"permgen: expected {expect}, got {decision.kind}", err=True)
         return int(ExitCode.CHECK_FAILED)
     return int(ExitCode.OK)
 

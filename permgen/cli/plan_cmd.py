@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from permgen.cli._account import account_options, ram_client
+from permgen.cli._account import account_options, bucket_allowances, bucket_flag_options
 from permgen.cli._common import batch, handle_errors
-from permgen.errors import ExitCode
+from permgen.errors import ExitCode, UsageError
 
 
 def plan_json(planned: object) -> dict[str, object]:
@@ -65,12 +66,50 @@ def plan_lines(planned: object) -> list[str]:
     return out
 
 
-def show(planned: object, fmt: str) -> None:
+NO_CHANGES = "no changes: the account matches the spec"
+
+
+def show(planned: object, fmt: str, buckets: object = None) -> None:
+    """Print the plan; ``buckets``: the plan of the spec's ``buckets:`` (a BucketPlan), if any."""
+    from permgen.account.bucket_sync import BucketPlan
+
+    assert buckets is None or isinstance(buckets, BucketPlan)
     if fmt == "json":
-        click.echo(json.dumps(plan_json(planned), indent=2))
+        doc = plan_json(planned)
+        if buckets is not None:
+            doc["buckets"] = buckets.to_json()
+            doc["in_sync"] = bool(doc["in_sync"]) and buckets.empty
+        click.echo(json.dumps(doc, indent=2))
         return
-    for line in plan_lines(planned):
+    lines = plan_lines(planned)
+    if buckets is not None and not buckets.empty:
+        lines = [line for line in lines if line != NO_CHANGES] + buckets.lines()
+    for line in lines:
         click.echo(line)
+
+
+def plan_all(
+    spec: Path, allow: dict[str, tuple[str, ...]], account: tuple[Any, ...], *, prune: bool
+) -> tuple[Any, Any, Any, Any]:
+    """(RAM client, RAM plan, OSS client or None, bucket plan or None) for ``spec``."""
+    from permgen.account.sync import plan_account
+    from permgen.cli._account import oss_client, ram_client
+    from permgen.spec.compile import compile_file
+
+    compiled = compile_file(spec)
+    client = ram_client(*account)
+    planned = plan_account(compiled, client, prune=prune)
+    unused = sorted({b for names in allow.values() for b in names} - set(compiled.spec.buckets))
+    if unused:
+        raise UsageError(f"--allow-...: the spec has no bucket {unused[0]!r}")
+    if not compiled.spec.buckets:
+        return client, planned, None, None
+    from permgen.account.bucket_sync import plan_buckets
+
+    oss = oss_client(*account)
+    region = account[1]
+    buckets = plan_buckets(compiled, oss, client.user_id, allow=allow, location=f"oss-{region}")
+    return client, planned, oss, buckets
 
 
 @click.command("plan")
@@ -91,6 +130,7 @@ def show(planned: object, fmt: str) -> None:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @account_options
+@bucket_flag_options
 @handle_errors
 @batch
 def command(
@@ -103,15 +143,18 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    **allow: tuple[str, ...],
 ) -> int:
     """Compare SPEC with the account and show what apply would do. Changes nothing.
 
+    With a buckets: section, also each bucket's protections and policy (through OSS);
+    a change that weakens a protection shows as refused unless its --allow-... flag
+    names the bucket.
+
     Exit codes: 0; 4 drift with --detailed-exitcode; 1 cloud error; 2 bad input.
     """
-    from permgen.account.sync import plan_account
-    from permgen.spec.compile import compile_file
-
-    client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
-    planned = plan_account(compile_file(spec), client, prune=prune)
-    show(planned, fmt)
-    return int(ExitCode.DRIFT) if detailed_exitcode and not planned.empty else int(ExitCode.OK)
+    account = (endpoint, region, profile, access_key_id, access_key_secret)
+    _, planned, _, buckets = plan_all(spec, bucket_allowances(allow), account, prune=prune)
+    show(planned, fmt, buckets)
+    in_sync = planned.empty and (buckets is None or buckets.empty)
+    return int(ExitCode.DRIFT) if detailed_exitcode and not in_sync else int(ExitCode.OK)

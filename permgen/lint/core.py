@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from permgen.policy.model import Policy
+
+if TYPE_CHECKING:
+    from permgen.semantics.bucket_policy import BucketPolicy
 
 SEVERITIES = ("info", "warning", "error")
 
@@ -51,13 +54,16 @@ class Finding:
 class LintContext:
     """What a rule sees: the parsed policy, where it came from, the size limit, and (when
     the policy was read from JSON that spells something the parser normalizes) the decoded
-    document as written."""
+    document as written; for a bucket policy, ``bucket``."""
 
     policy: Policy
     source: str
     size_limit: int
     session: bool = False
     document: Any = None
+    #: A bucket policy's statements with their Principal (``policy`` then holds the same
+    #: statements without it); None for an identity policy.
+    bucket: BucketPolicy | None = None
 
 
 #: What a check yields: (JSON path, message); the engine turns it into a :class:`Finding`.

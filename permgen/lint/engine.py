@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from permgen.errors import InputError, PolicyParseError
 from permgen.lint.core import Finding, LintContext, Rule, severity_at_least
@@ -16,6 +17,9 @@ from permgen.policy.model import (
     loads_lenient,
     parse_policy,
 )
+
+if TYPE_CHECKING:
+    from permgen.semantics.bucket_policy import BucketPolicy
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -74,6 +78,10 @@ def lint_policy(
         try:
             parsed = parse_policy(policy, source=source)
         except PolicyParseError as exc:
+            bucket = _as_bucket_policy(policy, source) if exc.path.endswith(".Principal") else None
+            if bucket is not None:
+                yield from lint_bucket_policy(bucket, source=source)
+                return
             yield Finding(INVALID.id, INVALID.severity, exc.detail, exc.path, source, exc.line)
             return
         text = policy.decode("utf-8") if isinstance(policy, bytes) else policy
@@ -81,6 +89,28 @@ def lint_policy(
             document = loads_lenient(text, source=source, duplicate_keys_checked=False)
         policy = parsed
     yield from run_rules(LintContext(policy, source, size_limit, session, document))
+
+
+def _as_bucket_policy(text: str | bytes, source: str) -> BucketPolicy | None:
+    """``text`` as an OSS bucket policy (statements with a string or list Principal), or
+    None when it is not one."""
+    from permgen.semantics.bucket_policy import parse_bucket_policy
+
+    try:
+        return parse_bucket_policy(text, source=source)
+    except PolicyParseError:
+        return None
+
+
+def lint_bucket_policy(
+    bucket: BucketPolicy, *, source: str = "<bucket-policy>"
+) -> Iterator[Finding]:
+    """Findings for one bucket policy: every rule over its statements, the PG3xx rules
+    over their principals too. Its size limit is OSS's (16 KB)."""
+    from permgen.semantics.bucket_policy import BUCKET_POLICY_LIMIT
+
+    bare = Policy(tuple(bs.statement for bs in bucket.statements), name=bucket.name)
+    yield from run_rules(LintContext(bare, source, BUCKET_POLICY_LIMIT, bucket=bucket))
 
 
 @dataclass
@@ -114,6 +144,11 @@ def _lint_spec(path: Path, report: LintReport) -> None:
         report.findings.append(Finding(INVALID.id, INVALID.severity, str(exc), "", str(path)))
         report.unreadable.append(str(path))
         return
+    for bucket_name, bucket in compiled.buckets.items():
+        if bucket is not None:
+            report.findings.extend(
+                lint_bucket_policy(bucket, source=f"{path}#buckets.{bucket_name}")
+            )
     for name, role in compiled.roles.items():
         source = f"{path}#{name}"
         report.findings.extend(lint_policy(role.policy, source=source))

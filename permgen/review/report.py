@@ -72,6 +72,16 @@ def review_json(review: Review) -> dict[str, Any]:
             for c in review.changes
         ],
         "principals": [_principal_json(p) for p in review.principals],
+        "buckets": [
+            {
+                "bucket": b.bucket,
+                "status": b.status,
+                "line": b.line,
+                "settings": [{"change": text, "weakens": weak} for text, weak in b.settings],
+                "policy": b.diff.to_json() if b.diff is not None else None,
+            }
+            for b in review.buckets
+        ],
     }
 
 
@@ -134,7 +144,24 @@ def review_text(review: Review, *, color: bool = False) -> str:
                 continue  # an added or removed role: its items are listed above
             for item in p.access:
                 out.append(f"      {'new' if gains else 'loses'}: {_item_line(item)}")
+    out += [style(line, bold=line.startswith("~")) for line in bucket_lines(review)]
     return "\n".join(out) + "\n"
+
+
+def bucket_lines(review: Review) -> list[str]:
+    """The buckets: changes, as text lines (text and Markdown share them)."""
+    out = []
+    for b in review.buckets:
+        out.append(f"~ bucket {b.bucket} ({b.status})")
+        for text, weak in b.settings:
+            out.append(f"    protection: {text}" + (" [destructive: weaker]" if weak else ""))
+        for e in b.diff.entries if b.diff is not None else ():
+            who = f"    principal {e.principal}"
+            out += [f"{who}: newly allowed: {_item_line(i)}" for i in e.allowed.new_access]
+            out += [f"{who}: no longer allowed: {_item_line(i)}" for i in e.allowed.removed_access]
+            out += [f"{who}: newly denied: {_item_line(i)}" for i in e.denied.new_access]
+            out += [f"{who}: no longer denied: {_item_line(i)}" for i in e.denied.removed_access]
+    return out
 
 
 def _principal_line(p: PrincipalChange) -> str:
@@ -174,6 +201,8 @@ def review_markdown(review: Review) -> str:
     if review.shared_changes:
         out.append("")
     changed = [c for c in review.changes if c.status != "unchanged"]
+    if review.buckets:
+        out += ["Buckets:", "", "```", *bucket_lines(review), "```", ""]
     if not changed and not review.principals:
         out.append("No role grants anything different.")
         return "\n".join(out) + "\n"

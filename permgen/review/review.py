@@ -28,11 +28,12 @@ from permgen.errors import InputError, SpecError
 from permgen.policy.catalog import RISK_CLASSES
 from permgen.policy.model import Policy
 from permgen.review.git import default_base, export_dir, repo_root, resolve, show, tracked
+from permgen.semantics.bucket_diff import BucketDiff, diff_bucket_policies
 from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.spec.compile import CompiledRole, CompiledSpec, compile_spec
 from permgen.spec.load import load_spec, load_yaml
 from permgen.spec.templates import only_tracked
-from permgen.spec.types import Spec
+from permgen.spec.types import BucketSpec, Spec
 
 Status = Literal["added", "removed", "changed", "unchanged", "renamed"]
 PrincipalKind = Literal["gains", "loses"]
@@ -79,6 +80,33 @@ class PrincipalChange:
 
 
 @dataclass(frozen=True)
+class BucketReview:
+    """One bucket of the spec's ``buckets:`` that changed: its policy's exact diff per class
+    of callers (None: the policy grants and denies the same), and its protection changes,
+    each ``(text, weakens)``: a weakening (suspended versioning, a shorter or dropped
+    retention, a dropped replication or overwrite rule, a new or shorter expiry) can destroy
+    data for good and counts as new access of risk ``destructive``."""
+
+    bucket: str
+    status: Status
+    diff: BucketDiff | None
+    settings: tuple[tuple[str, bool], ...] = ()
+    line: int | None = None
+
+    @property
+    def weakens(self) -> bool:
+        return any(w for _, w in self.settings)
+
+    @property
+    def new_access(self) -> bool:
+        return self.weakens or (self.diff is not None and self.diff.new_access)
+
+    def risks(self) -> set[str]:
+        out = self.diff.risks() if self.diff is not None else set()
+        return out | ({"destructive"} if self.weakens else set())
+
+
+@dataclass(frozen=True)
 class Review:
     spec: str
     base: str
@@ -86,6 +114,7 @@ class Review:
     changes: tuple[RoleChange, ...]
     shared_changes: tuple[str, ...] = field(default=())  # defaults/templates changed
     principals: tuple[PrincipalChange, ...] = field(default=())
+    buckets: tuple[BucketReview, ...] = field(default=())
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in ("added", "removed", "changed", "renamed", "unchanged")}
@@ -101,10 +130,15 @@ class Review:
 
     def risks(self) -> set[str]:
         roles = {r for c in self.changes for item in c.new_access for r in item.risk}
-        return roles | {r for p in self.gains() for r in p.risk}
+        buckets = {r for b in self.buckets for r in b.risks()}
+        return roles | {r for p in self.gains() for r in p.risk} | buckets
 
     def has_new_access(self) -> bool:
-        return any(c.new_access for c in self.changes) or any(p.access for p in self.gains())
+        return (
+            any(c.new_access for c in self.changes)
+            or any(p.access for p in self.gains())
+            or any(b.new_access for b in self.buckets)
+        )
 
 
 # --------------------------------------------------------------------------- compile both sides
@@ -333,7 +367,66 @@ def review(spec_path: str | Path, *, base: str | None = None) -> Review:
         changes=tuple(changes),
         shared_changes=shared,
         principals=tuple(_principal_changes(changes)),
+        buckets=tuple(bucket_changes(old, head)),
     )
+
+
+def _setting_changes(old: BucketSpec | None, new: BucketSpec | None) -> list[tuple[str, bool]]:
+    """The protections that differ, as (text, weakens)."""
+    o = old or BucketSpec("")
+    n = new or BucketSpec("")
+    out: list[tuple[str, bool]] = []
+    if o.versioning != n.versioning:
+        weak = o.versioning == "enabled" and n.versioning != "enabled"
+        out.append(
+            (f"versioning: {o.versioning or 'unmanaged'} -> {n.versioning or 'unmanaged'}", weak)
+        )
+    if o.retention_days != n.retention_days:
+        weak = o.retention_days is not None and (n.retention_days or 0) < o.retention_days
+        out.append(
+            (f"retention_days: {o.retention_days or 'none'} -> {n.retention_days or 'none'}", weak)
+        )
+    for key in ("overwrite_protection", "replication"):
+        before, after = set(getattr(o, key) or ()), set(getattr(n, key) or ())
+        if before != after:
+            gone = len(before - after)
+            out.append(
+                (
+                    f"{key}: {len(before)} rule(s) -> {len(after)}"
+                    + (f", {gone} removed" if gone else ""),
+                    bool(gone),
+                )
+            )
+    if (o.lifecycle or ()) != (n.lifecycle or ()):
+        before_days = {r.prefix: r.expire_days for r in o.lifecycle or ()}
+        weak = any(
+            r.prefix not in before_days or r.expire_days < before_days[r.prefix]
+            for r in n.lifecycle or ()
+        )
+        out.append(
+            (f"lifecycle: {len(o.lifecycle or ())} rule(s) -> {len(n.lifecycle or ())}", weak)
+        )
+    return out
+
+
+def bucket_changes(old: CompiledSpec | None, new: CompiledSpec) -> list[BucketReview]:
+    """Every bucket whose policy or protections differ between two compiled specs."""
+    old_buckets = dict(old.spec.buckets) if old else {}
+    old_policies = dict(old.buckets) if old else {}
+    out: list[BucketReview] = []
+    for name in sorted(set(old_buckets) | set(new.spec.buckets)):
+        o, n = old_buckets.get(name), new.spec.buckets.get(name)
+        diff = diff_bucket_policies(old_policies.get(name), new.buckets.get(name))
+        settings = tuple(_setting_changes(o, n))
+        if diff.equivalent and not settings:
+            continue
+        status: Status = "added" if o is None else "removed" if n is None else "changed"
+        out.append(
+            BucketReview(
+                name, status, None if diff.equivalent else diff, settings, n.line if n else None
+            )
+        )
+    return out
 
 
 def _principal_changes(changes: Iterable[RoleChange]) -> list[PrincipalChange]:
@@ -402,6 +495,14 @@ def gate(result: Review, *, fail_on_new_access: bool, fail_on_risk: Iterable[str
                 + (" ..." if len(gains) > 3 else "")
                 + ")"
             )
+        weakened = [b.bucket for b in result.buckets if b.new_access]
+        if weakened:
+            reasons.append(
+                f"{len(weakened)} bucket(s) with new access or weaker protection ("
+                + ", ".join(weakened[:3])
+                + (" ..." if len(weakened) > 3 else "")
+                + ")"
+            )
     risky = set(fail_on_risk) & result.risks()
     if risky:
         reasons.append("new access with risk " + ", ".join(r for r in GATE_RISKS if r in risky))
@@ -410,9 +511,11 @@ def gate(result: Review, *, fail_on_new_access: bool, fail_on_risk: Iterable[str
 
 __all__ = [
     "GATE_RISKS",
+    "BucketReview",
     "PrincipalChange",
     "Review",
     "RoleChange",
+    "bucket_changes",
     "gate",
     "review",
 ]

@@ -4,10 +4,13 @@ pull-request comments. Each takes the result and optional labels; nothing here c
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from permgen.semantics.diff import RISK_ORDER, AccessItem, DiffResult
 from permgen.semantics.evaluate import Decision, Request
+
+if TYPE_CHECKING:
+    from permgen.semantics.bucket_diff import BucketDiff
 
 DIFF_SCHEMA_VERSION = 1
 
@@ -69,6 +72,36 @@ def diff_text(result: DiffResult, *, old: str = "old", new: str = "new") -> str:
     if not result.exact:
         out.append(
             "note: the analysis hit a size limit; the differences above are real, others may exist"
+        )
+    return "\n".join(out) + "\n"
+
+
+def bucket_diff_text(result: BucketDiff, *, old: str = "old", new: str = "new") -> str:
+    """A bucket-policy diff, per class of callers: what the policy allows and what it
+    explicitly denies (a Deny overrules identity policies)."""
+    if result.equivalent:
+        return f"equivalent: {new} allows and denies every caller exactly what {old} does\n"
+    out = [f"bucket policy: access changed for {len(result.entries)} class(es) of callers"]
+    for e in result.entries:
+        out.append(f"principal {e.principal}:")
+        if not e.allowed.equivalent:
+            out.append("  allowed by the bucket policy:")
+            out += ["    " + line for line in diff_text(e.allowed, old=old, new=new).splitlines()]
+        if not e.denied.equivalent:
+            out.append("  explicitly denied by the bucket policy:")
+            text = diff_text(e.denied, old=old, new=new)
+            text = text.replace(
+                f"new access ({new} allows, {old} denies)",
+                f"newly denied ({new} denies, {old} not)",
+            ).replace(
+                f"removed access ({old} allows, {new} denies)",
+                f"no longer denied ({old} denies, {new} not)",
+            )
+            out += ["    " + line for line in text.splitlines()]
+    if not result.exact:
+        out.append(
+            "note: principal patterns overlap partly, or the analysis hit a size limit; the "
+            "differences above are real, others may exist"
         )
     return "\n".join(out) + "\n"
 

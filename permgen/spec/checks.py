@@ -116,6 +116,81 @@ def semantic_problems(data: dict[str, Any], user_templates: set[str] | None) -> 
             hint = difflib.get_close_matches(template, choices, n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(choices)})"
             problems.append(Problem(base + ("template",), f"unknown template {template!r}{extra}"))
+    problems.extend(bucket_problems(data, conditions_problems))
+    return problems
+
+
+def _resource_problem(bucket: str, resource: str) -> str | None:
+    """Why a bucket-policy resource is not within ``bucket``, or None."""
+    rel = resource
+    if resource.startswith("acs:"):
+        parts = resource.split(":", 4)
+        if len(parts) != 5 or parts[1] != "oss":
+            return f"{resource!r}: a full ARN must be acs:oss:*:<account>:{bucket}[/KEY-PATTERN]"
+        rel = parts[4]
+    if rel != bucket and not rel.startswith(bucket + "/"):
+        return (
+            f"{resource!r} is not in bucket {bucket!r} (a bucket policy governs only its own "
+            f"bucket: write {bucket} or {bucket}/KEY-PATTERN)"
+        )
+    return None
+
+
+def bucket_problems(data: dict[str, Any], conditions_problems: Any) -> list[Problem]:
+    """What the schema cannot say about ``buckets:``: retention and versioning exclude each
+    other, a rule names real targets, resources stay in their bucket, ``role:`` principals
+    need ``defaults.account``."""
+    problems: list[Problem] = []
+    account = (data.get("defaults") or {}).get("account", "*")
+    for name, bucket in (data.get("buckets") or {}).items():
+        base: tuple[Any, ...] = ("buckets", name)
+        if bucket.get("retention_days") is not None and bucket.get("versioning") in (
+            "enabled",
+            "suspended",
+        ):
+            problems.append(
+                Problem(
+                    base + ("retention_days",),
+                    "retention_days (a WORM retention policy) and versioning exclude each "
+                    "other; choose one (versioning: off, or no retention_days)",
+                )
+            )
+        for i, rule in enumerate(bucket.get("replication") or []):
+            if rule["target"] == name:
+                problems.append(
+                    Problem(
+                        base + ("replication", i, "target"), "a bucket cannot replicate to itself"
+                    )
+                )
+        rule_lists = [("overwrite_protection", "principals")]
+        statements = bucket.get("policy") or []
+        for kind, key in rule_lists:
+            for i, rule in enumerate(bucket.get(kind) or []):
+                for j, principal in enumerate(rule.get(key) or []):
+                    if principal.startswith("role:") and account == "*":
+                        problems.append(
+                            Problem(
+                                base + (kind, i, key, j),
+                                f"{principal}: a role principal needs defaults.account (the "
+                                "owner's 16-digit UID) to form arn:sts::<account>:assumed-role/...",
+                            )
+                        )
+        for i, st in enumerate(statements):
+            where = base + ("policy", i)
+            conditions_problems(st.get("conditions"), where + ("conditions",))
+            for j, principal in enumerate(st.get("principals") or []):
+                if principal.startswith("role:") and account == "*":
+                    problems.append(
+                        Problem(
+                            where + ("principals", j),
+                            f"{principal}: a role principal needs defaults.account (the "
+                            "owner's 16-digit UID) to form arn:sts::<account>:assumed-role/...",
+                        )
+                    )
+            for j, resource in enumerate(st.get("resources") or []):
+                msg = _resource_problem(name, resource)
+                if msg:
+                    problems.append(Problem(where + ("resources", j), msg))
     return problems
 
 

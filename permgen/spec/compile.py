@@ -36,10 +36,17 @@ from permgen.policy.model import (
     parse_policy,
     sorted_statements,
 )
+from permgen.semantics.bucket_policy import (
+    BUCKET_POLICY_LIMIT,
+    BucketPolicy,
+    BucketStatement,
+    parse_bucket_policy,
+)
 from permgen.spec.load import load_spec
 from permgen.spec.types import (
     BUILTIN_TEMPLATES,
     PLACEHOLDER_RE,
+    BucketSpec,
     Conditions,
     Grant,
     Role,
@@ -75,6 +82,8 @@ class CompiledRole:
 class CompiledSpec:
     spec: Spec
     roles: Mapping[str, CompiledRole]
+    #: Each ``buckets:`` entry's compiled bucket policy (None: the spec leaves it unmanaged).
+    buckets: Mapping[str, BucketPolicy | None] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- context
@@ -289,7 +298,8 @@ def compile_spec(
             templates_dir=spec.templates_dir,
             spec_path=spec.path,
         )
-    return CompiledSpec(spec=spec, roles=out)
+    buckets = {name: compile_bucket_policy(b, spec.account) for name, b in spec.buckets.items()}
+    return CompiledSpec(spec=spec, roles=out, buckets=buckets)
 
 
 def compile_file(
@@ -328,6 +338,107 @@ def session_policy(spec: Spec, role_name: str, values: Mapping[str, str]) -> Com
 
 
 # --------------------------------------------------------------------------- output
+
+
+# --------------------------------------------------------------------------- bucket policies
+
+#: The marker a ``user:NAME`` principal compiles to offline: OSS names a RAM user by its
+#: numeric UID, which only the account knows; ``plan`` resolves it (RAM GetUser's UserId).
+USER_MARKER = "user:"
+
+
+def bucket_principal(principal: str, account: str) -> str:
+    """The OSS Principal string a spec principal stands for (ram-facts O1, O3).
+
+    ``account:UID`` -> ``UID``; ``anonymous`` -> ``*`` (OSS has no narrower name for
+    unsigned callers); ``role:NAME`` -> ``arn:sts::<account>:assumed-role/NAME/*`` (every
+    session of the role); ``user:NAME`` stays ``user:NAME`` until plan resolves the UID."""
+    kind, _, name = principal.partition(":")
+    if principal == "anonymous":
+        return "*"
+    if kind == "account":
+        return name
+    if kind == "role":
+        return f"arn:sts::{account}:assumed-role/{name}/*"
+    return principal
+
+
+def unresolved_users(policy: BucketPolicy) -> list[str]:
+    """The RAM user names still written as ``user:NAME`` markers, in first-use order."""
+    seen: dict[str, None] = {}
+    for bs in policy.statements:
+        for p in bs.principals:
+            if p.startswith(USER_MARKER):
+                seen.setdefault(p[len(USER_MARKER) :], None)
+    return list(seen)
+
+
+def resolve_users(policy: BucketPolicy, uids: Mapping[str, str]) -> BucketPolicy:
+    """``policy`` with each ``user:NAME`` marker replaced by ``uids[NAME]``."""
+    return BucketPolicy(
+        tuple(
+            BucketStatement(
+                tuple(
+                    uids[p[len(USER_MARKER) :]] if p.startswith(USER_MARKER) else p
+                    for p in bs.principals
+                ),
+                bs.statement,
+            )
+            for bs in policy.statements
+        ),
+        name=policy.name,
+    )
+
+
+def _bucket_resource(resource: str, account: str) -> str:
+    return resource if resource.startswith("acs:") else _oss_arn(account, resource)
+
+
+def compile_bucket_policy(bucket: BucketSpec, account: str) -> BucketPolicy | None:
+    """The bucket policy a ``buckets:`` entry declares (None: no ``policy:`` key).
+
+    Resources are ARNs in the owner's account (``defaults.account``, ``*`` if unset); a
+    statement's ``conditions:`` become its Condition block, for Deny statements too."""
+    if bucket.policy is None:
+        return None
+    statements = []
+    for st in bucket.policy:
+        statement: dict[str, Any] = {
+            "Effect": st.effect,
+            "Principal": [bucket_principal(p, account) for p in st.principals],
+            "Action": list(st.actions),
+            "Resource": [_bucket_resource(r, account) for r in st.resources],
+        }
+        cond: dict[str, dict[str, list[str]]] = {}
+        for c in condition_block(st.conditions):
+            cond.setdefault(c.operator, {})[c.key] = list(c.values)
+        if cond:
+            statement["Condition"] = cond
+        statements.append(statement)
+    try:
+        policy = parse_bucket_policy({"Version": "1", "Statement": statements})
+    except PolicyParseError as exc:
+        raise SpecError(
+            f"bucket {bucket.name}: {exc}", path=f"buckets.{bucket.name}.policy"
+        ) from None
+    policy = BucketPolicy(policy.statements, name=bucket.name)
+    size = len(bucket_policy_text(policy).encode()) - 1  # without the final newline
+    if size > BUCKET_POLICY_LIMIT:
+        raise PolicySizeError(
+            f"bucket {bucket.name}: the compiled bucket policy is {size} bytes, "
+            f"{size - BUCKET_POLICY_LIMIT} over OSS's limit of {BUCKET_POLICY_LIMIT}",
+            role=bucket.name,
+            size=size,
+            limit=BUCKET_POLICY_LIMIT,
+        )
+    return policy
+
+
+def bucket_policy_text(policy: BucketPolicy, *, indent: int | None = None) -> str:
+    """A bucket policy as JSON text (compact by default, the form OSS's limit is on)."""
+    if indent is None:
+        return json.dumps(policy.to_json(), separators=(",", ":"), ensure_ascii=False) + "\n"
+    return json.dumps(policy.to_json(), indent=indent, ensure_ascii=False) + "\n"
 
 
 def policy_text(policy: Policy, *, indent: int | None = None) -> str:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from permgen.spec.compile import CompiledSpec, policy_text, terraform_text
+from permgen.spec.compile import CompiledSpec, bucket_policy_text, policy_text, terraform_text
 
 
 def render_outputs(
     compiled: CompiledSpec, *, fmt: str = "json", indent: int | None = None
 ) -> dict[str, str]:
-    """File name -> content for every compiled role."""
+    """File name -> content for every compiled role (and, in JSON, every bucket policy as
+    ``buckets/<bucket>.policy.json``)."""
     if fmt == "terraform":
         return {f"{name}.tf": terraform_text(r) for name, r in compiled.roles.items()}
-    return {
+    files = {
         f"{name}.json": policy_text(r.policy, indent=indent) for name, r in compiled.roles.items()
     }
+    for name, policy in compiled.buckets.items():
+        if policy is not None:
+            files[f"buckets/{name}.policy.json"] = bucket_policy_text(policy, indent=indent)
+    return files
 
 
 def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") -> list[str]:
@@ -45,6 +50,10 @@ def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") 
         for path in sorted(directory.glob(f"*{suffix}")):
             if path.name not in files:
                 problems.append(f"extra:   {path}")
+        if fmt != "terraform" and (directory / "buckets").is_dir():
+            for path in sorted((directory / "buckets").glob("*.policy.json")):
+                if f"buckets/{path.name}" not in files:
+                    problems.append(f"extra:   {path}")
     return problems
 
 

@@ -77,6 +77,47 @@ class Role:
 
 
 @dataclass(frozen=True)
+class BucketRule:
+    """An overwrite-protection, replication or lifecycle rule of a bucket (the fields its
+    kind uses; the others keep their defaults)."""
+
+    prefix: str = ""
+    suffix: str = ""
+    principals: tuple[str, ...] = ()
+    target: str = ""
+    location: str = ""
+    expire_days: int = 0
+
+
+@dataclass(frozen=True)
+class BucketStatementSpec:
+    """One bucket-policy statement as written: principals are ``user:NAME``,
+    ``role:NAME``, ``account:UID`` or ``anonymous`` (none: everyone); resources are
+    bucket-relative (``logs/exports/*``) or full ARNs."""
+
+    effect: str
+    principals: tuple[str, ...]
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    conditions: Conditions = Conditions()
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A bucket's protections and policy. A setting that is ``None`` is not managed (the
+    spec does not name it); an empty tuple for a rule list or the policy means "none"."""
+
+    name: str
+    versioning: str | None = None  # enabled | suspended | off
+    retention_days: int | None = None
+    overwrite_protection: tuple[BucketRule, ...] | None = None
+    replication: tuple[BucketRule, ...] | None = None
+    lifecycle: tuple[BucketRule, ...] | None = None
+    policy: tuple[BucketStatementSpec, ...] | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     path: str
     roles: Mapping[str, Role]
@@ -86,6 +127,9 @@ class Spec:
     #: "what changed for every role" notes).
     defaults: Any = field(default=None, repr=False, compare=False)
     templates_entry: str | None = field(default=None, repr=False, compare=False)
+    buckets: Mapping[str, BucketSpec] = field(default_factory=dict)
+    #: ``defaults.account`` (the bucket owner's UID for bucket policies), ``*`` if unset.
+    account: str = "*"
 
 
 def check_placeholder_value(name: str, value: str) -> str | None:
@@ -159,6 +203,9 @@ def build(
             else None,
             line=line_of(("roles", name)),
         )
+    buckets: dict[str, BucketSpec] = {}
+    for name, raw in (data.get("buckets") or {}).items():
+        buckets[name] = _bucket(name, raw, line_of(("buckets", name)))
     return Spec(
         path=path,
         roles=roles,
@@ -166,4 +213,47 @@ def build(
         source=text,
         defaults=data.get("defaults"),
         templates_entry=data.get("templates"),
+        buckets=buckets,
+        account=account,
+    )
+
+
+def _rules(raw: Any) -> tuple[BucketRule, ...] | None:
+    if raw is None:
+        return None
+    return tuple(
+        BucketRule(
+            prefix=r.get("prefix", ""),
+            suffix=r.get("suffix", ""),
+            principals=tuple(r.get("principals") or ()),
+            target=r.get("target", ""),
+            location=r.get("location", ""),
+            expire_days=int(r.get("expire_days", 0)),
+        )
+        for r in raw
+    )
+
+
+def _bucket(name: str, raw: Mapping[str, Any], line: int | None) -> BucketSpec:
+    policy = raw.get("policy")
+    return BucketSpec(
+        name=name,
+        versioning=raw.get("versioning"),
+        retention_days=raw.get("retention_days"),
+        overwrite_protection=_rules(raw.get("overwrite_protection")),
+        replication=_rules(raw.get("replication")),
+        lifecycle=_rules(raw.get("lifecycle")),
+        policy=None
+        if policy is None
+        else tuple(
+            BucketStatementSpec(
+                effect=st["effect"],
+                principals=tuple(st["principals"]),
+                actions=tuple(st["actions"]),
+                resources=tuple(st.get("resources") or (name, f"{name}/*")),
+                conditions=_conditions(st.get("conditions"), Conditions()),
+            )
+            for st in policy
+        ),
+        line=line,
     )

@@ -3,16 +3,16 @@ listed in :data:`RULES`, in id order.
 
 Ids are stable and never reused: ``PG0xx`` input problems (:mod:`.inputs`), ``PG1xx``
 policy rules (:mod:`.statements`), ``PG2xx`` semantic rules (:mod:`.semantic`, which need
-:mod:`permgen.semantics`).
+:mod:`permgen.semantics`), ``PG3xx`` bucket-policy rules (:mod:`.bucket`).
 """
 
 from __future__ import annotations
 
 from permgen.lint.core import Rule
-from permgen.lint.rules import inputs, semantic, statements
+from permgen.lint.rules import bucket, inputs, semantic, statements
 from permgen.lint.rules.common import RULES_BY_ID
 
-_FAMILIES = (inputs, statements, semantic)  # importing them registers their rules
+_FAMILIES = (inputs, statements, semantic, bucket)  # importing them registers their rules
 
 RULES: tuple[Rule, ...] = tuple(sorted(RULES_BY_ID.values(), key=lambda r: r.id))
 
