@@ -207,6 +207,11 @@ def compile_role(
         mode = "session"
         used = _check_values(role, values)
         fill = used
+    if role.policy is not None:  # a raw policy: kept as written (no conditions are added)
+        raw = Policy(sorted_statements(merge_statements(role.policy.statements)), name=role.name)
+        compiled = CompiledRole(name=role.name, role=role, policy=raw, mode=mode, values=used)
+        _check_size(compiled)
+        return compiled
     text = render(role.template, _context(role, fill), user_dir=templates_dir, role=role.name)
     trusted = role.template in BUILTIN_TEMPLATES
     try:
