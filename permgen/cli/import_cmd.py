@@ -54,6 +54,15 @@ def command(
         raise InputError(f"{out} exists; give --force to overwrite it")
     client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
     imported = import_account(client, recognise_templates=not raw)
+    if not imported.roles:
+        raise PermgenError(
+            "the account has no custom policy permgen can import; nothing was written"
+            + (
+                f" ({len(imported.skipped)} skipped: {imported.skipped[0][0]})"
+                if imported.skipped
+                else ""
+            )
+        )
     text = render_spec(imported, source=f"account at {endpoint}" if endpoint else "the account")
     problems = verify(imported, text)
     if problems:

@@ -266,3 +266,25 @@ def test_import_round_trips_a_generated_account_of_200_policies(tmp_path: Path) 
         found = {r.name: ("raw" if r.document is not None else "template") for r in imported.roles}
         assert found == kinds
         assert ("role:EtlRole", "AliyunOSSFullAccess") in imported.system
+
+
+def test_an_account_without_custom_policies_writes_nothing(tmp_path: Path) -> None:
+    backend, _ = _backend()
+    with Emulator(backend) as emu:
+        out = tmp_path / "imported.yaml"
+        result = _import(emu, out)
+        assert result.exit_code == 1
+        assert "no custom policy permgen can import; nothing was written" in result.output
+        assert not out.exists()
+
+
+def test_raw_keeps_every_policy_as_statements(
+    demo: tuple[Emulator, SdkRamClient], tmp_path: Path
+) -> None:
+    emu, ram = demo
+    out = tmp_path / "raw.yaml"
+    assert _import(emu, out, "--raw").exit_code == 0
+    spec = compile_file(out).spec
+    assert all(r.policy is not None for r in spec.roles.values())
+    assert _assert_equivalent_role_by_role(ram, out) == 7
+    assert plan_account(compile_file(out), ram).empty
