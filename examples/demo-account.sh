@@ -56,6 +56,11 @@ call(admin, "Ram", "AddUserToGroup", {"UserName": "analytics-bot", "GroupName": 
 call(admin, "Ram", "AttachPolicyToGroup", {"GroupName": "analysts", "PolicyName": "AliyunOSSReadOnlyAccess", "PolicyType": "System"}, config)
 PY
 permgen diff examples/platform.yaml --role analytics-reader --principal user:analytics-bot | head -12
+echo "import the account back into a spec (template roles where proven equivalent, raw ones otherwise):"
+permgen import --out "$OUT/imported.yaml" 2>&1 | sed 's/^/  /'
+sed -n '/^  # source: custom policy ingest-writer/,/adopt: true/p' "$OUT/imported.yaml"
+echo "and plan with the imported spec shows no changes:"
+permgen plan "$OUT/imported.yaml" --detailed-exitcode
 # shellcheck disable=SC1091
 source "$OUT/vendor.env"
 echo "the token vendor mints a 15-minute, write-only token for alice's prefix:"

@@ -3,20 +3,20 @@ resource "alicloud_ram_policy" "analytics_reader" {
   description     = "Read analytics exports"
   rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
   policy_document = jsonencode({
-    "Version": "1",
-    "Statement": [
+    "Version" : "1",
+    "Statement" : [
       {
-        "Effect": "Deny",
-        "Action": [
+        "Effect" : "Deny",
+        "Action" : [
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data/exports/analytics/*",
           "acs:oss:*:1234567890123456:corp-data/exports/shared/*"
         ],
-        "Condition": {
-          "StringEquals": {
-            "oss:x-oss-object-acl": [
+        "Condition" : {
+          "StringEquals" : {
+            "oss:x-oss-object-acl" : [
               "public-read",
               "public-read-write"
             ]
@@ -24,48 +24,48 @@ resource "alicloud_ram_policy" "analytics_reader" {
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:GetObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data/exports/analytics/*",
           "acs:oss:*:1234567890123456:corp-data/exports/shared/*"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           }
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:ListObjects"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           },
-          "StringLike": {
-            "oss:Prefix": [
+          "StringLike" : {
+            "oss:Prefix" : [
               "exports/analytics/*",
               "exports/shared/*"
             ]
@@ -74,4 +74,16 @@ resource "alicloud_ram_policy" "analytics_reader" {
       }
     ]
   })
+}
+
+resource "alicloud_ram_group_policy_attachment" "analytics_reader_group_analysts" {
+  policy_name = alicloud_ram_policy.analytics_reader.policy_name
+  policy_type = "Custom"
+  group_name  = "analysts"
+}
+
+resource "alicloud_ram_user_policy_attachment" "analytics_reader_user_analytics_bot" {
+  policy_name = alicloud_ram_policy.analytics_reader.policy_name
+  policy_type = "Custom"
+  user_name   = "analytics-bot"
 }

@@ -3,19 +3,19 @@ resource "alicloud_ram_policy" "console_browser" {
   description     = "Browse the reports bucket in the console"
   rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
   policy_document = jsonencode({
-    "Version": "1",
-    "Statement": [
+    "Version" : "1",
+    "Statement" : [
       {
-        "Effect": "Deny",
-        "Action": [
+        "Effect" : "Deny",
+        "Action" : [
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-reports/monthly/*"
         ],
-        "Condition": {
-          "StringEquals": {
-            "oss:x-oss-object-acl": [
+        "Condition" : {
+          "StringEquals" : {
+            "oss:x-oss-object-acl" : [
               "public-read",
               "public-read-write"
             ]
@@ -23,116 +23,116 @@ resource "alicloud_ram_policy" "console_browser" {
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:GetBucketInfo"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-reports"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           }
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:GetObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-reports/monthly/*"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           }
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:ListBuckets"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:*"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           }
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:ListObjects"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-reports"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ],
-            "oss:Delimiter": [
+            "oss:Delimiter" : [
               "/"
             ],
-            "oss:Prefix": [
+            "oss:Prefix" : [
               ""
             ]
           }
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:ListObjects"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-reports"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           },
-          "StringLike": {
-            "oss:Prefix": [
+          "StringLike" : {
+            "oss:Prefix" : [
               "monthly/*"
             ]
           }
@@ -140,4 +140,10 @@ resource "alicloud_ram_policy" "console_browser" {
       }
     ]
   })
+}
+
+resource "alicloud_ram_group_policy_attachment" "console_browser_group_finance" {
+  policy_name = alicloud_ram_policy.console_browser.policy_name
+  policy_type = "Custom"
+  group_name  = "finance"
 }

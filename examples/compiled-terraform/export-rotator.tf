@@ -3,19 +3,19 @@ resource "alicloud_ram_policy" "export_rotator" {
   description     = "Nightly job that replaces and removes old exports"
   rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
   policy_document = jsonencode({
-    "Version": "1",
-    "Statement": [
+    "Version" : "1",
+    "Statement" : [
       {
-        "Effect": "Deny",
-        "Action": [
+        "Effect" : "Deny",
+        "Action" : [
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data/exports/*"
         ],
-        "Condition": {
-          "StringEquals": {
-            "oss:x-oss-object-acl": [
+        "Condition" : {
+          "StringEquals" : {
+            "oss:x-oss-object-acl" : [
               "public-read",
               "public-read-write"
             ]
@@ -23,8 +23,8 @@ resource "alicloud_ram_policy" "export_rotator" {
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:AbortMultipartUpload",
           "oss:DeleteObject",
           "oss:GetObject",
@@ -32,44 +32,44 @@ resource "alicloud_ram_policy" "export_rotator" {
           "oss:ListParts",
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data/exports/*"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "IpAddress": {
-            "acs:SourceIp": [
+          "IpAddress" : {
+            "acs:SourceIp" : [
               "203.0.113.0/24"
             ]
           }
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:ListObjects",
           "oss:ListObjectVersions"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "IpAddress": {
-            "acs:SourceIp": [
+          "IpAddress" : {
+            "acs:SourceIp" : [
               "203.0.113.0/24"
             ]
           },
-          "StringLike": {
-            "oss:Prefix": [
+          "StringLike" : {
+            "oss:Prefix" : [
               "exports/*"
             ]
           }
@@ -77,4 +77,10 @@ resource "alicloud_ram_policy" "export_rotator" {
       }
     ]
   })
+}
+
+resource "alicloud_ram_user_policy_attachment" "export_rotator_user_rotator_bot" {
+  policy_name = alicloud_ram_policy.export_rotator.policy_name
+  policy_type = "Custom"
+  user_name   = "rotator-bot"
 }

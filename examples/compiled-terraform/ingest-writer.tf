@@ -3,19 +3,19 @@ resource "alicloud_ram_policy" "ingest_writer" {
   description     = "Write raw ingestion files; cannot delete"
   rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
   policy_document = jsonencode({
-    "Version": "1",
-    "Statement": [
+    "Version" : "1",
+    "Statement" : [
       {
-        "Effect": "Deny",
-        "Action": [
+        "Effect" : "Deny",
+        "Action" : [
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data/ingest/*"
         ],
-        "Condition": {
-          "StringEquals": {
-            "oss:x-oss-object-acl": [
+        "Condition" : {
+          "StringEquals" : {
+            "oss:x-oss-object-acl" : [
               "public-read",
               "public-read-write"
             ]
@@ -23,50 +23,50 @@ resource "alicloud_ram_policy" "ingest_writer" {
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:AbortMultipartUpload",
           "oss:GetObject",
           "oss:ListParts",
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data/ingest/*"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           }
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:ListObjects"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:corp-data"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           },
-          "StringEquals": {
-            "acs:SourceVpc": [
+          "StringEquals" : {
+            "acs:SourceVpc" : [
               "vpc-bp1corpdata01"
             ]
           },
-          "StringLike": {
-            "oss:Prefix": [
+          "StringLike" : {
+            "oss:Prefix" : [
               "ingest/*"
             ]
           }
@@ -74,4 +74,10 @@ resource "alicloud_ram_policy" "ingest_writer" {
       }
     ]
   })
+}
+
+resource "alicloud_ram_role_policy_attachment" "ingest_writer_role_EtlRole" {
+  policy_name = alicloud_ram_policy.ingest_writer.policy_name
+  policy_type = "Custom"
+  role_name   = "EtlRole"
 }

@@ -3,19 +3,19 @@ resource "alicloud_ram_policy" "mobile_uploader" {
   description     = "Mobile clients upload into their own prefix"
   rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
   policy_document = jsonencode({
-    "Version": "1",
-    "Statement": [
+    "Version" : "1",
+    "Statement" : [
       {
-        "Effect": "Deny",
-        "Action": [
+        "Effect" : "Deny",
+        "Action" : [
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:user-uploads/incoming/*/*"
         ],
-        "Condition": {
-          "StringEquals": {
-            "oss:x-oss-object-acl": [
+        "Condition" : {
+          "StringEquals" : {
+            "oss:x-oss-object-acl" : [
               "public-read",
               "public-read-write"
             ]
@@ -23,18 +23,18 @@ resource "alicloud_ram_policy" "mobile_uploader" {
         }
       },
       {
-        "Effect": "Allow",
-        "Action": [
+        "Effect" : "Allow",
+        "Action" : [
           "oss:AbortMultipartUpload",
           "oss:ListParts",
           "oss:PutObject"
         ],
-        "Resource": [
+        "Resource" : [
           "acs:oss:*:1234567890123456:user-uploads/incoming/*/*"
         ],
-        "Condition": {
-          "Bool": {
-            "acs:SecureTransport": [
+        "Condition" : {
+          "Bool" : {
+            "acs:SecureTransport" : [
               "true"
             ]
           }
@@ -42,4 +42,10 @@ resource "alicloud_ram_policy" "mobile_uploader" {
       }
     ]
   })
+}
+
+resource "alicloud_ram_role_policy_attachment" "mobile_uploader_role_oss_uploader" {
+  policy_name = alicloud_ram_policy.mobile_uploader.policy_name
+  policy_type = "Custom"
+  role_name   = "oss-uploader"
 }

@@ -4,7 +4,9 @@ What permgen manages: one custom policy per role, named after the role, whose de
 starts with :data:`MARKER`; its attachments to the principals in the role's ``attach:``; and
 for a role with an ``sts:`` block, its ceiling attached to the RAM role in ``sts.role_arn``.
 Policies without the marker are never changed, detached or deleted; one with a role's name is
-a conflict the plan reports and apply refuses to go past.
+a conflict the plan reports and apply refuses to go past, unless the role says ``adopt: true``
+(``permgen import`` writes it): then the policy is the role's, its document and attachments
+are managed, and its description is left as it is (so prune never deletes it).
 
 Order and safety: policies are created or given a new default version (or description) first (a
 new version is created only when the documents differ semantically, and the 5-version limit is
@@ -44,6 +46,8 @@ class Desired:
     document: str
     description: str
     principals: frozenset[Principal]
+    #: ``adopt: true``: a same-name policy without the marker is this role's, not a conflict.
+    adopt: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,17 @@ def desired_state(compiled: CompiledSpec) -> list[Desired]:
                     line=role.role.line,
                     path=f"roles.{name}.sts.role_arn",
                 )
-        description = f"{MARKER} {role.role.description or role.role.template}"[:1024]
-        out.append(Desired(name, role.policy.dumps(), description, role_principals(role.role)))
+        what = role.role.description or role.role.template or "policy"
+        description = f"{MARKER} {what}"[:1024]
+        out.append(
+            Desired(
+                name,
+                role.policy.dumps(),
+                description,
+                role_principals(role.role),
+                adopt=role.role.adopt,
+            )
+        )
     return out
 
 
@@ -284,14 +297,16 @@ def plan(
                 Change("create-policy", d.name, document=d.document, description=d.description)
             )
             have: frozenset[Principal] = frozenset()
-        elif not c.managed:
+        elif not c.managed and not d.adopt:
             refused.append(d.name)
             continue
         else:
             diff = _diff(c.document, d.document, d.name)
             if diff is None or not diff.equivalent:
                 creates.append(Change("update-policy", d.name, document=d.document, diff=diff))
-            if c.description != d.description:
+            # an adopted policy keeps its own description (no marker is added): prune
+            # never deletes it, and without adopt: true it is a conflict again
+            if c.managed and c.description != d.description:
                 creates.append(Change("update-description", d.name, description=d.description))
             have = c.principals
         for p in sorted(d.principals - have - absent, key=str):

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("permgen.cli.diff_cmd", "Semantic diff: what new access a change grants or removes."),
     "review": ("permgen.cli.review_cmd", "Diff every role of a spec between two git revisions."),
     "plan": ("permgen.cli.plan_cmd", "Show what apply would change in the account (read-only)."),
+    "import": ("permgen.cli.import_cmd", "Write a spec from the account's custom policies."),
     "apply": ("permgen.cli.apply_cmd", "Create or update policies and attachments in the account."),
     "token": ("permgen.cli.token_cmd", "Mint short-lived STS credentials scoped to one role."),
     "serve": ("permgen.cli.serve_cmd", "Run the token-vending HTTP service."),

@@ -40,7 +40,7 @@ from permgen.errors import ExitCode, UsageError
     type=click.Choice(["json", "terraform"]),
     default="json",
     show_default=True,
-    help="Policy JSON, or one alicloud_ram_policy resource per role.",
+    help="Policy JSON, or per role an alicloud_ram_policy resource and its attachments.",
 )
 @click.option(
     "--templates",
@@ -59,6 +59,12 @@ from permgen.errors import ExitCode, UsageError
     is_flag=True,
     help="With --out: write nothing; exit 4 and list the files that are stale, missing or extra.",
 )
+@click.option(
+    "--import-existing",
+    is_flag=True,
+    help="With --format terraform: add import blocks (Terraform 1.5+) for the policies and "
+    "attachments, to adopt an account where they already exist (docs/adopting.md).",
+)
 @handle_errors
 @batch
 def command(
@@ -71,6 +77,7 @@ def command(
     templates_dir: Path | None,
     indent: int | None,
     check: bool,
+    import_existing: bool,
 ) -> int:
     """Compile the roles of SPEC into minimal RAM policies.
 
@@ -91,6 +98,8 @@ def command(
 
     if check and out is None:
         raise UsageError("--check needs --out DIR")
+    if import_existing and fmt != "terraform":
+        raise UsageError("--import-existing needs --format terraform")
     compiled = compile_file(
         spec, roles=roles or None, values=parse_vars(variables), templates_dir=templates_dir
     )
@@ -110,7 +119,7 @@ def command(
         click.echo(bucket_policy_text(policy, indent=indent), nl=False)
         return int(ExitCode.OK)
     if out is not None:
-        files = render_outputs(compiled, fmt=fmt, indent=indent)
+        files = render_outputs(compiled, fmt=fmt, indent=indent, import_existing=import_existing)
         if check:
             stale = stale_outputs(out, files, fmt=fmt)
             for line in stale:
@@ -130,7 +139,12 @@ def command(
     if fmt == "terraform":
         from permgen.spec.compile import terraform_text
 
-        click.echo("\n".join(terraform_text(r) for r in compiled.roles.values()), nl=False)
+        click.echo(
+            "\n".join(
+                terraform_text(r, import_existing=import_existing) for r in compiled.roles.values()
+            ),
+            nl=False,
+        )
         return int(ExitCode.OK)
     if len(roles) == 1:
         from permgen.spec.compile import policy_text

@@ -3,6 +3,7 @@ template, known templates, and where a ``templates:`` folder may be."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path, PurePath
 from typing import Any
@@ -56,6 +57,40 @@ def _check_prefix(prefix: str) -> str | None:
     return None
 
 
+_RAW_EXCLUDES = ("template", "grants", "options", "conditions", "sts")
+
+
+def _raw_role_problems(role: dict[str, Any], base: tuple[Any, ...]) -> list[Problem]:
+    """A role is either template + grants or a raw ``policy:`` document, never both; a raw
+    policy is kept as written, so it takes no options, conditions or sts: block."""
+    if "policy" not in role:
+        key = "grants" if "template" in role else "template"
+        return [
+            Problem(
+                base,
+                f"a role needs template and grants, or a raw policy; {key!r} is missing",
+                missing=key,
+            )
+        ]
+    clash = [k for k in _RAW_EXCLUDES if k in role]
+    if clash:
+        return [
+            Problem(
+                base + (clash[0],),
+                f"a role with a raw policy takes no {clash[0]!r} (the document is kept as written)",
+            )
+        ]
+    from permgen.errors import PolicyParseError
+    from permgen.policy.model import parse_policy
+
+    try:
+        parse_policy(json.dumps(role["policy"]), source="policy")
+    except PolicyParseError as exc:
+        where = f" at {exc.path}" if exc.path else ""
+        return [Problem(base + ("policy",), f"not a valid RAM policy{where}: {exc.detail}")]
+    return []
+
+
 def semantic_problems(data: dict[str, Any], user_templates: set[str] | None) -> list[Problem]:
     import difflib
 
@@ -74,6 +109,9 @@ def semantic_problems(data: dict[str, Any], user_templates: set[str] | None) -> 
     for name, role in (data.get("roles") or {}).items():
         base: tuple[Any, ...] = ("roles", name)
         conditions_problems(role.get("conditions"), base + ("conditions",))
+        if "policy" in role or "template" not in role or "grants" not in role:
+            problems += _raw_role_problems(role, base)
+            continue
         template = role["template"]
         has_sts = "sts" in role
         for gi, grant in enumerate(role["grants"]):

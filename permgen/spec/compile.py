@@ -216,6 +216,11 @@ def compile_role(
         mode = "session"
         used = _check_values(role, values)
         fill = used
+    if role.policy is not None:  # a raw policy: kept as written (no conditions are added)
+        raw = Policy(sorted_statements(merge_statements(role.policy.statements)), name=role.name)
+        compiled = CompiledRole(name=role.name, role=role, policy=raw, mode=mode, values=used)
+        _check_size(compiled)
+        return compiled
     text = render(role.template, _context(role, fill), user_dir=templates_dir, role=role.name)
     trusted = role.template in BUILTIN_TEMPLATES
     try:
@@ -456,27 +461,80 @@ def _hcl_label(name: str) -> str:
     return label if re.match(r"^[A-Za-z_]", label) else f"role_{label}"
 
 
-def terraform_text(compiled: CompiledRole) -> str:
-    """One ``alicloud_ram_policy`` resource. The document is JSON inside ``jsonencode``
-    (JSON is valid HCL expression syntax); ``${`` and ``%{`` are escaped so HCL never
-    interpolates a value."""
-    body = json.dumps(compiled.policy.to_json(), indent=2, ensure_ascii=False)
+_ATTACHMENT = {
+    "user": ("alicloud_ram_user_policy_attachment", "user_name"),
+    "group": ("alicloud_ram_group_policy_attachment", "group_name"),
+    "role": ("alicloud_ram_role_policy_attachment", "role_name"),
+}
+
+
+def _hcl_string(value: str) -> str:
+    return _HCL_TEMPLATE_RE.sub(
+        lambda m: m.group(1) * 2 + "{", json.dumps(value, ensure_ascii=False)
+    )
+
+
+def _principals(role: Role) -> list[tuple[str, str]]:
+    """(kind, name) of everyone the role's policy is attached to: ``attach:`` and the RAM
+    role an ``sts:`` block names (as plan and apply attach it), sorted."""
+    out = {tuple(p.split(":", 1)) for p in role.attach}
+    if role.sts is not None:
+        out.add(("role", role.sts.role_arn.rsplit("/", 1)[1]))
+    return sorted((k, n) for k, n in out)
+
+
+def terraform_text(compiled: CompiledRole, *, import_existing: bool = False) -> str:
+    """One ``alicloud_ram_policy`` resource, an attachment resource per principal the role
+    is attached to, and with ``import_existing`` an ``import`` block (Terraform 1.5+) for the
+    policy and each attachment, so an existing account is adopted rather than recreated.
+
+    The text is what ``terraform fmt`` writes: ``=`` aligned within a block, and the policy
+    document as JSON with `` : `` between keys and values inside ``jsonencode`` (JSON is valid
+    HCL expression syntax); ``${`` and ``%{`` are escaped so HCL never interpolates a
+    value."""
+    body = json.dumps(
+        compiled.policy.to_json(), indent=2, ensure_ascii=False, separators=(",", " : ")
+    )
     body = _HCL_TEMPLATE_RE.sub(lambda m: m.group(1) * 2 + "{", body)
     body = "\n".join(("  " + line) if i else line for i, line in enumerate(body.splitlines()))
-    description = (
-        compiled.role.description or f"permgen role {compiled.name} ({compiled.role.template})"
-    )
-    desc = _HCL_TEMPLATE_RE.sub(
-        lambda m: m.group(1) * 2 + "{", json.dumps(description, ensure_ascii=False)
-    )
-    return (
-        f'resource "alicloud_ram_policy" "{_hcl_label(compiled.name)}" {{\n'
-        f'  policy_name     = "{compiled.name}"\n'
-        f"  description     = {desc}\n"
+    role = compiled.role
+    description = role.description or f"permgen role {compiled.name} ({role.template or 'policy'})"
+    label = _hcl_label(compiled.name)
+    blocks = [
+        f'resource "alicloud_ram_policy" "{label}" {{\n'
+        f"  policy_name     = {_hcl_string(compiled.name)}\n"
+        f"  description     = {_hcl_string(description)}\n"
         f'  rotate_strategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"\n'
         f"  policy_document = jsonencode({body})\n"
         f"}}\n"
-    )
+    ]
+    imports = []
+    if import_existing:
+        imports.append(
+            f"import {{\n  to = alicloud_ram_policy.{label}\n  id = {_hcl_string(compiled.name)}\n}}\n"
+        )
+    used: set[str] = set()
+    for kind, name in _principals(role):
+        resource, key = _ATTACHMENT[kind]
+        base = f"{label}_{kind}_{re.sub(r'[^A-Za-z0-9_]', '_', name)}"
+        alabel, n = base, 2
+        while alabel in used:
+            alabel, n = f"{base}_{n}", n + 1
+        used.add(alabel)
+        pad = " " * (len("policy_name") - len(key)) if len(key) < len("policy_name") else ""
+        blocks.append(
+            f'resource "{resource}" "{alabel}" {{\n'
+            f"  policy_name = alicloud_ram_policy.{label}.policy_name\n"
+            f'  policy_type = "Custom"\n'
+            f"  {key}{pad} = {_hcl_string(name)}\n"
+            f"}}\n"
+        )
+        if import_existing:
+            ident = f"{kind}:{compiled.name}:Custom:{name}"
+            imports.append(
+                f"import {{\n  to = {resource}.{alabel}\n  id = {_hcl_string(ident)}\n}}\n"
+            )
+    return "\n".join(blocks + imports)
 
 
 __all__ = [

@@ -8,12 +8,19 @@ from permgen.spec.compile import CompiledSpec, bucket_policy_text, policy_text, 
 
 
 def render_outputs(
-    compiled: CompiledSpec, *, fmt: str = "json", indent: int | None = None
+    compiled: CompiledSpec,
+    *,
+    fmt: str = "json",
+    indent: int | None = None,
+    import_existing: bool = False,
 ) -> dict[str, str]:
     """File name -> content for every compiled role (and, in JSON, every bucket policy as
     ``buckets/<bucket>.policy.json``)."""
     if fmt == "terraform":
-        return {f"{name}.tf": terraform_text(r) for name, r in compiled.roles.items()}
+        return {
+            f"{name}.tf": terraform_text(r, import_existing=import_existing)
+            for name, r in compiled.roles.items()
+        }
     files = {
         f"{name}.json": policy_text(r.policy, indent=indent) for name, r in compiled.roles.items()
     }
@@ -21,6 +28,34 @@ def render_outputs(
         if policy is not None:
             files[f"buckets/{name}.policy.json"] = bucket_policy_text(policy, indent=indent)
     return files
+
+
+def hcl_layout(text: str) -> list[str]:
+    """``text``'s lines with the spaces and tabs outside string literals removed, and blank
+    lines dropped: what ``terraform fmt`` may change (alignment, spacing around ``=`` and
+    ``:``) is gone, while every string (a name, an ARN, a condition value) is kept byte for
+    byte. Two files with the same layout are the same HCL."""
+    out = []
+    for line in text.splitlines():
+        kept: list[str] = []
+        in_string = escaped = False
+        for ch in line:
+            if in_string:
+                kept.append(ch)
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+                kept.append(ch)
+            elif ch not in " \t\r":
+                kept.append(ch)
+        if kept:
+            out.append("".join(kept))
+    return out
 
 
 def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") -> list[str]:
@@ -44,7 +79,7 @@ def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") 
         except UnicodeDecodeError:  # not UTF-8, so not what permgen writes
             problems.append(f"stale:   {path}")
             continue
-        if current != text:
+        if current != text and not (fmt == "terraform" and hcl_layout(current) == hcl_layout(text)):
             problems.append(f"stale:   {path}")
     if directory.is_dir():
         for path in sorted(directory.glob(f"*{suffix}")):
@@ -57,4 +92,4 @@ def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") 
     return problems
 
 
-__all__ = ["render_outputs", "stale_outputs"]
+__all__ = ["hcl_layout", "render_outputs", "stale_outputs"]

@@ -3,11 +3,14 @@ built from a spec that passed every check."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from permgen.policy.model import Policy, parse_policy
 
 BUILTIN_TEMPLATES = ("reader", "writer", "temporary-uploader")
 
@@ -60,6 +63,11 @@ class Role:
     attach: tuple[str, ...] = ()
     sts: StsBlock | None = None
     line: int | None = None
+    #: A raw ``policy:`` role's document, kept as written (``template`` is "" and there
+    #: are no grants); None for a template role.
+    policy: Policy | None = field(default=None, compare=False, repr=False)
+    #: ``adopt: true``: the account's same-name policy without the marker is this role's.
+    adopt: bool = False
 
     @property
     def option_map(self) -> dict[str, bool | str | int]:
@@ -182,6 +190,19 @@ def build(
     account = defaults.get("account", "*")
     roles: dict[str, Role] = {}
     for name, raw in data["roles"].items():
+        if "policy" in raw:
+            roles[name] = Role(
+                name=name,
+                template="",
+                grants=(),
+                description=raw.get("description", ""),
+                account=account,
+                attach=tuple(raw.get("attach") or ()),
+                line=line_of(("roles", name)),
+                policy=parse_policy(json.dumps(raw["policy"]), source=f"roles.{name}.policy"),
+                adopt=bool(raw.get("adopt", False)),
+            )
+            continue
         template = raw["template"]
         options: dict[str, bool | str | int] = dict(BUILTIN_OPTIONS.get(template, {}))
         options.update(raw.get("options") or {})
@@ -202,6 +223,7 @@ def build(
             if sts
             else None,
             line=line_of(("roles", name)),
+            adopt=bool(raw.get("adopt", False)),
         )
     buckets: dict[str, BucketSpec] = {}
     for name, raw in (data.get("buckets") or {}).items():
