@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import permgen.sts.service
+import permgen.sts.fleet
 from permgen.account.sdk import SdkStsClient
 from permgen.account.types import AccessKey, ClientConfig, Secret
 from permgen.emulator import Backend, Emulator
@@ -102,7 +102,7 @@ def test_the_cache_never_holds_more_than_its_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, _, service, _, bob = setup
-    monkeypatch.setattr(permgen.sts.service, "MAX_CACHED_TOKENS", 5)
+    monkeypatch.setattr(permgen.sts.fleet, "MAX_CACHED_TOKENS", 5)
     for n in range(12):  # the clock stands still: every token stays reusable
         asyncio.run(service.token(bob, "mobile-uploader", {"user": f"c{n}"}, None))
         assert len(service.cache) <= 5
