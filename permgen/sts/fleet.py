@@ -399,7 +399,6 @@ class RedisState:
             self.counters.redis_errors += 1
             self._up = False
             self._down_until = time.monotonic() + RETRY_INTERVAL
-            await self._drop_connections()
             return await fallback()
         self._up = True
         return result

@@ -758,7 +758,7 @@ def create_app(service: TokenService) -> Any:
             Route("/v1/sts/{role}", compat, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-        ]
+        ],
     )
 
 
