@@ -76,7 +76,7 @@ from permgen.errors import UsageError
 @click.option(
     "--redis-timeout",
     type=click.FloatRange(0.01, 5.0),
-    default=0.1,
+    default=0.25,
     show_default=True,
     help="Seconds a Redis call may take before the instance serves locally.",
 )

@@ -42,9 +42,11 @@ DEFAULT_BUDGET = 80
 #: unreachable (4 instances stay within the default fleet budget).
 DEFAULT_LOCAL_BUDGET = 20
 #: Seconds a Redis call may take before the instance gives up on it and goes local.
-DEFAULT_REDIS_TIMEOUT = 0.1
-#: Seconds after a failed Redis call during which the instance does not try Redis again.
+DEFAULT_REDIS_TIMEOUT = 0.25
+#: Seconds after Redis failed during which the instance does not try Redis again; it fails
+#: at once when it refuses a connection, and after TRIP_AFTER timeouts in a row.
 RETRY_INTERVAL = 1.0
+TRIP_AFTER = 3
 #: Seconds an instance waits for another instance's AssumeRole of the same key, and the
 #: lifetime of the single-flight lock in Redis (a crashed minter's lock expires).
 WAIT_FOR_PEER = 3.0
@@ -364,6 +366,13 @@ class RedisState:
         self._down_until = 0.0
         self._up = True
         self._claims: dict[Key, str] = {}
+        self._failures = 0
+        # imported now, not on the first request: an import inside the event loop stalls
+        # every request in flight past its Redis timeout
+        import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401
+        import redis.asyncio  # noqa: F401
+
+        _redis_error()
 
     def __repr__(self) -> str:  # the URL may carry a password
         return f"RedisState(instance={self.instance!r})"
@@ -395,12 +404,17 @@ class RedisState:
             return await fallback()
         try:
             result = await asyncio.wait_for(op(self._redis()), self.timeout)
-        except (OSError, TimeoutError, _redis_error()):
+        except (OSError, TimeoutError, _redis_error()) as exc:
+            # Redis refusing connections is down at once; a slow answer only after
+            # TRIP_AFTER in a row (one slow call under load should not send every key local)
             self.counters.redis_errors += 1
-            self._up = False
-            self._down_until = time.monotonic() + RETRY_INTERVAL
+            self._failures += 1
+            if self._failures >= TRIP_AFTER or not _is_timeout(exc):
+                self._up = False
+                self._down_until = time.monotonic() + RETRY_INTERVAL
             return await fallback()
         self._up = True
+        self._failures = 0
         return result
 
     async def _drop_connections(self) -> None:
@@ -555,6 +569,12 @@ class RedisState:
 
 async def _nothing() -> None:
     return None
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import redis.exceptions
+
+    return isinstance(exc, (TimeoutError, redis.exceptions.TimeoutError))
 
 
 def _redis_error() -> type[Exception]:

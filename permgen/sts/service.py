@@ -748,6 +748,7 @@ def create_app(service: TokenService) -> Any:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
+        await service.state.check()  # connects to a fleet's Redis before the first request
         yield
         await service.state.close()
 
