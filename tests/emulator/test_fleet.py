@@ -29,7 +29,7 @@ from permgen.account.types import AccessKey, ClientConfig, Secret
 from permgen.emulator import Backend, Emulator
 from permgen.errors import InputError
 from permgen.spec.load import load_spec
-from permgen.sts.fleet import PREFIX, Keyring, LocalState, RedisState
+from permgen.sts.fleet import PREFIX, BudgetExceeded, Keyring, LocalState, RedisState
 from permgen.sts.service import SERVER_LIMITS, TokenService, create_app, load_callers, new_key
 from tests.conftest import EXAMPLES
 from tests.emulator.test_emulator import TRUST, attach_system, call, client
@@ -376,3 +376,42 @@ def test_serve_with_redis_needs_a_valid_cache_key(tmp_path: Path) -> None:
     bad_url = [*argv[:-4], "--redis", "localhost:6379", "--port", "0"]
     out = subprocess.run(bad_url, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert out.returncode == 2 and "--redis: expected a redis:// or rediss:// URL" in out.stderr
+
+
+def test_a_slow_redis_sends_the_instance_local_after_three_timeouts() -> None:
+    """A 'Redis' that accepts connections and never answers: every call gives up after the
+    timeout, the third timeout in a row marks Redis unreachable, and then no call waits."""
+    import asyncio
+
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(64)
+        port = blackhole.getsockname()[1]
+        state = RedisState(
+            f"redis://127.0.0.1:{port}/0",
+            Keyring([CACHE_KEY]),
+            "slow",
+            local=LocalState(budget=1),
+            timeout=0.05,
+        )
+
+        async def run() -> list[tuple[float, float, bool]]:
+            out = []
+            for _ in range(5):
+                start = time.monotonic()
+                wait = await state.allow("bob", 1.0, 2, 1000.0)
+                out.append((time.monotonic() - start, wait, state.degraded))
+            await state.spend(1000.0)  # the local budget: 1 a second
+            with pytest.raises(BudgetExceeded):
+                await state.spend(1000.5)
+            await state.close()
+            return out
+
+        calls = asyncio.run(run())
+    # each of the first three waits out the timeout; the rate limit falls back to the local
+    # bucket (burst 2: two pass, then wait)
+    assert [round(w, 3) for _, w, _ in calls] == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert [d for _, _, d in calls] == [False, False, True, True, True]
+    assert all(0.04 <= t < 1.0 for t, _, _ in calls[:3])
+    assert all(t < 0.02 for t, _, _ in calls[3:])  # unreachable: no call waits on Redis
+    assert state.counters.redis_errors == 3
