@@ -17,7 +17,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 # which modules a row's "where" column can mean: a pattern over the module's dotted name
 # below permgen (module paths may move; the component words stay)
 WHERE = {
-    "serve": r"(.*\.)?(serve|service|oidc)",
+    "serve": r"(.*\.)?(serve|service|oidc|fleet)",
     "emulator": r"emulator(\..*)?",
     "token `--exec`": r"(.*\.)?childproc",
     "review": r"review(\..*)?",

@@ -42,6 +42,46 @@ from permgen.errors import UsageError
     is_flag=True,
     help="Check the spec and the callers file, print a summary and exit (serves nothing).",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Share the token cache, single flight, rate limits and the AssumeRole budget with "
+    "the other instances on this Redis (redis://HOST:PORT/DB). Needs a cache key.",
+)
+@click.option(
+    "--cache-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="AES-256 keys for the cached credentials in Redis, base64, one a line, current "
+    "first (default: $PERMGEN_CACHE_KEY, comma-separated).",
+)
+@click.option(
+    "--instance-id",
+    metavar="ID",
+    help="This instance's name in audit records and metrics (default: hostname:pid).",
+)
+@click.option(
+    "--assume-role-budget",
+    type=click.IntRange(1, 100_000),
+    default=80,
+    show_default=True,
+    help="With --redis: AssumeRole calls per second across the fleet (STS allows 100 per account).",
+)
+@click.option(
+    "--local-budget",
+    type=click.IntRange(1, 100_000),
+    default=20,
+    show_default=True,
+    help="With --redis: AssumeRole calls per second this instance makes while Redis is "
+    "unreachable.",
+)
+@click.option(
+    "--redis-timeout",
+    type=click.FloatRange(0.01, 5.0),
+    default=0.25,
+    show_default=True,
+    help="Seconds a Redis call may take before the instance serves locally.",
+)
 @account_options
 @handle_errors
 def command(
@@ -52,6 +92,12 @@ def command(
     audit_log: Path | None,
     new_key: bool,
     check: bool,
+    redis_url: str | None,
+    cache_key_file: Path | None,
+    instance_id: str | None,
+    assume_role_budget: int,
+    local_budget: int,
+    redis_timeout: float,
     endpoint: str | None,
     region: str,
     profile: str | None,
@@ -77,6 +123,12 @@ def command(
     from permgen.spec.load import load_spec
     from permgen.sts.service import load_callers_and_issuers
 
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://")):
+        raise UsageError("--redis: expected a redis:// or rediss:// URL")
+    if redis_url is not None:
+        from permgen.sts.fleet import Keyring
+
+        keyring = Keyring.load(cache_key_file)  # bad keys fail before anything is served
     spec = load_spec(spec_path)
     callers, issuers = load_callers_and_issuers(callers_path, spec)
     if check:
@@ -98,7 +150,24 @@ def command(
     except OSError as exc:
         raise InputError(f"--audit-log {audit_log}: cannot open: {exc.strerror}") from None
     sock = _bind(host, port)
-    app = create_app(TokenService(spec, callers, sts, audit=audit, issuers=issuers))
+    from permgen.sts.fleet import LocalState, RedisState, TokenState, default_instance_id
+
+    instance = instance_id or default_instance_id()
+    state: TokenState | None = None
+    if redis_url is not None:
+        state = RedisState(
+            redis_url,
+            keyring,
+            instance,
+            local=LocalState(budget=local_budget),
+            budget=assume_role_budget,
+            timeout=redis_timeout,
+        )
+    app = create_app(
+        TokenService(
+            spec, callers, sts, audit=audit, issuers=issuers, state=state, instance=instance
+        )
+    )
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; a handler that
     # does nothing turns that into a clean exit 0
     signal.signal(signal.SIGTERM, lambda signum, frame: None)

@@ -7,13 +7,15 @@ each role come from the binding (``{caller}`` is the caller's id; a fixed value;
 ``{request}``: taken from the request and validated like ``--var``), never from the request
 unless the binding says so. Tokens are cached per (role, values, duration) and reused until
 near expiry, with one AssumeRole in flight per key; the cache is bounded (MAX_CACHED_TOKENS). Per-caller rate limits answer 429 with
-Retry-After. Nothing is kept that stops several instances from running side by side: the
-cache and the rate limits are per instance.
+Retry-After. By default the cache and the rate limits are per instance; with a shared state
+(``permgen.sts.fleet.RedisState``, ``permgen serve --redis``) a fleet of instances shares
+the cache, single flight, the rate limits and an AssumeRole budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -21,7 +23,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,6 +36,15 @@ from permgen.spec.load import format_path, load_yaml
 from permgen.spec.schema import json_type
 from permgen.spec.types import PLACEHOLDER_VALUE_RE, Spec, check_placeholder_value
 from permgen.sts import oidc
+from permgen.sts.fleet import (
+    MAX_CACHED_TOKENS,  # noqa: F401  (re-exported: docs and tests name it here)
+    BudgetExceeded,
+    CachedToken,
+    FleetCounters,
+    LocalState,
+    TokenState,
+)
+from permgen.sts.fleet import reusable as _reusable
 from permgen.sts.mint import mint
 from permgen.sts.oidc import Issuer
 
@@ -52,11 +63,6 @@ SERVER_LIMITS: dict[str, Any] = {
     "h11_max_incomplete_event_size": 16 * 1024,
     "http": "h11",
 }
-#: The most tokens the cache keeps. Entries no longer reusable (less than
-#: max(60 s, 10% of the lifetime) left) are dropped whenever a token is minted; past this
-#: many, the oldest are dropped too. With ``{request}`` values the number of keys is chosen
-#: by callers, so the cache must not grow with them (docs/token-service.md).
-MAX_CACHED_TOKENS = 4096
 _LENGTH_RE = re.compile(r"[0-9]{1,12}")
 CALLER = "{caller}"
 FROM_REQUEST = "{request}"
@@ -66,9 +72,6 @@ CLAIM_RE = re.compile(r"\{claim:([A-Za-z_][A-Za-z0-9_.-]{0,63})\}")
 TOKEN_COOKIE = "permgen_token"
 #: The most query parameters a GET may have (each fills one {request} placeholder).
 MAX_QUERY_PARAMS = 16
-#: The most rate-limit buckets kept; past it, buckets that have refilled (the same as none)
-#: are dropped. A JWT caller has one bucket per subject, so their number grows with users.
-MAX_BUCKETS = 100_000
 
 
 def new_key() -> tuple[str, str]:
@@ -451,10 +454,9 @@ def load_callers_and_issuers(
     return callers, checker.issuers
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
+def _bucket_id(caller: Caller, subject: str | None) -> str:
+    """The rate-limit bucket of a caller, or of one subject of a JWT caller."""
+    return caller.id if subject is None else f"{caller.id}\x00{subject}"
 
 
 @dataclass
@@ -470,6 +472,10 @@ class Metrics:
         }
     )
     latency_sum: float = 0.0
+    instance: str = ""
+    issued: dict[str, int] = field(default_factory=dict)  # by source: minted, cache, fleet
+    degraded_requests: int = 0
+    fleet: FleetCounters | None = None
 
     def observe(self, status: int, seconds: float) -> None:
         self.requests[status] = self.requests.get(status, 0) + 1
@@ -498,7 +504,37 @@ class Metrics:
             f"permgen_request_seconds_sum {self.latency_sum:.6f}",
             f"permgen_request_seconds_count {total}",
         ]
+        lines += self._instance_lines()
         return "\n".join(lines) + "\n"
+
+    def _instance_lines(self) -> list[str]:
+        """The instance's id as a label: which instance issued what, and the fleet's counts."""
+        inst = f'instance="{_label(self.instance)}"'
+        lines = ["# TYPE permgen_instance_info gauge", f"permgen_instance_info{{{inst}}} 1"]
+        lines.append("# TYPE permgen_tokens_issued_total counter")
+        lines += [
+            f'permgen_tokens_issued_total{{{inst},source="{src}"}} {n}'
+            for src, n in sorted(self.issued.items())
+        ]
+        if self.fleet is not None:
+            f = self.fleet
+            for name, value in (
+                ("redis_errors", f.redis_errors),
+                ("degraded_requests", self.degraded_requests),
+                ("fleet_peer_waits", f.peer_waits),
+                ("fleet_peer_wait_timeouts", f.peer_wait_timeouts),
+                ("fleet_decrypt_failures", f.decrypt_failures),
+                ("assume_role_budget_rejections", f.budget_rejections),
+            ):
+                lines += [
+                    f"# TYPE permgen_{name}_total counter",
+                    f"permgen_{name}_total{{{inst}}} {value}",
+                ]
+        return lines
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class TokenService:
@@ -513,6 +549,8 @@ class TokenService:
         audit: TextIO | None = None,
         clock: Any = time.time,
         issuers: Mapping[str, Issuer] | None = None,
+        state: TokenState | None = None,
+        instance: str = "",
     ) -> None:
         self.spec = spec
         self.callers = callers
@@ -527,12 +565,23 @@ class TokenService:
         self.sts = sts
         self.audit = audit
         self.clock = clock
-        self.cache: dict[tuple[Any, ...], tuple[StsCredentials, float, float, str]] = {}
+        # the in-process cache is always in front; a fleet's shared state (with its own
+        # in-process fallback) is asked on a miss there
+        self.local: LocalState = getattr(state, "local", None) or LocalState()
+        self.state: TokenState = state if state is not None else self.local
+        self.instance = instance
         # one lock per key with requests in flight, with how many hold or wait for it; a
         # key's lock is dropped when its last request is done
         self.locks: dict[tuple[Any, ...], tuple[asyncio.Lock, list[int]]] = {}
-        self.buckets: dict[str, _Bucket] = {}
-        self.metrics = Metrics()
+        self.metrics = Metrics(instance=instance, fleet=getattr(state, "counters", None))
+
+    @property
+    def cache(self) -> dict[tuple[Any, ...], CachedToken]:
+        return self.local.cache
+
+    @property
+    def shared(self) -> bool:
+        return self.state is not self.local
 
     def authenticate(self, header: str | None) -> Caller | None:
         """The API-key caller of an ``Authorization`` header (the scheme's case is free)."""
@@ -560,27 +609,21 @@ class TokenService:
     def allow(self, caller: Caller, subject: str | None = None) -> float:
         """0 when the caller may go on, else the seconds to wait. A JWT caller's limit
         applies to each subject (each user of an app) on its own."""
-        now = self.clock()
-        bucket_id = caller.id if subject is None else f"{caller.id}\x00{subject}"
-        if bucket_id not in self.buckets and len(self.buckets) >= MAX_BUCKETS:
-            self._drop_full_buckets(now)
-        b = self.buckets.setdefault(bucket_id, _Bucket(float(caller.burst), now))
-        b.tokens = min(float(caller.burst), b.tokens + (now - b.stamp) * caller.rate)
-        b.stamp = now
-        if b.tokens >= 1:
-            b.tokens -= 1
-            return 0.0
-        return (1 - b.tokens) / caller.rate
+        return self.local.take(_bucket_id(caller, subject), caller.rate, caller.burst, self.clock())
 
-    def _drop_full_buckets(self, now: float) -> None:
-        by_id = {c.id: c for c in self.callers}
-        for key in list(self.buckets):
-            c = by_id.get(key.split("\x00", 1)[0])
-            b = self.buckets[key]
-            if c is None or b.tokens + (now - b.stamp) * c.rate >= c.burst:
-                del self.buckets[key]
-        while len(self.buckets) >= MAX_BUCKETS:  # none refilled: the oldest go
-            del self.buckets[next(iter(self.buckets))]
+    async def admit(self, caller: Caller, subject: str | None = None) -> float:
+        """:meth:`allow` against the fleet's shared limit (the local one without a fleet)."""
+        if not self.shared:
+            return self.allow(caller, subject)
+        wait = await self.state.allow(
+            _bucket_id(caller, subject), caller.rate, caller.burst, self.clock()
+        )
+        self._note_degraded()
+        return wait
+
+    def _note_degraded(self) -> None:
+        if self.state.degraded:
+            self.metrics.degraded_requests += 1
 
     def resolve(
         self,
@@ -667,15 +710,7 @@ class TokenService:
     @staticmethod
     def reusable(issued: float, expires: float, now: float) -> bool:
         """Whether a cached token has more than max(60 s, 10% of its lifetime) left."""
-        return expires - now > max(60.0, 0.1 * (expires - issued))
-
-    def _evict(self, now: float) -> None:
-        """Drop tokens no longer reusable, then the oldest past MAX_CACHED_TOKENS - 1."""
-        cache = self.cache
-        for k in [k for k, v in cache.items() if not self.reusable(v[1], v[2], now)]:
-            del cache[k]
-        while len(cache) >= MAX_CACHED_TOKENS:
-            del cache[next(iter(cache))]
+        return _reusable(issued, expires, now)
 
     async def _token(
         self,
@@ -686,47 +721,78 @@ class TokenService:
         key: tuple[Any, ...],
         lock: asyncio.Lock,
     ) -> tuple[StsCredentials, str, bool]:
-        async with lock:  # one AssumeRole in flight per key
-            hit = self.cache.get(key)
-            now = self.clock()
+        async with lock:  # one AssumeRole in flight per key in this process
+            hit = self.local.lookup(key, self.clock())
             if hit is not None:
-                creds, issued, expires, session = hit
-                if self.reusable(issued, expires, now):
+                self.metrics.cache_hits += 1
+                return self._served(caller, role, values, hit, "cache")
+            claimed = False
+            if self.shared:  # the fleet's cache, then its single flight
+                hit = await self.state.get(key, self.clock())
+                if hit is None:
+                    claimed = await self.state.claim(key)
+                    if not claimed:
+                        hit = await self.state.wait(key, self.clock)
+                        claimed = hit is None and await self.state.claim(key)
+                self._note_degraded()
+                if hit is not None:
+                    self.local.store(key, hit, self.clock())
                     self.metrics.cache_hits += 1
-                    self._audit(caller, role, values, session, creds.access_key_id, True)
-                    return creds, session, True
-            self.metrics.cache_misses += 1
-            self.metrics.assume_role_calls += 1
-            loop = asyncio.get_running_loop()
+                    return self._served(caller, role, values, hit, "fleet")
             try:
-                minted = await loop.run_in_executor(
-                    None, lambda: mint(self.spec, role, values, self.sts, duration=duration)
-                )
-            except (CloudError, EndpointError):
-                self.metrics.assume_role_errors += 1
-                raise
-            issued = now
-            self.cache.pop(key, None)
-            self._evict(now)
-            self.cache[key] = (
-                minted.credentials,
-                issued,
-                issued + minted.duration,
-                minted.session_name,
+                return await self._mint(caller, role, values, duration, key)
+            finally:
+                if claimed:
+                    await self.state.release(key)
+
+    async def _mint(
+        self,
+        caller: Caller,
+        role: str,
+        values: dict[str, str],
+        duration: int | None,
+        key: tuple[Any, ...],
+    ) -> tuple[StsCredentials, str, bool]:
+        now = self.clock()
+        self.metrics.cache_misses += 1
+        await self.state.spend(now)  # BudgetExceeded: none of this second's budget is left
+        self.metrics.assume_role_calls += 1
+        loop = asyncio.get_running_loop()
+        try:
+            minted = await loop.run_in_executor(
+                None, lambda: mint(self.spec, role, values, self.sts, duration=duration)
             )
-            self._audit(
-                caller, role, values, minted.session_name, minted.credentials.access_key_id, False
-            )
-            return minted.credentials, minted.session_name, False
+        except (CloudError, EndpointError):
+            self.metrics.assume_role_errors += 1
+            raise
+        token = CachedToken(
+            minted.credentials, now, now + minted.duration, minted.session_name, self.instance
+        )
+        self.local.store(key, token, now)
+        if self.shared:
+            await self.state.put(key, token, self.clock())
+        served = self._served(caller, role, values, token, "minted")
+        return served[0], served[1], False
+
+    def _served(
+        self,
+        caller: Caller,
+        role: str,
+        values: Mapping[str, str],
+        token: CachedToken,
+        source: str,
+    ) -> tuple[StsCredentials, str, bool]:
+        self.metrics.issued[source] = self.metrics.issued.get(source, 0) + 1
+        self._audit(caller, role, values, token, source)
+        return token.credentials, token.session, True
 
     def _audit(
         self,
         caller: Caller,
         role: str,
         values: Mapping[str, str],
-        session: str,
-        key_id: str,
-        hit: bool,
+        token: CachedToken,
+        source: str,
     ) -> None:
         if self.audit is None:
             return
@@ -735,10 +801,12 @@ class TokenService:
             "caller": caller.id,
             "role": role,
             "values": dict(values),
-            "session": session,
-            "access_key_id": key_id,
-            "cache_hit": hit,
+            "session": token.session,
+            "access_key_id": token.credentials.access_key_id,
+            "cache_hit": source != "minted",
         }
+        if self.instance:  # which instance served it, and which one called AssumeRole
+            record.update(instance=self.instance, source=source, minted_by=token.instance)
         self.audit.write(json.dumps(record) + "\n")
         self.audit.flush()
 
@@ -892,7 +960,7 @@ def create_app(service: TokenService) -> Any:
         subject = claims.get("sub") if claims else None
         if isinstance(subject, str):
             who["subject"] = subject[:256]
-        wait = service.allow(caller, subject if isinstance(subject, str) else None)
+        wait = await service.admit(caller, subject if isinstance(subject, str) else None)
         if wait:
             retry = str(max(1, int(wait + 0.999)))
             return problem(429, "rate limit", compat, **{"Retry-After": retry})
@@ -944,6 +1012,10 @@ def create_app(service: TokenService) -> Any:
             return problem(status, _sts_message(service, exc, role, caller, duration), compat)
         except EndpointError:
             return problem(503, "STS is unreachable", compat)
+        except BudgetExceeded:
+            return problem(
+                503, "AssumeRole budget of this second spent", compat, **{"Retry-After": "1"}
+            )
         except PermgenError as exc:
             return problem(400, str(exc), compat)
         if compat:
@@ -976,18 +1048,29 @@ def create_app(service: TokenService) -> Any:
         return await issue(request, request.path_params["role"], True)
 
     async def healthz(request: Request) -> Response:
+        # 200 even when degraded: the instance still serves (from its cache, minting within
+        # its local budget), so a load balancer should keep sending it traffic
+        if service.shared and not await service.state.check():
+            return JSONResponse({"status": "degraded", "redis": "unreachable"})
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:
         return PlainTextResponse(service.metrics.text(), media_type="text/plain; version=0.0.4")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        await service.state.check()  # connects to a fleet's Redis before the first request
+        yield
+        await service.state.close()
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/v1/tokens", tokens, methods=["POST"]),
             Route("/v1/sts/{role}", compat, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-        ]
+        ],
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import permgen.sts.service
+import permgen.sts.fleet
 from permgen.account.sdk import SdkStsClient
 from permgen.account.types import AccessKey, ClientConfig, Secret
 from permgen.emulator import Backend, Emulator
@@ -102,7 +102,7 @@ def test_the_cache_never_holds_more_than_its_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, _, service, _, bob = setup
-    monkeypatch.setattr(permgen.sts.service, "MAX_CACHED_TOKENS", 5)
+    monkeypatch.setattr(permgen.sts.fleet, "MAX_CACHED_TOKENS", 5)
     for n in range(12):  # the clock stands still: every token stays reusable
         asyncio.run(service.token(bob, "mobile-uploader", {"user": f"c{n}"}, None))
         assert len(service.cache) <= 5
@@ -128,3 +128,22 @@ def test_concurrent_requests_for_one_key_share_one_assume_role_and_leave_no_lock
     assert sorted(hits) == [False, True, True, True, True]
     assert emu.calls["AssumeRole"] == before + 1
     assert service.locks == {}
+
+
+def test_rate_limit_buckets_are_bounded_refilled_ones_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many distinct subjects cannot grow the bucket map without bound: past the cap, the
+    buckets that have refilled (the same as none) go first, then the oldest."""
+    from permgen.sts import fleet
+
+    monkeypatch.setattr(fleet, "MAX_BUCKETS", 4)
+    state = fleet.LocalState()
+    for i in range(4):
+        assert state.take(f"app\x00user{i}", 1.0, 2, now=0.0) == 0.0
+    state.take("app\x00user0", 1.0, 2, now=0.0)  # user0 is now empty; the rest hold 1 token
+    assert state.take("app\x00user4", 1.0, 2, now=0.5) == 0.0  # at the cap: none refilled yet
+    assert len(state.buckets) == 4 and "app\x00user0" not in state.buckets  # the oldest went
+    # two seconds on, every bucket has refilled: a new subject drops them all
+    assert state.take("app\x00user5", 1.0, 2, now=3.0) == 0.0
+    assert list(state.buckets) == ["app\x00user5"]
