@@ -130,7 +130,7 @@ class CredentialServer:
     def __init__(self, refresher: Refresher) -> None:
         self.refresher = refresher
         self._token = secrets.token_urlsafe(32)
-        self._httpd = ThreadingHTTPServer((HOST, 0), _handler_class(self))
+        self._httpd = _QuietServer((HOST, 0), _handler_class(self))
         self._httpd.daemon_threads = True
         self.port: int = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
@@ -184,6 +184,11 @@ class CredentialServer:
             self._thread.join()
             self._thread = None
         self._httpd.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that went away: no traceback on the command's stderr
 
 
 def _handler_class(server: CredentialServer) -> type[BaseHTTPRequestHandler]:
