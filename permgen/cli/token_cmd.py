@@ -60,6 +60,12 @@ from permgen.errors import ExitCode, UsageError
     help="Run the command after -- with the minted credentials (and no other) in its environment.",
 )
 @click.option(
+    "--refresh",
+    is_flag=True,
+    help="With --exec: serve the command fresh credentials for as long as it runs, through "
+    "ALIBABA_CLOUD_CREDENTIALS_URI (a loopback endpoint) instead of static variables.",
+)
+@click.option(
     "--endpoint",
     envvar="PERMGEN_ENDPOINT",
     help="An emulator URL (env PERMGEN_ENDPOINT); default: the real cloud.",
@@ -89,6 +95,7 @@ def command(
     profile_name: str,
     config_file: Path | None,
     exec_: bool,
+    refresh: bool,
     endpoint: str | None,
     region: str,
     profile: str | None,
@@ -101,6 +108,7 @@ def command(
     \b
     permgen token mobile-uploader --spec roles.yaml --var user=alice --format env
     permgen token mobile-uploader --spec roles.yaml --var user=alice --exec -- ossutil cp f oss://b/k
+    permgen token mobile-uploader --spec roles.yaml --var user=alice --exec --refresh -- ./app.py
 
     Exit codes: 0; 1 cloud or network error; 2 bad input. With --exec, the command's own code
     (128+N when signal N ended it); 2 when it cannot be started.
@@ -108,7 +116,7 @@ def command(
     from permgen._internal.fileio import check_writable
     from permgen.account.credentials import read_aliyun_config, resolve
     from permgen.account.sdk import SdkStsClient
-    from permgen.account.types import ClientConfig
+    from permgen.account.types import ClientConfig, StsCredentials
     from permgen.spec.load import load_spec
     from permgen.sts.childproc import check_runnable, run
     from permgen.sts.mint import mint
@@ -122,6 +130,8 @@ def command(
         write_ossutil_profile,
     )
 
+    if refresh and not exec_:
+        raise UsageError("--refresh works only with --exec -- CMD ARGS")
     if exec_ and not command:
         raise UsageError("--exec needs a command after --")
     if command and not exec_:
@@ -145,10 +155,11 @@ def command(
         access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
     )
     sts = SdkStsClient(caller, ClientConfig(endpoint=endpoint, region=region))
+    values = parse_vars(variables)
     minted = mint(
         spec,
         role,
-        parse_vars(variables),
+        values,
         sts,
         session=session,
         duration=duration,
@@ -159,6 +170,27 @@ def command(
         f"permgen: {minted.session_name}: {creds.access_key_id}, expires {creds.expiration}",
         err=True,
     )
+    if exec_ and refresh:
+        from permgen.sts.refresh import CredentialServer, Refresher
+
+        def mint_again() -> StsCredentials:
+            again = mint(
+                spec,
+                role,
+                values,
+                sts,
+                session=minted.session_name,
+                duration=minted.duration,
+                role_arn=role_arn,
+            )
+            return again.credentials
+
+        def log(line: str) -> None:
+            click.echo(line, err=True)
+
+        server = CredentialServer(Refresher(creds, mint_again, duration=minted.duration, log=log))
+        env = child_environment(os.environ, creds, caller, credentials_uri=server.uri)
+        return run(command, env, alongside=server)
     if exec_:
         return run(command, child_environment(os.environ, creds, caller))
     if fmt == "env":

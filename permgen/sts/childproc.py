@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 
 from permgen.errors import UsageError
 
@@ -80,30 +81,50 @@ def check_runnable(argv: Sequence[str], env: Mapping[str, str]) -> None:
         raise UsageError(f"--exec: command not found: {name!r}")
 
 
-def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
+def run(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    alongside: AbstractContextManager[object] | None = None,
+) -> int:
     """Run ``argv`` with exactly ``env``; forward signals; return its exit code (128+N when
-    a signal ended it)."""
+    a signal ended it).
+
+    ``alongside`` (the ``--refresh`` credentials server) is entered just before the child
+    starts and left when it has ended; it is entered with the forwarded signals blocked, so
+    threads it starts inherit the mask and the signals come to this thread."""
     if not argv:
         raise UsageError("--exec needs a command after --")
     if not hasattr(signal, "sigtimedwait"):  # pragma: no cover - not POSIX
-        return exit_code(_start(argv, env, None).wait())
+        with alongside or contextlib.nullcontext():
+            return exit_code(_start(argv, env, None).wait())
     waited = {*FORWARDED, signal.SIGCHLD}
     before = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
-        child = _start(argv, env, before)
-        while (code := child.poll()) is None:
-            info = signal.sigtimedwait(waited, POLL_INTERVAL)
-            if info is None or info.si_signo == signal.SIGCHLD:
-                continue
-            if info.si_code == _SI_KERNEL:
-                continue  # from the terminal: the child, in our process group, has it too
-            with contextlib.suppress(ProcessLookupError):  # it may have ended in between
-                child.send_signal(info.si_signo)
-        while signal.sigtimedwait(waited, 0) is not None:
-            pass  # arrived as the child ended: nothing left to forward them to
-        return exit_code(code)
+        with alongside or contextlib.nullcontext():
+            return _run_blocked(argv, env, before, waited)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _run_blocked(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    before: set[int | signal.Signals],
+    waited: set[signal.Signals],
+) -> int:
+    child = _start(argv, env, before)
+    while (code := child.poll()) is None:
+        info = signal.sigtimedwait(waited, POLL_INTERVAL)
+        if info is None or info.si_signo == signal.SIGCHLD:
+            continue
+        if info.si_code == _SI_KERNEL:
+            continue  # from the terminal: the child, in our process group, has it too
+        with contextlib.suppress(ProcessLookupError):  # it may have ended in between
+            child.send_signal(info.si_signo)
+    while signal.sigtimedwait(waited, 0) is not None:
+        pass  # arrived as the child ended: nothing left to forward them to
+    return exit_code(code)
 
 
 __all__ = ["FORWARDED", "POLL_INTERVAL", "check_runnable", "exit_code", "run"]

@@ -110,12 +110,30 @@ def environment(creds: StsCredentials) -> dict[str, str]:
     return out
 
 
+def refresh_environment(uri: str) -> dict[str, str]:
+    """The credential variables ``--exec --refresh`` sets: only the credentials URI, with
+    every source that comes before it in the credentials chain of ``alibabacloud-credentials``
+    switched off (environment keys: none set; the aliyun CLI profile: disabled; the
+    credentials file: ``/dev/null``, which has no profile; ECS metadata: disabled)."""
+    return {
+        "ALIBABA_CLOUD_CREDENTIALS_URI": uri,
+        "ALIBABA_CLOUD_CLI_PROFILE_DISABLED": "true",
+        "ALIBABA_CLOUD_CREDENTIALS_FILE": "/dev/null",
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+    }
+
+
 def child_environment(
-    parent: Mapping[str, str], creds: StsCredentials, caller: AccessKey
+    parent: Mapping[str, str],
+    creds: StsCredentials,
+    caller: AccessKey,
+    *,
+    credentials_uri: str | None = None,
 ) -> dict[str, str]:
     """The environment of the ``--exec`` command: the parent's, without any credential
     variable (:func:`is_credential_variable`) and without any variable holding the caller's
-    key id, secret or token (whatever its name), plus :func:`environment`."""
+    key id, secret or token (whatever its name), plus :func:`environment` (or, with
+    ``credentials_uri``, :func:`refresh_environment`: no static credentials at all)."""
     held = [caller.access_key_id, caller.access_key_secret.reveal()]
     if caller.security_token is not None:
         held.append(caller.security_token.reveal())
@@ -128,6 +146,8 @@ def child_environment(
     kept = {
         k: v for k, v in parent.items() if not is_credential_variable(k) and not holds_caller_key(v)
     }
+    if credentials_uri is not None:
+        return {**kept, **refresh_environment(credentials_uri)}
     return {**kept, **environment(creds)}
 
 
@@ -246,6 +266,7 @@ __all__ = [
     "is_credential_variable",
     "json_document",
     "read_ossutil_config",
+    "refresh_environment",
     "write_aliyun_profile",
     "write_ossutil_profile",
 ]

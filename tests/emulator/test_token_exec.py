@@ -165,7 +165,7 @@ def test_no_credential_variable_reaches_the_child(
 
 
 def _permgen_with_child(
-    tmp_path: Path, key_id: str, secret: str, url: str
+    tmp_path: Path, key_id: str, secret: str, url: str, *options: str
 ) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """permgen in its own process running a child that records the signal it gets, then
     dies of it (as a program with no special handling would)."""
@@ -190,7 +190,8 @@ def _permgen_with_child(
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "permgen", *MINT, "--exec", "--", sys.executable, "-c", child, out],
+        [sys.executable, "-m", "permgen", *MINT, *options, "--exec", "--", sys.executable]
+        + ["-c", child, out],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
