@@ -641,7 +641,9 @@ def _contexts(statements: Iterable[Statement]) -> list[dict[str, str]]:
 
 
 def _acl_allows(bucket: BucketSnap, subject: _Subject, action: str) -> bool:
-    if bucket.block_public_access or subject.caller.owner:
+    """A public ACL grants everyone; it is reported once, for ``anonymous`` (every other
+    caller has it too)."""
+    if bucket.block_public_access or not subject.caller.anonymous:
         return False
     return action in ACL_GRANTS.get(bucket.acl, frozenset())
 
@@ -705,8 +707,8 @@ class _Judge:
             return _Hit(Witness(action, resources[0]), None, ())
         return None
 
-    def path(self, subject: _Subject, hit: _Hit, bucket: str) -> tuple[str, ...]:
-        out = [subject.name, *subject.steps]
+    def path(self, subject: _Subject, hit: _Hit, bucket: str, as_name: str) -> tuple[str, ...]:
+        out = [as_name, *subject.steps]
         if hit.decision is None:
             out.append(f"acl {self.acct.buckets[bucket].acl} on {bucket}")
             return tuple(out)
@@ -816,7 +818,7 @@ class _Auditor:
             principal=as_name,
             bucket=b.name,
             resources=(f"{b.name}/*" if not hit.witness.resource.endswith(b.name) else b.name,),
-            path=self.judge.path(subject, hit, b.name),
+            path=self.judge.path(subject, hit, b.name, as_name),
             witness=hit.witness,
             why=why,
             fix=fix,

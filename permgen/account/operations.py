@@ -162,7 +162,10 @@ class RamOperations:
 
     def list_users(self) -> list[tuple[str, str]]:
         """Every RAM user as (name, UserId)."""
-        return [(u["UserName"], str(u.get("UserId", ""))) for u in self._paged("ListUsers", "Users", "User")]
+        return [
+            (u["UserName"], str(u.get("UserId", "")))
+            for u in self._paged("ListUsers", "Users", "User")
+        ]
 
     def list_groups(self) -> list[str]:
         return [g["GroupName"] for g in self._paged("ListGroups", "Groups", "Group")]

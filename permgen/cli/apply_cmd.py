@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from permgen.cli._account import account_options, ram_client
+from permgen.cli._account import account_options, allow_root_option, ram_client
 from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
@@ -21,6 +21,7 @@ from permgen.errors import ExitCode
     "detach and delete those whose role left the spec.",
 )
 @account_options
+@allow_root_option
 @handle_errors
 @batch
 def command(
@@ -32,6 +33,7 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    allow_root: bool,
 ) -> int:
     """Make the account match SPEC: shows the plan, asks, then carries it out in a safe order
     (policies first, then attachments, detachments and deletions last). Safe to run again
@@ -48,7 +50,9 @@ def command(
     from permgen.errors import PermgenError
     from permgen.spec.compile import compile_file
 
-    client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
+    client = ram_client(
+        endpoint, region, profile, access_key_id, access_key_secret, allow_root=allow_root
+    )
     planned = plan_account(compile_file(spec), client, prune=prune)
     show(planned, "text")
     if planned.empty:

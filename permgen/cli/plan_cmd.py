@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from permgen.cli._account import account_options, ram_client
+from permgen.cli._account import account_options, allow_root_option, ram_client
 from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
@@ -89,6 +89,7 @@ def show(planned: object, fmt: str) -> None:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @account_options
+@allow_root_option
 @handle_errors
 @batch
 def command(
@@ -101,6 +102,7 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    allow_root: bool,
 ) -> int:
     """Compare SPEC with the account and show what apply would do. Changes nothing.
 
@@ -109,7 +111,9 @@ def command(
     from permgen.account.sync import plan_account
     from permgen.spec.compile import compile_file
 
-    client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
+    client = ram_client(
+        endpoint, region, profile, access_key_id, access_key_secret, allow_root=allow_root
+    )
     planned = plan_account(compile_file(spec), client, prune=prune)
     show(planned, fmt)
     return int(ExitCode.DRIFT) if detailed_exitcode and not planned.empty else int(ExitCode.OK)
