@@ -50,10 +50,11 @@ def command(
     from permgen.errors import PermgenError
     from permgen.spec.compile import compile_file
 
+    compiled = compile_file(spec)  # bad input is reported before the account is reached
     client = ram_client(
         endpoint, region, profile, access_key_id, access_key_secret, allow_root=allow_root
     )
-    planned = plan_account(compile_file(spec), client, prune=prune)
+    planned = plan_account(compiled, client, prune=prune)
     show(planned, "text")
     if planned.empty:
         return int(ExitCode.OK)

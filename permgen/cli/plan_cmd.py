@@ -111,9 +111,10 @@ def command(
     from permgen.account.sync import plan_account
     from permgen.spec.compile import compile_file
 
+    compiled = compile_file(spec)  # bad input is reported before the account is reached
     client = ram_client(
         endpoint, region, profile, access_key_id, access_key_secret, allow_root=allow_root
     )
-    planned = plan_account(compile_file(spec), client, prune=prune)
+    planned = plan_account(compiled, client, prune=prune)
     show(planned, fmt)
     return int(ExitCode.DRIFT) if detailed_exitcode and not planned.empty else int(ExitCode.OK)
