@@ -92,9 +92,24 @@ def ram_client(
     *,
     allow_root: bool,
 ) -> Any:
-    from permgen.account.sdk import SdkRamClient
+    """The RAM client of an account command. Who the caller is gets checked on its first
+    call (so input errors found before the account is reached still come first)."""
+    from permgen.account.credentials import resolve
+    from permgen.account.sdk import SdkRamClient, SdkStsClient
+    from permgen.account.types import ClientConfig
 
-    caller, config, _ = account_caller(
-        endpoint, region, profile, access_key_id, access_key_secret, allow_root=allow_root
+    caller = resolve(
+        access_key_id=access_key_id, access_key_secret=access_key_secret, profile=profile
     )
-    return SdkRamClient(caller, config)
+    config = ClientConfig(endpoint=endpoint, region=region)
+
+    class CheckedRamClient(SdkRamClient):
+        checked = False
+
+        def invoke(self, action: str, params: dict[str, str]) -> dict[str, Any]:
+            if not self.checked:
+                refuse_root(SdkStsClient(caller, config).get_caller_identity(), allow_root)
+                self.checked = True
+            return super().invoke(action, params)
+
+    return CheckedRamClient(caller, config)

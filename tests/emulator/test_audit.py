@@ -50,23 +50,28 @@ SEED: dict[str, Any] = {
         {"name": "guarded-bot"},
     ],
     "roles": [
-        {"name": "cleaner", "trusted": [f"acs:ram::{ACCOUNT}:user/dev", f"acs:ram::{ACCOUNT}:user/stranger"]},
+        {
+            "name": "cleaner",
+            "trusted": [f"acs:ram::{ACCOUNT}:user/dev", f"acs:ram::{ACCOUNT}:user/stranger"],
+        },
     ],
     "policies": [
         {
             "name": "audit-read",
-            "document": _policy(
-                _allow(["ram:Get*", "ram:List*", "oss:Get*", "oss:List*"], ["*"])
-            ),
+            "document": _policy(_allow(["ram:Get*", "ram:List*", "oss:Get*", "oss:List*"], ["*"])),
         },
         {
             "name": "p-etl",
-            "document": _policy(
-                _allow(["oss:DeleteObject"], [_obj("logs-raw"), _obj("archive")])
-            ),
+            "document": _policy(_allow(["oss:DeleteObject"], [_obj("logs-raw"), _obj("archive")])),
         },
-        {"name": "p-writers", "document": _policy(_allow(["oss:PutObject"], [_obj("logs-raw", "incoming/*")]))},
-        {"name": "p-purger", "document": _policy(_allow(["oss:DeleteObjectVersion"], [_obj("archive")]))},
+        {
+            "name": "p-writers",
+            "document": _policy(_allow(["oss:PutObject"], [_obj("logs-raw", "incoming/*")])),
+        },
+        {
+            "name": "p-purger",
+            "document": _policy(_allow(["oss:DeleteObjectVersion"], [_obj("archive")])),
+        },
         {
             "name": "p-climber",
             "document": _policy(
@@ -136,7 +141,10 @@ def account(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
             "site",
             json.dumps(
                 _policy(
-                    {**_allow(["oss:GetObject"], [f"acs:oss:*:{ACCOUNT}:site/*"]), "Principal": ["*"]},
+                    {
+                        **_allow(["oss:GetObject"], [f"acs:oss:*:{ACCOUNT}:site/*"]),
+                        "Principal": ["*"],
+                    },
                     {
                         **_allow(["oss:GetObject"], [f"acs:oss:*:{ACCOUNT}:site/*"]),
                         "Principal": ["9999999999999999"],
@@ -171,7 +179,9 @@ def _report(*args: str) -> dict[str, Any]:
     return doc
 
 
-def _find(doc: dict[str, Any], kind: str, principal: str, bucket: str | None) -> dict[str, Any] | None:
+def _find(
+    doc: dict[str, Any], kind: str, principal: str, bucket: str | None
+) -> dict[str, Any] | None:
     return next(
         (
             f
@@ -281,7 +291,9 @@ def test_snapshot_round_trip_gives_the_same_report(account: Emulator, tmp_path: 
     assert loaded.account == ACCOUNT and loaded.version == 1
     assert {b.name for b in loaded.buckets} >= {"logs-raw", "archive", "site"}
     assert AUDITOR[1] not in snap.read_text()
-    offline = run_cli("audit", "--format", "json", "--snapshot", str(snap), "--endpoint", "http://127.0.0.1:9")
+    offline = run_cli(
+        "audit", "--format", "json", "--snapshot", str(snap), "--endpoint", "http://127.0.0.1:9"
+    )
     assert offline.exit_code == 0, offline.output
     assert json.loads(offline.output) == json.loads(online.output)
     assert audit(loaded).to_json() == json.loads(online.output)
@@ -292,7 +304,10 @@ def test_snapshot_round_trip_gives_the_same_report(account: Emulator, tmp_path: 
     [
         ("{", "not valid JSON"),
         ('{"version": 2}', "version: 2 is not a snapshot version"),
-        ('{"version": 1, "account": "1", "policies": {}, "users": [{}]}', 'the snapshot.users[0]: "name" is missing'),
+        (
+            '{"version": 1, "account": "1", "policies": {}, "users": [{}]}',
+            'the snapshot.users[0]: "name" is missing',
+        ),
         ("[]", "a JSON object is expected"),
         ("[" * 500 + "]" * 500, "not valid JSON"),
     ],
@@ -312,7 +327,9 @@ def test_fail_on_exits_3_and_other_formats(account: Emulator, tmp_path: Path) ->
     failed = run_cli("audit", "--snapshot", str(snap), "--fail-on", "public-write,version-purge")
     assert failed.exit_code == 3
     assert "findings of kind public-write, version-purge" in failed.output
-    passed = run_cli("audit", "--snapshot", str(snap), "--fail-on", "escalation", "--format", "json")
+    passed = run_cli(
+        "audit", "--snapshot", str(snap), "--fail-on", "escalation", "--format", "json"
+    )
     assert passed.exit_code == 3  # climber can escalate
     bad = run_cli("audit", "--snapshot", str(snap), "--fail-on", "everything")
     assert bad.exit_code == 2 and "unknown kind everything" in bad.output
@@ -321,23 +338,32 @@ def test_fail_on_exits_3_and_other_formats(account: Emulator, tmp_path: Path) ->
     assert text.index("bucket logs-raw") < text.index("account-wide")
     assert "path: user:etl -> policy p-etl Statement[0]" in text
     md = run_cli("audit", "--snapshot", str(snap), "--format", "markdown").output
-    assert "### bucket `logs-raw`" in md and "| critical | irrecoverable-delete | `user:etl` |" in md
+    assert (
+        "### bucket `logs-raw`" in md and "| critical | irrecoverable-delete | `user:etl` |" in md
+    )
     sarif = json.loads(run_cli("audit", "--snapshot", str(snap), "--format", "sarif").output)
     results = sarif["runs"][0]["results"]
     assert {r["ruleId"] for r in results} >= {"irrecoverable-delete", "escalation", "public-write"}
-    assert len(results) == len(json.loads(run_cli("audit", "--snapshot", str(snap), "--format", "json").output)["findings"])
+    assert len(results) == len(
+        json.loads(run_cli("audit", "--snapshot", str(snap), "--format", "json").output)["findings"]
+    )
 
 
-def test_account_commands_refuse_root_credentials(account: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_account_commands_refuse_root_credentials(
+    account: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
     refused = run_cli("audit")
     assert refused.exit_code == 2
     assert f"root AccessKey of account {ACCOUNT}" in refused.output
     assert ADMIN_KEY_SECRET not in refused.output
-    spec = tmp_path / "spec.yaml"
-    spec.write_text("version: 1\nroles: {}\n")
-    for args in (["plan", str(spec)], ["apply", str(spec), "--yes"]):
+    spec = str(Path(__file__).resolve().parents[2] / "examples" / "platform.yaml")
+    for args in (
+        ["plan", spec],
+        ["apply", spec, "--yes"],
+        ["diff", spec, "--role", "analytics-reader", "--principal", "user:etl"],
+    ):
         result = run_cli(*args)
         assert result.exit_code == 2 and "--allow-root-credentials" in result.output, args
     allowed = run_cli("audit", "--allow-root-credentials", "--format", "json")

@@ -325,7 +325,6 @@ def test_credentials_come_from_flags_then_environment_then_the_cli_profile(tmp_p
         resolve(access_key_id="LTAIonly", environ={}, config_path=cfg)
 
 
-
 def test_list_users_groups_and_roles_follow_the_marker() -> None:
     """permgen audit reads every principal through the real SDK: ListUsers, ListGroups and
     ListRoles page with MaxItems and Marker, and GetRole returns the trust policy."""
@@ -335,7 +334,9 @@ def test_list_users_groups_and_roles_follow_the_marker() -> None:
     for n in names:
         backend.CreateUser({"UserName": n}, root)
         backend.CreateGroup({"GroupName": f"g-{n}"}, root)
-    trust = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": "x"}}]}
+    trust = {
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": "x"}}]
+    }
     backend.CreateRole({"RoleName": "etl", "AssumeRolePolicyDocument": json.dumps(trust)}, root)
     with Emulator(backend) as emu:
         ram = SdkRamClient(
