@@ -667,10 +667,12 @@ class _Judge:
         return CombinedEvaluator(subject.caller, identity, bp)
 
     def _statements(self, subject: _Subject, bucket: str) -> list[Statement]:
+        """The Allow statements witnesses are drawn from (a Deny only removes access, so
+        its patterns and conditions never make a witness)."""
         out = [st for p in subject.policies for st in p.statements]
         bp = self.acct.bucket_policies.get(bucket)
         out += [bs.statement for bs in bp.statements] if bp else []
-        return out
+        return [st for st in out if st.effect != "Deny"]
 
     def allowed(
         self,
@@ -1021,7 +1023,9 @@ class _Auditor:
         def can(action: str, resource: str) -> bool:
             return any(
                 ev.allows(Request(action, resource, c))
-                for c in _contexts(st for p in s.policies for st in p.statements)
+                for c in _contexts(
+                    st for p in s.policies for st in p.statements if st.effect != "Deny"
+                )
             )
 
         def ram(kind: str, name: str) -> str:
