@@ -488,6 +488,7 @@ class _Source:
 
     policy: Policy
     via: str
+    key: str = ""  # "Custom:name" / "System:name" ("" for the escalation's any-policy)
 
 
 @dataclass(frozen=True)
@@ -541,7 +542,7 @@ class _Account:
             self.bucket_policies[b.name] = bp
 
     def sources(self, keys: Iterable[str], via: str) -> list[_Source]:
-        return [_Source(self.policies[k], via) for k in keys if k in self.policies]
+        return [_Source(self.policies[k], via, k) for k in keys if k in self.policies]
 
     def user(self, name: str, steps: tuple[str, ...] = ()) -> _Subject:
         u = self.users[name]
@@ -776,7 +777,9 @@ def _lacks(b: BucketSnap) -> str:
     return ", ".join(parts)
 
 
-def _statement_fix(hit: _Hit) -> str:
+def _statement_fix(hit: _Hit, subject: _Subject) -> str:
+    if subject.steps:
+        return f"; or take away the first step of the path ({subject.steps[0]})"
     if hit.decision is None:
         return ""
     refs = [r for r in hit.decision.statements]
@@ -844,7 +847,7 @@ class _Auditor:
                     hit,
                     _lacks(b),
                     f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled)"
-                    + _statement_fix(hit),
+                    + _statement_fix(hit, subject),
                 )
             )
             found.append("irrecoverable-delete")
@@ -862,7 +865,8 @@ class _Auditor:
                     hit,
                     _lacks(b) + ", no overwrite protection rule covers it",
                     f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled), "
-                    "or add an overwrite protection rule for the key" + _statement_fix(hit),
+                    "or add an overwrite protection rule for the key"
+                    + _statement_fix(hit, subject),
                 )
             )
             found.append("irrecoverable-overwrite")
@@ -880,7 +884,7 @@ class _Auditor:
                         f"{b.name} is versioned but oss:DeleteObjectVersion removes versions for good "
                         "and no locked retention policy stops it",
                         f"remove oss:DeleteObjectVersion from the grant, or lock a retention policy on {b.name}"
-                        + _statement_fix(hit),
+                        + _statement_fix(hit, subject),
                     )
                 )
                 found.append("version-purge")
@@ -896,7 +900,7 @@ class _Auditor:
                         hit,
                         f"{action} can weaken what keeps copies of {b.name}",
                         f"remove {action} from the grant (keep bucket configuration to an "
-                        "administrator)" + _statement_fix(hit),
+                        "administrator)" + _statement_fix(hit, subject),
                     )
                 )
                 found.append("protection-removal")
@@ -1033,12 +1037,11 @@ class _Auditor:
 
         admin = Policy((Statement("Allow", ("*",), ("*",)),), name=ADMIN_POLICY)
         kind, _, me = s.name.partition(":")
-        # write a new version of a policy it holds: any document
+        # write a new default version of a custom policy it holds: any document
         for src in s.sources:
             name = src.policy.name
             if (
-                name
-                and name != ADMIN_POLICY
+                src.key.startswith("Custom:")  # a system policy has no versions to write
                 and can("ram:CreatePolicyVersion", ram("policy", name))
             ):
                 yield (
@@ -1057,7 +1060,7 @@ class _Auditor:
             targets += [("group", g) for g in acct.users[me].groups]
         for tkind, tname in targets:
             if can(attach[tkind], ram(tkind, tname)):
-                extra = tuple(_Source(p, "") for p in acct.policies.values())
+                extra = tuple(_Source(p, "", k) for k, p in acct.policies.items())
                 if can("ram:CreatePolicy", ram("policy", "permgen-audit")):
                     extra += (_Source(admin, ""),)
                 yield (
