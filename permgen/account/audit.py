@@ -128,6 +128,7 @@ class RoleSnap:
 @dataclass(frozen=True)
 class BucketSnap:
     name: str
+    region: str = ""  # "cn-hangzhou" ("" unknown: witnesses then name the region "*")
     acl: str = "private"
     versioning: str | None = None
     block_public_access: bool = False
@@ -154,6 +155,7 @@ class Snapshot:
         def bucket(b: BucketSnap) -> dict[str, Any]:
             return {
                 "name": b.name,
+                "region": b.region,
                 "acl": b.acl,
                 "versioning": b.versioning,
                 "block_public_access": b.block_public_access,
@@ -246,6 +248,7 @@ class Snapshot:
             buckets.append(
                 BucketSnap(
                     name=b.str_("name"),
+                    region=b.str_("region"),
                     acl=b.str_("acl"),
                     versioning=b.get("versioning", (str, type(None))),
                     block_public_access=b.get("block_public_access", bool),
@@ -398,9 +401,11 @@ def read_snapshot(ram: RamApi, oss: OssApi, account: str) -> Snapshot:
             policies[key] = ram.get_policy(info.policy_name, "Custom").default_document
     buckets = []
     for name in sorted(oss.list_buckets()):
+        location = oss.get_bucket_info(name).location
         buckets.append(
             BucketSnap(
                 name=name,
+                region=location.removeprefix("oss-"),
                 acl=oss.get_bucket_acl(name),
                 versioning=oss.get_bucket_versioning(name),
                 block_public_access=oss.get_public_access_block(name),
@@ -588,8 +593,10 @@ class _Account:
         return out
 
 
-def _arn(account: str, bucket: str, key: str | None = None) -> str:
-    return f"acs:oss:*:{account}:{bucket}" + ("" if key is None else f"/{key}")
+def _arn(account: str, bucket: BucketSnap, key: str | None = None) -> str:
+    """A request's resource: the bucket's region (``*`` when unknown) and owner."""
+    region = bucket.region or "*"
+    return f"acs:oss:{region}:{account}:{bucket.name}" + ("" if key is None else f"/{key}")
 
 
 def _instantiate(text: str) -> str:
@@ -686,11 +693,12 @@ class _Judge:
     ) -> _Hit | None:
         statements = self._statements(subject, bucket)
         ev = self.evaluator(subject, bucket)
+        snap = self.acct.buckets[bucket]
         resources = (
-            [_arn(self.acct.snap.account, bucket)]
+            [_arn(self.acct.snap.account, snap)]
             if on_bucket
             else [
-                _arn(self.acct.snap.account, bucket, k)
+                _arn(self.acct.snap.account, snap, k)
                 for k in (keys or _candidate_keys(statements, bucket))
             ]
         )
@@ -724,6 +732,21 @@ class _Judge:
                 f"{'' if ref.policy.startswith('bucket-policy') else 'policy '}{ref.policy} Statement[{ref.index}]"
             )
         return tuple(out)
+
+
+def _granted(hit: _Hit, bucket: str) -> tuple[str, ...]:
+    """What the allowing statements grant around the witness, as ``bucket/pattern``."""
+    out: list[str] = []
+    for ref in hit.decision.statements if hit.decision else ():
+        st = ref.statement
+        for pattern in () if st.not_resource else st.resources:
+            if match(pattern, hit.witness.resource, arn=True):
+                short = pattern.split(":", 4)[4] if pattern.count(":") >= 4 else pattern
+                if short not in out:
+                    out.append(short)
+    if not out:
+        out.append(f"{bucket}/*" if "/" in hit.witness.resource.split(":", 4)[4] else bucket)
+    return tuple(out)
 
 
 def _key_of(resource: str) -> str:
@@ -822,7 +845,7 @@ class _Auditor:
             kind=kind,
             principal=as_name,
             bucket=b.name,
-            resources=(f"{b.name}/*" if not hit.witness.resource.endswith(b.name) else b.name,),
+            resources=_granted(hit, b.name),
             path=self.judge.path(subject, hit, b.name, as_name),
             witness=hit.witness,
             why=why,

@@ -199,9 +199,10 @@ def test_audit_reports_each_kind_with_a_confirmed_witness(account: Emulator) -> 
     f = _find(doc, "irrecoverable-delete", "user:etl", "logs-raw")
     assert f is not None and f["severity"] == "critical"
     assert f["path"] == ["user:etl", "policy p-etl Statement[0]"]
+    assert f["resources"] == ["logs-raw/*"]
     assert f["witness"] == {
         "action": "oss:DeleteObject",
-        "resource": f"acs:oss:*:{ACCOUNT}:logs-raw/example",
+        "resource": f"acs:oss:cn-hangzhou:{ACCOUNT}:logs-raw/example",
         "context": {},
     }
     assert "versioning is off" in f["why"]
@@ -214,6 +215,7 @@ def test_audit_reports_each_kind_with_a_confirmed_witness(account: Emulator) -> 
     assert f is not None
     assert f["path"] == ["user:analyst", "group:writers", "policy p-writers Statement[0]"]
     assert f["witness"]["resource"].endswith("logs-raw/incoming/example")
+    assert f["resources"] == ["logs-raw/incoming/*"]
     assert _find(doc, "irrecoverable-overwrite", "group:writers", "logs-raw") is not None
     # version-purge only on the versioned bucket, only with DeleteObjectVersion
     assert _find(doc, "version-purge", "user:purger", "archive") is not None
