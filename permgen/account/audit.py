@@ -367,7 +367,6 @@ def load_snapshot(path: str) -> Snapshot:
 
 def read_snapshot(ram: RamApi, oss: OssApi, account: str) -> Snapshot:
     """Read everything the audit needs through the RAM and OSS interfaces."""
-    reader: Any = ram
     policies: dict[str, str] = {}
 
     def attached(p: Principal) -> tuple[str, ...]:
@@ -386,14 +385,14 @@ def read_snapshot(ram: RamApi, oss: OssApi, account: str) -> Snapshot:
             tuple(sorted(ram.list_groups_for_user(name))),
             attached(Principal("user", name)),
         )
-        for name, uid in sorted(reader.list_users())
+        for name, uid in sorted(ram.list_users())
     )
     groups = tuple(
-        GroupSnap(name, attached(Principal("group", name))) for name in sorted(reader.list_groups())
+        GroupSnap(name, attached(Principal("group", name))) for name in sorted(ram.list_groups())
     )
     roles = tuple(
-        RoleSnap(name, reader.get_role_trust(name), attached(Principal("role", name)))
-        for name in sorted(reader.list_roles())
+        RoleSnap(name, ram.get_role_trust(name), attached(Principal("role", name)))
+        for name in sorted(ram.list_roles())
     )
     for info in ram.list_policies("Custom"):
         key = f"Custom:{info.policy_name}"

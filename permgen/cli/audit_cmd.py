@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from pathlib import Path
 
 import click
@@ -100,11 +99,13 @@ def command(
 
 
 def _html(report: object) -> str:
-    """The self-contained HTML report of ``permgen.account.audit_report.html``."""
+    """The self-contained HTML report: ``permgen.account.audit_report.html(report)``."""
     name = "permgen.account.audit_report"
-    if importlib.util.find_spec(name) is None:
-        raise PermgenError(
-            "--format html: this build has no HTML report (permgen.account.audit_report)"
-        )
-    text: str = importlib.import_module(name).html(report)
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise PermgenError(f"--format html: this build has no HTML report ({name})") from None
+    text: str = module.html(report)
     return text

@@ -371,3 +371,25 @@ def test_account_commands_refuse_root_credentials(
     allowed = run_cli("audit", "--allow-root-credentials", "--format", "json")
     assert allowed.exit_code == 0, allowed.output
     assert _find(json.loads(allowed.output), "irrecoverable-delete", "user:etl", "logs-raw")
+
+
+def test_format_html_calls_the_html_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--format html`` hands the report to ``permgen.account.audit_report.html``; without
+    that module it says so (exit 1)."""
+    import sys
+    import types
+
+    from permgen.account.audit import AuditReport, Snapshot, save_snapshot
+
+    snap = tmp_path / "s.json"
+    save_snapshot(Snapshot(ACCOUNT), str(snap))
+    seen: list[object] = []
+    fake = types.ModuleType("permgen.account.audit_report")
+    fake.html = lambda report: seen.append(report) or "<!DOCTYPE html><p>report</p>\n"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "permgen.account.audit_report", fake)
+    result = run_cli("audit", "--snapshot", str(snap), "--format", "html")
+    assert result.exit_code == 0 and result.output == "<!DOCTYPE html><p>report</p>\n"
+    assert isinstance(seen[0], AuditReport) and seen[0].account == ACCOUNT
+    monkeypatch.setitem(sys.modules, "permgen.account.audit_report", None)
+    missing = run_cli("audit", "--snapshot", str(snap), "--format", "html")
+    assert missing.exit_code == 1 and "no HTML report" in missing.output
