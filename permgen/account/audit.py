@@ -40,7 +40,7 @@ from permgen.semantics.bucket_policy import (
     parse_bucket_policy,
 )
 from permgen.semantics.conditions import CompiledCondition, MissingKey
-from permgen.semantics.evaluate import Request, _sample_values
+from permgen.semantics.evaluate import Evaluator, Request, _sample_values
 
 SNAPSHOT_VERSION = 1
 #: The largest snapshot file permgen loads, in bytes.
@@ -662,16 +662,69 @@ class _Hit:
     conditions: tuple[str, ...]
 
 
+def _state_key(s: _Subject) -> tuple[Any, ...]:
+    """What decides a subject's requests: who it is and which policies it holds."""
+    return (s.name, frozenset(x.policy.name for x in s.sources))
+
+
+def _may_name(st: Statement, bucket: str) -> bool:
+    """Whether an Allow statement could cover something in ``bucket`` (a quick, generous
+    filter: the evaluator decides; this only skips pairs nothing could allow)."""
+    if st.not_resource:
+        return True
+    for pattern in st.resources:
+        parts = pattern.split(":", 4)
+        if len(parts) < 5:
+            return True  # "*" and other short patterns
+        if not match(parts[1], "oss", ignore_case=True):
+            continue
+        bpat = parts[4].partition("/")[0]
+        if "*" in bpat or "?" in bpat or bpat == bucket:
+            return True
+    return False
+
+
+@dataclass
+class _Prepared:
+    """One (subject state, bucket), compiled once for every action asked."""
+
+    evaluator: CombinedEvaluator | None  # None when nothing is relevant
+    statements: list[Statement]
+    keys: list[str]
+    contexts: list[dict[str, str]]
+    relevant: bool
+
+
 class _Judge:
-    """Decides (subject, bucket, action) with witnesses."""
+    """Decides (subject, bucket, action) with witnesses; what is decided for a subject state
+    is kept, so a role reached from many principals is decided once."""
 
     def __init__(self, acct: _Account) -> None:
         self.acct = acct
+        self._prepared: dict[tuple[Any, ...], _Prepared] = {}
+        self._hits: dict[tuple[Any, ...], _Hit | None] = {}
 
-    def evaluator(self, subject: _Subject, bucket: str) -> CombinedEvaluator:
-        bp = self.acct.bucket_policies.get(bucket)
-        identity = None if subject.caller.anonymous else subject.policies
-        return CombinedEvaluator(subject.caller, identity, bp)
+    def _prepare(self, subject: _Subject, bucket: str) -> _Prepared:
+        key = (_state_key(subject), bucket)
+        got = self._prepared.get(key)
+        if got is None:
+            statements = self._statements(subject, bucket)
+            relevant = any(_may_name(st, bucket) for st in statements) or (
+                subject.caller.anonymous and bucket in self.acct.buckets
+            )
+            if not relevant:  # nothing could allow anything here: nothing to compile
+                got = self._prepared[key] = _Prepared(None, [], [], [], False)
+                return got
+            bp = self.acct.bucket_policies.get(bucket)
+            identity = None if subject.caller.anonymous else subject.policies
+            got = self._prepared[key] = _Prepared(
+                CombinedEvaluator(subject.caller, identity, bp),
+                statements,
+                _candidate_keys(statements, bucket),
+                _contexts(statements),
+                relevant,
+            )
+        return got
 
     def _statements(self, subject: _Subject, bucket: str) -> list[Statement]:
         """The Allow statements witnesses are drawn from (a Deny only removes access, so
@@ -690,18 +743,30 @@ class _Judge:
         on_bucket: bool = False,
         keys: Sequence[str] | None = None,
     ) -> _Hit | None:
-        statements = self._statements(subject, bucket)
-        ev = self.evaluator(subject, bucket)
+        memo = (_state_key(subject), bucket, action, on_bucket, tuple(keys or ()))
+        if memo not in self._hits:
+            self._hits[memo] = self._decide(subject, bucket, action, on_bucket, keys)
+        return self._hits[memo]
+
+    def _decide(
+        self,
+        subject: _Subject,
+        bucket: str,
+        action: str,
+        on_bucket: bool,
+        keys: Sequence[str] | None,
+    ) -> _Hit | None:
+        prep = self._prepare(subject, bucket)
+        ev = prep.evaluator
+        if ev is None:
+            return None
         snap = self.acct.buckets[bucket]
         resources = (
             [_arn(self.acct.snap.account, snap)]
             if on_bucket
-            else [
-                _arn(self.acct.snap.account, snap, k)
-                for k in (keys or _candidate_keys(statements, bucket))
-            ]
+            else [_arn(self.acct.snap.account, snap, k) for k in (keys or prep.keys)]
         )
-        contexts = _contexts(statements)
+        contexts = prep.contexts
         for resource in resources:
             for ctx in contexts:
                 d = ev.decide(Request(action, resource, ctx))
@@ -816,6 +881,7 @@ class _Auditor:
         self.acct = _Account(snap)
         self.judge = _Judge(self.acct)
         self.findings: dict[tuple[Any, ...], Finding] = {}
+        self._move_cache: dict[tuple[Any, ...], list[tuple[str, _Subject]]] = {}
 
     def add(self, f: Finding) -> None:
         key = (f.kind, f.principal, f.bucket)
@@ -855,6 +921,8 @@ class _Auditor:
     def _bucket(self, subject: _Subject, as_name: str, b: BucketSnap) -> list[str]:
         found: list[str] = []
         judge = self.judge
+        if not judge._prepare(subject, b.name).relevant:
+            return found
         hit = judge.allowed(subject, b.name, "oss:DeleteObject")
         if (
             hit is not None
@@ -1000,13 +1068,13 @@ class _Auditor:
 
     # -- escalation
     def escalation(self, start: _Subject) -> None:
-        seen = {self._state_key(start)}
+        seen = {_state_key(start)}
         frontier = [start]
         for _depth in range(MAX_DEPTH):
             nxt: list[_Subject] = []
             for s in frontier:
                 for step, reached in self._moves(s):
-                    k = self._state_key(reached)
+                    k = _state_key(reached)
                     if k in seen:
                         continue
                     if len(seen) >= MAX_STATES:
@@ -1039,19 +1107,34 @@ class _Auditor:
             if not frontier:
                 return
 
-    def _state_key(self, s: _Subject) -> tuple[Any, ...]:
-        return (s.name, frozenset(x.policy.name for x in s.sources))
+    def _moves(self, s: _Subject) -> list[tuple[str, _Subject]]:
+        """The escalation steps from a subject state (kept: a state reached from many
+        principals is expanded once)."""
+        key = _state_key(s)
+        got = self._move_cache.get(key)
+        if got is None:
+            got = self._move_cache[key] = list(self._expand(s))
+        return got
 
-    def _moves(self, s: _Subject) -> Iterable[tuple[str, _Subject]]:
+    def _expand(self, s: _Subject) -> Iterable[tuple[str, _Subject]]:
         acct, account = self.acct, self.acct.snap.account
-        ev = CombinedEvaluator(s.caller, s.policies, None)
+        allows = [st for p in s.policies for st in p.statements if st.effect != "Deny"]
+        ev = Evaluator(s.policies)
+        contexts = _contexts(allows)
+        granted: dict[str, bool] = {}
+
+        def mentions(action: str) -> bool:
+            """Whether any Allow statement names the action (a quick filter)."""
+            if action not in granted:
+                granted[action] = any(
+                    any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
+                    for st in allows
+                )
+            return granted[action]
 
         def can(action: str, resource: str) -> bool:
-            return any(
-                ev.allows(Request(action, resource, c))
-                for c in _contexts(
-                    st for p in s.policies for st in p.statements if st.effect != "Deny"
-                )
+            return mentions(action) and any(
+                ev.allows(Request(action, resource, c)) for c in contexts
             )
 
         def ram(kind: str, name: str) -> str:
