@@ -156,6 +156,7 @@ def test_each_escalation_edge_reaches_the_destructive_path(
     report = audit(snap)
     esc = [f for f in report.findings if (f.kind, f.principal) == ("escalation", "user:climber")]
     assert esc and esc[0].witness.action == step and esc[0].bucket is None
+    assert esc[0].witness.resource == resource
     reached = [
         f
         for f in report.findings

@@ -23,6 +23,7 @@ keys, rewrite a role's trust, assume a role whose trust names it and for which i
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -1093,11 +1094,11 @@ class _Auditor:
                             bucket=None,
                             resources=(),
                             path=(start.name, *reached.steps),
-                            witness=Witness(*_step_witness(step)),
+                            witness=Witness(*_step_witness(step, self.acct.snap.account)),
                             why=f"{start.name} can gain the permissions of {reached.name}"
                             if reached.name != start.name
                             else f"{start.name} can grant itself more permissions",
-                            fix=f"remove {_step_witness(step)[0]} from {start.name}'s grants "
+                            fix=f"remove {_step_witness(step, self.acct.snap.account)[0]} from {start.name}'s grants "
                             "(or narrow its Resource)",
                         )
                     )
@@ -1251,9 +1252,18 @@ class _Auditor:
         return AuditReport(self.acct.snap.account, findings, tuple(self.acct.notes))
 
 
-def _step_witness(step: str) -> tuple[str, str]:
-    action = step.split(" ", 1)[0]
-    return action, step.split(" ", 1)[1] if " " in step else ""
+def _step_witness(step: str, account: str) -> tuple[str, str]:
+    """The request an escalation step makes: its action and the RAM resource it names."""
+    action, _, rest = step.partition(" ")
+    target = re.search(r"\b(user|group|role):([^\s,()]+)", rest)
+    if action == "ram:CreatePolicyVersion" or target is None:
+        name = rest.removeprefix("on ").split(" ", 1)[0]
+        return action, f"acs:ram:*:{account}:policy/{name}"
+    if action.startswith("ram:AddUserToGroup"):
+        target = re.search(r"\bgroup:([^\s,()]+)", rest)
+        assert target is not None
+        return action, f"acs:ram:*:{account}:group/{target.group(1)}"
+    return action, f"acs:ram:*:{account}:{target.group(1)}/{target.group(2)}"
 
 
 def audit(snapshot: Snapshot) -> AuditReport:
