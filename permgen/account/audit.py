@@ -1167,10 +1167,12 @@ class _Auditor:
         for tkind, tname in targets:
             if can(attach[tkind], ram(tkind, tname)):
                 extra = tuple(_Source(p, "", k) for k, p in acct.policies.items())
+                what = "any policy in the account"
                 if can("ram:CreatePolicy", ram("policy", "permgen-audit")):
                     extra += (_Source(admin, ""),)
+                    what = "with ram:CreatePolicy, any permission"
                 yield (
-                    f"{attach[tkind]} on {tkind}:{tname} (any policy in the account)",
+                    f"{attach[tkind]} on {tkind}:{tname} ({what})",
                     _Subject(s.name, s.caller, (*s.sources, *extra), ()),
                 )
                 break
