@@ -30,7 +30,7 @@ from typing import Any
 
 from permgen.account.oss import LifecycleRule, OssApi, OverwriteRule, ReplicationRule, WormConfig
 from permgen.account.types import Principal, RamApi
-from permgen.errors import InputError, PolicyParseError
+from permgen.errors import CloudError, InputError, PolicyParseError
 from permgen.policy.model import Policy, Statement, parse_policy
 from permgen.policy.wildcard import match
 from permgen.semantics.bucket_policy import (
@@ -96,6 +96,8 @@ ACL_GRANTS = {
     "public-read-write": frozenset(READ_ACTIONS + DELETE_ACTIONS + OVERWRITE_ACTIONS),
 }
 ADMIN_POLICY = "(any policy: it can write one)"
+#: System policies every account has, read into the snapshot for the escalation search.
+ESCALATION_SYSTEM_POLICIES = ("AdministratorAccess", "AliyunOSSFullAccess")
 
 
 def _fail(where: str, why: str) -> InputError:
@@ -395,6 +397,16 @@ def read_snapshot(ram: RamApi, oss: OssApi, account: str) -> Snapshot:
         RoleSnap(name, ram.get_role_trust(name), attached(Principal("role", name)))
         for name in sorted(ram.list_roles())
     )
+    # a principal that may attach policies may attach these system policies, which every
+    # account has: the escalation search counts them among "any policy in the account"
+    for name in ESCALATION_SYSTEM_POLICIES:
+        key = f"System:{name}"
+        if key not in policies:
+            try:
+                policies[key] = ram.get_policy(name, "System").default_document
+            except CloudError as exc:
+                if not exc.code.startswith("EntityNotExist"):
+                    raise
     for info in ram.list_policies("Custom"):
         key = f"Custom:{info.policy_name}"
         if key not in policies:

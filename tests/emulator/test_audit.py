@@ -262,6 +262,8 @@ def test_escalation_and_role_assumption(account: Emulator) -> None:
         "policy p-cleaner Statement[0]",
     ]
     assert _find(doc, "irrecoverable-delete", "role:cleaner", "scratch") is not None
+    # attaching AliyunOSSFullAccess reaches every bucket, even one no custom policy names
+    assert _find(doc, "irrecoverable-delete", "user:climber", "dropbox") is not None
     assert _find(doc, "irrecoverable-delete", "user:ops", "scratch") is None  # not trusted
     assert _find(doc, "irrecoverable-delete", "user:stranger", "scratch") is None  # no AssumeRole
     assert _find(doc, "escalation", "user:ops", None) is None
@@ -292,6 +294,8 @@ def test_snapshot_round_trip_gives_the_same_report(account: Emulator, tmp_path: 
     assert Snapshot.from_json(json.loads(json.dumps(loaded.to_json()))) == loaded
     assert loaded.account == ACCOUNT and loaded.version == 1
     assert {b.name for b in loaded.buckets} >= {"logs-raw", "archive", "site"}
+    # the system policy anyone who may attach policies can attach is in the snapshot
+    assert "System:AliyunOSSFullAccess" in loaded.policies
     assert AUDITOR[1] not in snap.read_text()
     offline = run_cli(
         "audit", "--format", "json", "--snapshot", str(snap), "--endpoint", "http://127.0.0.1:9"
