@@ -15,7 +15,7 @@ export PERMGEN_ADMIN_KEY_ID="$ALIBABA_CLOUD_ACCESS_KEY_ID" PERMGEN_ADMIN_KEY_SEC
 echo "emulator at $PERMGEN_ENDPOINT (account 1234567890123456)"
 
 echo "an administrator creates the principals the spec names, and a token-vendor user with a key (RAM API, real SDK):"
-python3 - "$OUT/vendor.env" <<'PY'
+python3 - "$OUT/vendor.env" "$OUT/deployer.env" <<'PY'
 import json, os, shlex, sys
 from permgen.account.sdk import call, make_client
 from permgen.account.types import AccessKey, ClientConfig, Secret
@@ -36,11 +36,24 @@ key = call(admin, "Ram", "CreateAccessKey", {"UserName": "token-vendor"}, config
 with open(sys.argv[1], "w") as fh:
     fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(key['AccessKeyId'])}\n")
     fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(key['AccessKeySecret'])}\n")
+# permgen itself runs as a deployer RAM user: account commands refuse the root key
+call(admin, "Ram", "CreateUser", {"UserName": "deployer"}, config)
+for name in ("AliyunRAMFullAccess", "AliyunOSSReadOnlyAccess"):
+    call(admin, "Ram", "AttachPolicyToUser", {"UserName": "deployer", "PolicyName": name, "PolicyType": "System"}, config)
+dkey = call(admin, "Ram", "CreateAccessKey", {"UserName": "deployer"}, config)["AccessKey"]
+with open(sys.argv[2], "w") as fh:
+    fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_ID={shlex.quote(dkey['AccessKeyId'])}\n")
+    fh.write(f"export ALIBABA_CLOUD_ACCESS_KEY_SECRET={shlex.quote(dkey['AccessKeySecret'])}\n")
 print("  roles oss-uploader, EtlRole; users analytics-bot, rotator-bot; groups analysts, finance, auditors")
+print("  deployer (RAM full access, OSS read-only) runs permgen; its key", dkey["AccessKeyId"])
 print("  token-vendor may only sts:AssumeRole on role oss-uploader; its key", key["AccessKeyId"])
 PY
 
-echo "plan, apply, and plan again (no drift):"
+# shellcheck disable=SC1091
+source "$OUT/deployer.env"
+echo "the root key is refused by account commands:"
+permgen plan examples/platform.yaml --access-key-id "$PERMGEN_ADMIN_KEY_ID" --access-key-secret "$PERMGEN_ADMIN_KEY_SECRET" || echo "(exit $?)"
+echo "plan, apply, and plan again (no drift), as the deployer:"
 permgen plan examples/platform.yaml || true
 permgen apply examples/platform.yaml --yes
 permgen plan examples/platform.yaml --detailed-exitcode
@@ -73,3 +86,34 @@ PY
 echo "a command run with the token in its environment sees only STS credentials:"
 permgen token mobile-uploader --spec examples/platform.yaml --var user=alice --exec -- \
   python3 -c "import os; print('  OSS_ACCESS_KEY_ID =', os.environ['OSS_ACCESS_KEY_ID'][:12] + '...')"
+
+echo
+echo "audit: who can destroy which data for good? An ETL user may delete in an unversioned bucket:"
+# shellcheck disable=SC1091
+source "$OUT/deployer.env"
+python3 - <<'PY'
+import json, os
+from permgen.account.oss_sdk import SdkOssClient
+from permgen.account.sdk import call, make_client
+from permgen.account.types import AccessKey, ClientConfig, Secret
+config = ClientConfig(endpoint=os.environ["PERMGEN_ENDPOINT"])
+key = AccessKey(os.environ["PERMGEN_ADMIN_KEY_ID"], Secret(os.environ["PERMGEN_ADMIN_KEY_SECRET"]))
+admin = make_client(key, config)
+SdkOssClient(key, ClientConfig(endpoint=os.environ["PERMGEN_OSS_ENDPOINT"])).put_bucket("logs-raw")
+doc = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": ["oss:GetObject", "oss:DeleteObject"], "Resource": "acs:oss:*:*:logs-raw/*"}]}
+call(admin, "Ram", "CreateUser", {"UserName": "etl"}, config)
+call(admin, "Ram", "CreatePolicy", {"PolicyName": "p-etl", "PolicyDocument": json.dumps(doc)}, config)
+call(admin, "Ram", "AttachPolicyToUser", {"UserName": "etl", "PolicyName": "p-etl", "PolicyType": "Custom"}, config)
+PY
+permgen audit --save-snapshot "$OUT/audit.json" --fail-on irrecoverable-delete | sed -n '/^bucket logs-raw/,/^$/p' || true
+echo "the fix it shows: enable versioning on logs-raw; then the same audit passes that check:"
+python3 - <<'PY'
+import os
+from permgen.account.oss_sdk import SdkOssClient
+from permgen.account.types import AccessKey, ClientConfig, Secret
+key = AccessKey(os.environ["PERMGEN_ADMIN_KEY_ID"], Secret(os.environ["PERMGEN_ADMIN_KEY_SECRET"]))
+SdkOssClient(key, ClientConfig(endpoint=os.environ["PERMGEN_OSS_ENDPOINT"])).put_bucket_versioning("logs-raw", "Enabled")
+PY
+permgen audit --fail-on irrecoverable-delete --format json > "$OUT/after.json" && echo "  no irrecoverable-delete left (exit 0)"
+echo "the saved snapshot audits offline, the same as before the fix:"
+permgen audit --snapshot "$OUT/audit.json" --fail-on irrecoverable-delete > /dev/null || echo "  (exit $?: the finding, reproduced from the snapshot)"

@@ -178,9 +178,11 @@ def account() -> Iterator[dict[str, str]]:
             call(admin, "CreateGroup", GroupName=group)
         attach_system(admin, "operator", "AliyunRAMFullAccess")
         attach_system(admin, "operator", "AliyunSTSAssumeRoleAccess")
+        attach_system(admin, "operator", "AliyunOSSReadOnlyAccess")  # permgen audit
         key = emu.backend.add_key("user/operator")
         yield {
             "PERMGEN_ENDPOINT": emu.url,
+            "PERMGEN_OSS_ENDPOINT": emu.url,
             "ALIBABA_CLOUD_ACCESS_KEY_ID": key.key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": key.secret,
         }

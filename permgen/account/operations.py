@@ -40,6 +40,10 @@ RAM_READS = {
     "GetUser": requires("ram:GetUser"),
     "GetGroup": requires("ram:GetGroup"),
     "GetRole": requires("ram:GetRole"),
+    # permgen audit reads every principal
+    "ListUsers": requires("ram:ListUsers"),
+    "ListGroups": requires("ram:ListGroups"),
+    "ListRoles": requires("ram:ListRoles"),
 }
 #: Writes are not retried: a retry after a lost response could apply a change twice.
 RAM_WRITES = {
@@ -135,6 +139,44 @@ class RamOperations:
                 )
             seen.add(marker)
             params = {**params, "Marker": marker}
+
+    def _paged(self, action: str, outer: str, inner: str) -> list[dict[str, Any]]:
+        """Every item of a ListUsers/ListGroups/ListRoles answer, following its Marker."""
+        params = {"MaxItems": "1000"}
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while True:
+            out = self.invoke(action, params)
+            found += _items(out, outer, inner)
+            marker = out.get("Marker") or ""
+            if str(out.get("IsTruncated")).lower() != "true" or not marker:
+                return found
+            if marker in seen:
+                raise CloudError(
+                    f"Ram {action} returned the same Marker twice; stopping rather than looping",
+                    code="InvalidResponse",
+                    action=action,
+                )
+            seen.add(marker)
+            params = {**params, "Marker": marker}
+
+    def list_users(self) -> list[tuple[str, str]]:
+        """Every RAM user as (name, UserId)."""
+        return [
+            (u["UserName"], str(u.get("UserId", "")))
+            for u in self._paged("ListUsers", "Users", "User")
+        ]
+
+    def list_groups(self) -> list[str]:
+        return [g["GroupName"] for g in self._paged("ListGroups", "Groups", "Group")]
+
+    def list_roles(self) -> list[str]:
+        return [r["RoleName"] for r in self._paged("ListRoles", "Roles", "Role")]
+
+    def get_role_trust(self, name: str) -> str:
+        """A role's trust policy (AssumeRolePolicyDocument) as RAM returns it."""
+        role = self.invoke("GetRole", {"RoleName": name})["Role"]
+        return str(role.get("AssumeRolePolicyDocument", ""))
 
     def create_policy(self, name: str, document: str, description: str = "") -> PolicyInfo:
         params = {"PolicyName": name, "PolicyDocument": document}

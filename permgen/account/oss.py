@@ -25,6 +25,7 @@ class BucketInfo:
     versioning: str | None = None  # None: never enabled
     block_public_access: bool = False
     creation_date: str = ""
+    location: str = ""  # "oss-cn-hangzhou"
 
 
 @dataclass(frozen=True)

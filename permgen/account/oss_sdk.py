@@ -197,6 +197,7 @@ class SdkOssClient:
             versioning=info.versioning or None,
             block_public_access=bool(info.block_public_access),
             creation_date=str(info.creation_date or ""),
+            location=str(info.location or ""),
         )
 
     def put_bucket_versioning(self, bucket: str, status: VersioningStatus) -> None:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("permgen.cli.token_cmd", "Mint short-lived STS credentials scoped to one role."),
     "serve": ("permgen.cli.serve_cmd", "Run the token-vending HTTP service."),
     "emulator": ("permgen.cli.emulator_cmd", "Run the local RAM + STS API emulator."),
+    "audit": ("permgen.cli.audit_cmd", "Report who can destroy which data for good (read-only)."),
 }
 
 

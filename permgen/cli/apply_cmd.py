@@ -7,7 +7,12 @@ from typing import Any
 
 import click
 
-from permgen.cli._account import account_options, bucket_allowances, bucket_flag_options
+from permgen.cli._account import (
+    account_options,
+    allow_root_option,
+    bucket_allowances,
+    bucket_flag_options,
+)
 from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode
 
@@ -23,6 +28,7 @@ from permgen.errors import ExitCode
 )
 @account_options
 @bucket_flag_options
+@allow_root_option
 @handle_errors
 @batch
 def command(
@@ -34,6 +40,7 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    allow_root: bool,
     **allow: tuple[str, ...],
 ) -> int:
     """Make the account match SPEC: shows the plan, asks, then carries it out in a safe order
@@ -57,7 +64,9 @@ def command(
     from permgen.errors import PermgenError
 
     account = (endpoint, region, profile, access_key_id, access_key_secret)
-    client, planned, oss, buckets = plan_all(spec, bucket_allowances(allow), account, prune=prune)
+    client, planned, oss, buckets = plan_all(
+        spec, bucket_allowances(allow), account, prune=prune, allow_root=allow_root
+    )
     show(planned, "text", buckets)
     if planned.empty and (buckets is None or buckets.empty):
         return int(ExitCode.OK)

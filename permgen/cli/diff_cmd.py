@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from permgen.cli._account import account_options
+from permgen.cli._account import account_options, allow_root_option
 from permgen.cli._common import (
     batch,
     fail_on_risk_option,
@@ -39,6 +39,7 @@ from permgen.errors import ExitCode, UsageError
 )
 @missing_key_option
 @account_options
+@allow_root_option
 @handle_errors
 @batch
 def command(
@@ -55,6 +56,7 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    allow_root: bool,
 ) -> int:
     """Semantic diff: what NEW allows that OLD denies (new access), and the reverse.
 
@@ -90,7 +92,9 @@ def command(
         except ValueError as exc:
             raise UsageError(f"--principal: {exc}") from None
         role_policy = compile_file(old, roles=[role]).roles[role].policy
-        client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
+        client = ram_client(
+            endpoint, region, profile, access_key_id, access_key_secret, allow_root=allow_root
+        )
         old_label, new_label = f"{who} today", f"{old}#{role}"
         old_set, new_set = principal_policies(client, who), [role_policy]
     else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from permgen.cli._account import account_options, ram_client
+from permgen.cli._account import account_options, allow_root_option, ram_client
 from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode, InputError, PermgenError
 
@@ -26,6 +26,7 @@ from permgen.errors import ExitCode, InputError, PermgenError
     help="Keep every policy's statements as a raw policy: role (no template matching).",
 )
 @account_options
+@allow_root_option
 @handle_errors
 @batch
 def command(
@@ -37,6 +38,7 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    allow_root: bool,
 ) -> int:
     """Read the account's custom policies and write a spec to --out: a template role where
     a built-in template compiles to a proven-equivalent policy, else a raw policy: role;
@@ -52,7 +54,9 @@ def command(
 
     if out.exists() and not force:
         raise InputError(f"{out} exists; give --force to overwrite it")
-    client = ram_client(endpoint, region, profile, access_key_id, access_key_secret)
+    client = ram_client(
+        endpoint, region, profile, access_key_id, access_key_secret, allow_root=allow_root
+    )
     imported = import_account(client, recognise_templates=not raw)
     if not imported.roles:
         raise PermgenError(

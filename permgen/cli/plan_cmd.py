@@ -8,7 +8,12 @@ from typing import Any
 
 import click
 
-from permgen.cli._account import account_options, bucket_allowances, bucket_flag_options
+from permgen.cli._account import (
+    account_options,
+    allow_root_option,
+    bucket_allowances,
+    bucket_flag_options,
+)
 from permgen.cli._common import batch, handle_errors
 from permgen.errors import ExitCode, UsageError
 
@@ -89,15 +94,20 @@ def show(planned: object, fmt: str, buckets: object = None) -> None:
 
 
 def plan_all(
-    spec: Path, allow: dict[str, tuple[str, ...]], account: tuple[Any, ...], *, prune: bool
+    spec: Path,
+    allow: dict[str, tuple[str, ...]],
+    account: tuple[Any, ...],
+    *,
+    prune: bool,
+    allow_root: bool,
 ) -> tuple[Any, Any, Any, Any]:
     """(RAM client, RAM plan, OSS client or None, bucket plan or None) for ``spec``."""
     from permgen.account.sync import plan_account
     from permgen.cli._account import oss_client, ram_client
     from permgen.spec.compile import compile_file
 
-    compiled = compile_file(spec)
-    client = ram_client(*account)
+    compiled = compile_file(spec)  # bad input is reported before the account is reached
+    client = ram_client(*account, allow_root=allow_root)
     planned = plan_account(compiled, client, prune=prune)
     unused = sorted({b for names in allow.values() for b in names} - set(compiled.spec.buckets))
     if unused:
@@ -131,6 +141,7 @@ def plan_all(
 )
 @account_options
 @bucket_flag_options
+@allow_root_option
 @handle_errors
 @batch
 def command(
@@ -143,6 +154,7 @@ def command(
     profile: str | None,
     access_key_id: str | None,
     access_key_secret: str | None,
+    allow_root: bool,
     **allow: tuple[str, ...],
 ) -> int:
     """Compare SPEC with the account and show what apply would do. Changes nothing.
@@ -154,7 +166,9 @@ def command(
     Exit codes: 0; 4 drift with --detailed-exitcode; 1 cloud error; 2 bad input.
     """
     account = (endpoint, region, profile, access_key_id, access_key_secret)
-    _, planned, _, buckets = plan_all(spec, bucket_allowances(allow), account, prune=prune)
+    _, planned, _, buckets = plan_all(
+        spec, bucket_allowances(allow), account, prune=prune, allow_root=allow_root
+    )
     show(planned, fmt, buckets)
     in_sync = planned.empty and (buckets is None or buckets.empty)
     return int(ExitCode.DRIFT) if detailed_exitcode and not in_sync else int(ExitCode.OK)

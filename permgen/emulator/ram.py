@@ -6,6 +6,7 @@ Every handler's docstring says which real behaviours it reproduces and which it 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from permgen.emulator.state import (
@@ -113,7 +114,53 @@ class RamHandlers(State):
     def GetRole(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
         """Reproduces: EntityNotExist.Role."""
         name = self._principal("Role", p.get("RoleName", ""))[1]
-        return {"Role": self._role_json(self.roles[name])}
+        role = self.roles[name]
+        return {
+            "Role": {**self._role_json(role), "AssumeRolePolicyDocument": json.dumps(role.trust)}
+        }
+
+    def _page(self, p: dict[str, str], items: list[dict[str, Any]]) -> dict[str, Any]:
+        """One page of a list: MaxItems (1-1000, default 100) and an opaque Marker."""
+        size = integer_param(
+            p, "MaxItems", 100, "InvalidParameter.MaxItems", "MaxItems must be 1-1000."
+        )
+        if not 1 <= size <= 1000:
+            raise EmulatorError("InvalidParameter.MaxItems", 400, "MaxItems must be 1-1000.")
+        marker = p.get("Marker", "")
+        start = 0
+        if marker:
+            try:
+                start = int(base64.b64decode(marker.encode(), validate=True).decode())
+            except (ValueError, UnicodeDecodeError):
+                raise EmulatorError("InvalidParameter.Marker", 400, "Marker is invalid.") from None
+        page = items[start : start + size]
+        out: dict[str, Any] = {"IsTruncated": start + size < len(items), "items": page}
+        if out["IsTruncated"]:
+            out["Marker"] = base64.b64encode(str(start + size).encode()).decode()
+        return out
+
+    @handler(RAM_VERSION)
+    def ListUsers(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Every user, by name. Reproduces: the Users.User wrapper, MaxItems and Marker
+        paging (IsTruncated). Not: display names, tags."""
+        page = self._page(
+            p, [{"UserName": n, "UserId": uid} for n, uid in sorted(self.users.items())]
+        )
+        return {"Users": {"User": page.pop("items")}, **page}
+
+    @handler(RAM_VERSION)
+    def ListGroups(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Every group, by name. Reproduces: the Groups.Group wrapper, MaxItems and Marker
+        paging."""
+        page = self._page(p, [{"GroupName": n} for n in sorted(self.groups)])
+        return {"Groups": {"Group": page.pop("items")}, **page}
+
+    @handler(RAM_VERSION)
+    def ListRoles(self, p: dict[str, str], caller: Key) -> dict[str, Any]:
+        """Every role, by name. Reproduces: the Roles.Role wrapper (without the trust
+        policy, which only GetRole returns), MaxItems and Marker paging."""
+        page = self._page(p, [self._role_json(self.roles[n]) for n in sorted(self.roles)])
+        return {"Roles": {"Role": page.pop("items")}, **page}
 
     # ------------------------------------------------------------------ policies
 

@@ -323,3 +323,35 @@ def test_credentials_come_from_flags_then_environment_then_the_cli_profile(tmp_p
         resolve(environ={}, config_path=tmp_path / "missing.json")
     with pytest.raises(InputError, match="both"):
         resolve(access_key_id="LTAIonly", environ={}, config_path=cfg)
+
+
+def test_list_users_groups_and_roles_follow_the_marker() -> None:
+    """permgen audit reads every principal through the real SDK: ListUsers, ListGroups and
+    ListRoles page with MaxItems and Marker, and GetRole returns the trust policy."""
+    backend = Backend()
+    root = backend.keys[ADMIN_KEY_ID]
+    names = [f"u{i}" for i in range(5)]
+    for n in names:
+        backend.CreateUser({"UserName": n}, root)
+        backend.CreateGroup({"GroupName": f"g-{n}"}, root)
+    trust = {
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": "x"}}]
+    }
+    backend.CreateRole({"RoleName": "etl", "AssumeRolePolicyDocument": json.dumps(trust)}, root)
+    with Emulator(backend) as emu:
+        ram = SdkRamClient(
+            AccessKey(ADMIN_KEY_ID, Secret(ADMIN_KEY_SECRET)),
+            ClientConfig(endpoint=emu.url, max_attempts=1),
+        )
+        page = ram.invoke("ListUsers", {"MaxItems": "2"})
+        assert [u["UserName"] for u in page["Users"]["User"]] == ["u0", "u1"]
+        assert str(page["IsTruncated"]).lower() == "true"
+        rest = ram.invoke("ListUsers", {"MaxItems": "2", "Marker": page["Marker"]})
+        assert [u["UserName"] for u in rest["Users"]["User"]] == ["u2", "u3"]
+        assert [n for n, _ in ram.list_users()] == names
+        assert all(uid == backend.users[n] for n, uid in ram.list_users())
+        assert ram.list_groups() == [f"g-{n}" for n in names]
+        assert ram.list_roles() == ["etl"]
+        assert json.loads(ram.get_role_trust("etl")) == trust
+        assert _code(ram.invoke, "ListUsers", {"MaxItems": "0"}) == "InvalidParameter.MaxItems"
+        assert _code(ram.invoke, "ListRoles", {"Marker": "%%"}) == "InvalidParameter.Marker"

@@ -226,9 +226,8 @@ def test_plan_and_apply_commands(
     account: tuple[Emulator, SdkRamClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu, _ = account
-    monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
+    # account commands refuse the account's root key: a RAM user with the documented actions
+    _deployer(emu, [a for a in REQUIRED if a.startswith("ram:")], monkeypatch)
     spec = str(EXAMPLES / "platform.yaml")
     drift = run_cli("plan", spec, "--detailed-exitcode")
     assert drift.exit_code == 4 and "+ create policy analytics-reader" in drift.output
@@ -305,9 +304,8 @@ def test_diff_a_role_against_a_principal(
         {"UserName": "analytics-bot", "GroupName": "analysts"}, emu.backend.keys[ADMIN_KEY_ID]
     )
     ram.attach_policy(Principal("group", "analysts"), "AliyunOSSReadOnlyAccess", "System")
-    monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
+    # account commands refuse the account's root key: a RAM user with the documented actions
+    _deployer(emu, [a for a in REQUIRED if a.startswith("ram:")], monkeypatch)
     result = run_cli(
         "diff",
         str(EXAMPLES / "platform.yaml"),
@@ -362,9 +360,8 @@ roles:
 
 
 def _login(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
-    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
+    # account commands refuse the account's root key: a RAM user with the documented actions
+    _deployer(emu, [a for a in REQUIRED if a.startswith("ram:")], monkeypatch)
 
 
 def _spec(tmp_path: Any, text: str) -> str:
@@ -374,7 +371,8 @@ def _spec(tmp_path: Any, text: str) -> str:
 
 
 def _custom(ram: SdkRamClient) -> set[str]:
-    return {p.policy_name for p in ram.list_policies("Custom")}
+    """The custom policies, but the deployer's own (which the commands run as)."""
+    return {p.policy_name for p in ram.list_policies("Custom")} - {"deployer"}
 
 
 def test_plan_should_show_an_out_of_band_widening_with_its_risk(

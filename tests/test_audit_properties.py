@@ -1,0 +1,127 @@
+"""Properties of the audit engine over generated snapshots (pure: no account): a Deny never
+adds a finding, and enabling versioning never adds an irrecoverable-* finding."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from permgen.account.audit import BucketSnap, RoleSnap, Snapshot, UserSnap, audit
+
+ACCOUNT = "1234567890123456"
+ACTIONS = [
+    "oss:DeleteObject",
+    "oss:PutObject",
+    "oss:DeleteObjectVersion",
+    "oss:PutBucketLifecycle",
+    "oss:*",
+    "ram:AttachPolicyToUser",
+    "sts:AssumeRole",
+]
+RESOURCES = [
+    "*",
+    "acs:oss:*:*:b1/*",
+    "acs:oss:*:*:b2/logs/*",
+    "acs:oss:*:*:b1",
+    "acs:oss:*:*:b*",
+    f"acs:ram:*:{ACCOUNT}:user/u0",
+    f"acs:ram:*:{ACCOUNT}:role/r0",
+]
+statement = st.fixed_dictionaries(
+    {
+        "Effect": st.just("Allow"),
+        "Action": st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=3, unique=True),
+        "Resource": st.lists(st.sampled_from(RESOURCES), min_size=1, max_size=2, unique=True),
+    }
+)
+deny = statement.map(lambda s: {**s, "Effect": "Deny"})
+versioning = st.sampled_from([None, "Enabled", "Suspended"])
+
+
+@st.composite
+def snapshots(draw: Any) -> Snapshot:
+    policies = {
+        f"Custom:p{i}": json.dumps(
+            {"Version": "1", "Statement": draw(st.lists(statement, min_size=1, max_size=3))}
+        )
+        for i in range(3)
+    }
+    names = list(policies)
+    users = tuple(
+        UserSnap(
+            f"u{i}",
+            f"20000000000000{i}",
+            (),
+            tuple(draw(st.lists(st.sampled_from(names), max_size=2, unique=True))),
+        )
+        for i in range(2)
+    )
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{ACCOUNT}:user/u0"]},
+            }
+        ]
+    }
+    roles = (
+        RoleSnap(
+            "r0", json.dumps(trust), tuple(draw(st.lists(st.sampled_from(names), max_size=1)))
+        ),
+    )
+    buckets = tuple(
+        BucketSnap(
+            name=b,
+            acl=draw(st.sampled_from(["private", "public-read-write"])),
+            versioning=draw(versioning),
+        )
+        for b in ("b1", "b2")
+    )
+    return Snapshot(ACCOUNT, users, (), roles, policies, buckets)
+
+
+def _keys(snap: Snapshot) -> set[tuple[str, str, str | None]]:
+    return {(f.kind, f.principal, f.bucket) for f in audit(snap).findings}
+
+
+@settings(max_examples=60, deadline=None)
+@given(snapshots(), deny, st.integers(0, 2))
+def test_adding_a_deny_never_adds_a_finding(
+    snap: Snapshot, extra: dict[str, Any], which: int
+) -> None:
+    key = f"Custom:p{which}"
+    doc = json.loads(snap.policies[key])
+    doc["Statement"].append(extra)
+    denied = dataclasses.replace(snap, policies={**snap.policies, key: json.dumps(doc)})
+    assert _keys(denied) <= _keys(snap)
+
+
+@settings(max_examples=60, deadline=None)
+@given(snapshots(), st.sampled_from(["b1", "b2"]))
+def test_enabling_versioning_never_adds_an_irrecoverable_finding(
+    snap: Snapshot, bucket: str
+) -> None:
+    versioned = dataclasses.replace(
+        snap,
+        buckets=tuple(
+            dataclasses.replace(b, versioning="Enabled") if b.name == bucket else b
+            for b in snap.buckets
+        ),
+    )
+    after = {k for k in _keys(versioned) if k[0].startswith("irrecoverable")}
+    before = {k for k in _keys(snap) if k[0].startswith("irrecoverable")}
+    assert after <= before
+    assert not {k for k in after if k[2] == bucket}
+
+
+@settings(max_examples=30, deadline=None)
+@given(snapshots())
+def test_the_snapshot_survives_its_json(snap: Snapshot) -> None:
+    again = Snapshot.from_json(json.loads(json.dumps(snap.to_json())))
+    assert again == snap
+    assert audit(again) == audit(snap)
