@@ -106,3 +106,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(
             f"{len(skipped)} live contract cases NOT RUN ({LIVE.reason}); see CONTRIBUTING.md"
         )
+
+
+def operator_key(backend: Any) -> tuple[str, str]:
+    """The key of a RAM user `operator` with RAM and OSS full access (system policies, so no
+    custom policy is added to the account): who account commands run as in tests, since
+    they refuse the account's own root key."""
+    from permgen.emulator import ADMIN_KEY_ID
+
+    made: tuple[str, str] | None = getattr(backend, "_test_operator_key", None)
+    if made is not None:
+        return made
+    root = backend.keys[ADMIN_KEY_ID]
+    backend.CreateUser({"UserName": "operator"}, root)
+    for policy in ("AliyunRAMFullAccess", "AliyunOSSFullAccess"):
+        backend.AttachPolicyToUser(
+            {"PolicyName": policy, "PolicyType": "System", "UserName": "operator"}, root
+        )
+    key = backend.add_key("user/operator")
+    backend._test_operator_key = (key.key_id, key.secret)
+    return key.key_id, key.secret

@@ -13,7 +13,7 @@ import pytest
 from permgen.account.oss_sdk import SdkOssClient
 from permgen.account.types import AccessKey, ClientConfig, Secret
 from permgen.emulator import ACCOUNT, ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
-from tests.conftest import run_cli
+from tests.conftest import operator_key, run_cli
 
 BASE = f"""version: 1
 defaults:
@@ -44,8 +44,9 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     backend.seed({"users": [{"name": "analytics-bot"}]})
     with Emulator(backend) as e:
         monkeypatch.setenv("PERMGEN_ENDPOINT", e.url)
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
+        key_id, secret = operator_key(backend)  # account commands refuse the root key
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
         oss = _oss(e)
         for name in ("logs-raw", "logs-dr", "vault"):
             oss.put_bucket(name)

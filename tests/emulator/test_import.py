@@ -21,7 +21,7 @@ from permgen.policy.model import parse_policy
 from permgen.semantics.diff import diff_policies
 from permgen.spec.compile import compile_file, compile_role
 from permgen.spec.types import BUILTIN_OPTIONS, Conditions, Grant, Role
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, operator_key, run_cli
 
 ACCOUNT = "1234567890123456"
 PRINCIPALS = {
@@ -102,9 +102,10 @@ def _assert_equivalent_role_by_role(ram: SdkRamClient, spec: Path) -> int:
 
 
 def _import(emu: Emulator, out: Path, *extra: str) -> Any:
+    key_id, secret = operator_key(emu.backend)  # account commands refuse the root key
     return run_cli(
         "import", "--out", str(out), "--endpoint", emu.url,
-        "--access-key-id", ADMIN_KEY_ID, "--access-key-secret", ADMIN_KEY_SECRET, *extra,
+        "--access-key-id", key_id, "--access-key-secret", secret, *extra,
     )  # fmt: skip
 
 

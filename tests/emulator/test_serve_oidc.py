@@ -617,7 +617,6 @@ def test_token_without_var_says_what_to_give(monkeypatch: pytest.MonkeyPatch) ->
 def test_plan_warns_of_a_duration_over_the_roles_max_session(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET
 
     spec = tmp_path / "platform.yaml"
     shutil.copytree(EXAMPLES / "templates", tmp_path / "templates")
@@ -629,8 +628,11 @@ def test_plan_warns_of_a_duration_over_the_roles_max_session(
         admin = client(emu)
         call(admin, "CreateRole", RoleName="oss-uploader", AssumeRolePolicyDocument=TRUST)
         monkeypatch.setenv("PERMGEN_ENDPOINT", emu.url)
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", ADMIN_KEY_ID)
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ADMIN_KEY_SECRET)
+        from tests.conftest import operator_key
+
+        key_id, secret = operator_key(emu.backend)  # plan refuses the account's root key
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
         warning = (
             "role mobile-uploader: sts.duration 7200 s is over RAM role oss-uploader's "
             "MaxSessionDuration of 3600 s: STS would refuse every token (lower sts.duration "
