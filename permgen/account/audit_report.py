@@ -47,7 +47,7 @@ COLOURS: Mapping[str, str] = {
 OTHER_COLOUR = "#868e96"  # a severity outside the four (shown as given, ranked last)
 
 MAX_NODES = 40  # principals (and buckets) drawn; the rest fold into one "more" node per side
-MAX_EDGE_LABELS = 60  # edges with a visible label (the worst ones); every edge has a tooltip
+MAX_EDGE_LABELS = 24  # edges with a visible label (the worst ones); every edge has a tooltip
 NAME_CHARS = 30  # characters of a name drawn in the picture (the full name is in the tooltip)
 ACCOUNT_WIDE = "(account-wide)"
 
@@ -301,7 +301,7 @@ def _svg(findings: Sequence[_Finding], section: Mapping[str, str]) -> str:
             count = f" \u00d7{g.count}" if g.count > 1 else ""
             labels.append(
                 f'<text class="elabel" x="{lx:.0f}" y="{ly - 3:.1f}" fill="{colour}">'
-                f'{_text(g.kinds_text())}<tspan class="ecount">{count}</tspan></text>'
+                f'{_text(g.kinds_text(2))}<tspan class="ecount">{count}</tspan></text>'
             )
     out.extend(paths)
     out.extend(labels)
