@@ -197,6 +197,11 @@ def test_edges_aggregate_per_pair_and_the_document_stays_bounded() -> None:
     assert len(doc.encode()) < 6_000_000, len(doc.encode())
 
 
+def test_notes_are_listed_escaped() -> None:
+    doc = html({"account": ACCOUNT, "findings": [], "notes": ["b <i>", "a: policy p unreadable"]})
+    assert '<ul class="notes"><li>a: policy p unreadable</li><li>b &lt;i&gt;</li></ul>' in doc
+
+
 def test_no_findings() -> None:
     doc = html({"account": ACCOUNT, "findings": []})
     assert "<svg" not in doc and '<b id="total">0</b> findings' in doc

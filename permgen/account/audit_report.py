@@ -462,6 +462,14 @@ def html(report: Mapping[str, Any]) -> str:
     else:
         picture = "<p>No principal can destroy or expose data in this account.</p>"
         body = ""
+    raw_notes = report.get("notes")
+    notes = sorted(_as_str(n) for n in (raw_notes if isinstance(raw_notes, list) else []))
+    if notes:
+        body += (
+            '\n<h2>Notes</h2>\n<ul class="notes">'
+            + "".join(f"<li>{_text(n)}</li>" for n in notes)
+            + "</ul>"
+        )
     title = f"permgen audit: account {_text(account)}"
     return (
         "<!DOCTYPE html>\n"
