@@ -93,7 +93,8 @@ def open_text(path: str | Path) -> IO[bytes]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        raw.close()
+        return gzip.open(path, "rb")
     return raw
 
 
