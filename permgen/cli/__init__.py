@@ -28,7 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("permgen.cli.token_cmd", "Mint short-lived STS credentials scoped to one role."),
     "serve": ("permgen.cli.serve_cmd", "Run the token-vending HTTP service."),
     "emulator": ("permgen.cli.emulator_cmd", "Run the local RAM + STS API emulator."),
-    "usage": ("permgen.cli.usage_cmd", "Right-size a spec's roles from access logs and ActionTrail."),
+    "usage": (
+        "permgen.cli.usage_cmd",
+        "Right-size a spec's roles from access logs and ActionTrail.",
+    ),
 }
 
 

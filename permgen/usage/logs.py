@@ -125,19 +125,23 @@ def _lines(fh: IO[bytes], where: str, stats: Stats) -> Iterator[tuple[int, str]]
 _MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
 
 
-_MINUTES: dict[str, int] = {}  # "03/Jan/2021:14:59 +0800" -> epoch of that minute
+_DAYS: dict[str, int] = {}  # "03/Jan/2021 +0800" -> epoch of that day's midnight
 
 
 def parse_clf_time(text: str) -> int:
     """``03/Jan/2021:14:59:49 +0800`` (or without the zone: UTC) -> epoch seconds."""
-    minute = text[:17] + text[20:]
-    base = _MINUTES.get(minute)
-    if base is not None and text[17:18] == ":" and text[18:20].isdigit():
-        return base + int(text[18:20])
+    day = text[:11] + text[20:]
+    base = _DAYS.get(day)
+    clock = text[12:20]
+    if base is not None and text[11:12] == ":" and len(clock) == 8 and clock[2] == clock[5] == ":":
+        try:
+            return base + int(clock[0:2]) * 3600 + int(clock[3:5]) * 60 + int(clock[6:8])
+        except ValueError:
+            pass
     t = _parse_clf_time(text)
-    if len(_MINUTES) > 4096:
-        _MINUTES.clear()
-    _MINUTES[minute] = t - int(text[18:20])
+    if len(_DAYS) > 4096:
+        _DAYS.clear()
+    _DAYS[day] = t - (int(clock[0:2]) * 3600 + int(clock[3:5]) * 60 + int(clock[6:8]))
     return t
 
 
@@ -219,6 +223,10 @@ _OSS_LINE = re.compile(
 _UNESCAPE = re.compile(r"\\(.)")
 
 
+def _decode(text: str) -> str:
+    return unquote(text) if "%" in text else text
+
+
 def _field(value: str | None) -> str:
     if value is None or value == "-":
         return ""
@@ -236,9 +244,9 @@ def _bucket_key_from_path(path: str, host: str) -> tuple[str, str]:
     rest = path[1:] if path.startswith("/") else path
     labels = hostname.split(".")
     if len(labels) > 3 and labels[1].startswith("oss-"):
-        return labels[0], unquote(rest)  # bucket.oss-region.aliyuncs.com
+        return labels[0], _decode(rest)  # bucket.oss-region.aliyuncs.com
     bucket, _, key = rest.partition("/")
-    return unquote(bucket), unquote(key)
+    return _decode(bucket), _decode(key)
 
 
 def parse_oss_line(text: str) -> Entry:
@@ -260,7 +268,7 @@ def parse_oss_line(text: str) -> Entry:
         key = key or key_from_path
     else:
         # ObjectName is logged URL-encoded
-        key = unquote(key)
+        key = _decode(key)
     try:
         status = int(g[3])
     except ValueError:
@@ -313,7 +321,7 @@ def parse_sls_record(obj: Any) -> Entry:
     path, query = _split_target(uri)
     http_type = _text(obj.get("http_type")).lower()
     bucket = _text(obj.get("bucket"))
-    key = unquote(_text(obj.get("object")))
+    key = _decode(_text(obj.get("object")))
     if not bucket:
         bucket, key_from_path = _bucket_key_from_path(path, _text(obj.get("host")))
         key = key or key_from_path
