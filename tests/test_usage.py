@@ -438,3 +438,23 @@ def test_proposal_allows_every_used_request_and_nothing_new(
     )
     for (_, use), _seen in usage.uses.items():
         assert check.allows(Request(use.action, use.resource, dict(use.context))), use
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7, 13])
+def test_byte_ranges_read_every_line_once(tmp_path: Path, parts: int) -> None:
+    from permgen.usage.rightsize import _read_range
+
+    lines = [oss(f"GET /k{i} HTTP/1.1", "GetObject", "bkt", f"k{i}") for i in range(50)]
+    lines.insert(10, "x" * (MAX_LINE + 5000))  # an over-long line across a split point
+    path = tmp_path / "r.log"
+    path.write_text("\n".join(lines) + "\n")
+    size = path.stat().st_size
+    step = -(-size // parts)
+    stats = Stats()
+    keys = [
+        e.key
+        for a in range(0, size, step)
+        for e in _read_range(str(path), a, min(size, a + step), "oss", stats)
+    ]
+    assert sorted(keys) == sorted(f"k{i}" for i in range(50))
+    assert (stats.too_long, stats.malformed) == (1, 0)

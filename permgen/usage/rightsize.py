@@ -187,8 +187,12 @@ def _read_range(path: str, start: int, end: int, fmt: Format, stats: Stats) -> I
         pos = start
         if start > 0:
             fh.seek(start - 1)
-            skipped = fh.readline(MAX_LINE + 1)  # the line that started before us
-            pos = start - 1 + len(skipped)
+            pos = start - 1
+            while True:  # the rest of the line that started before us
+                skipped = fh.readline(MAX_LINE + 1)
+                pos += len(skipped)
+                if not skipped or skipped.endswith(b"\n"):
+                    break
         while pos < end:
             line = fh.readline(MAX_LINE + 1)
             if not line:
