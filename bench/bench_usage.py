@@ -26,14 +26,16 @@ from permgen.tools import gen_usage_logs as gen
 _MEASURE = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(r.ru_utime + r.ru_stime, r.ru_maxrss)\n"
     "sys.exit(code)\n"
 )
 
 
-def run(argv: list[str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB: the largest of the process and its workers) of one run,
-    measured by a fresh parent so runs do not share one high-water mark."""
+def run(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (the process and its workers) and peak RSS (MiB: the
+    largest of the process and its workers) of one run, measured by a fresh parent so runs
+    do not share one high-water mark."""
     t0 = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, *argv],
@@ -45,7 +47,8 @@ def run(argv: list[str]) -> tuple[float, float]:
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"permgen usage failed ({done.returncode}): {done.stderr.strip()}")
-    return seconds, int(done.stdout.split()[-1]) / 1024
+    cpu, rss = done.stdout.split()[-2:]
+    return seconds, float(cpu), int(rss) / 1024
 
 
 def main() -> int:
@@ -65,11 +68,16 @@ def main() -> int:
         base = [*permgen_argv(), "usage", "--spec", str(ROOT / "examples/platform.yaml"),
                 "--logs", str(files["log"]), "--logs", str(files["actiontrail"]),
                 "--keys", str(files["keys"]), "--format", "json"]  # fmt: skip
-        print("| run | seconds | lines/s | peak RSS |\n|---|---|---|---|")
+        print("| run | wall s | lines/s (wall) | CPU s | lines per CPU-second | peak RSS |")
+        print("|---|---|---|---|---|---|")
         for jobs in sorted({1, args.jobs}):
-            seconds, rss = run([*base, "--jobs", str(jobs)])
+            seconds, cpu, rss = run([*base, "--jobs", str(jobs)])
             label = "one process" if jobs == 1 else f"{jobs} workers"
-            print(f"| {label} | {seconds:.1f} | {args.lines / seconds:,.0f} | {rss:.0f} MiB |")
+            print(
+                f"| {label} | {seconds:.1f} | {args.lines / seconds:,.0f} | {cpu:.1f} | "
+                f"{args.lines / cpu:,.0f} | {rss:.0f} MiB |",
+                flush=True,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

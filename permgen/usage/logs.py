@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 from urllib.parse import unquote
 
 from permgen.errors import InputError
@@ -94,7 +94,7 @@ def open_text(path: str | Path) -> IO[bytes]:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if raw.peek(2)[:2] == b"\x1f\x8b":
         raw.close()
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     return raw
 
 
