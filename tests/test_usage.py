@@ -458,3 +458,12 @@ def test_byte_ranges_read_every_line_once(tmp_path: Path, parts: int) -> None:
     ]
     assert sorted(keys) == sorted(f"k{i}" for i in range(50))
     assert (stats.too_long, stats.malformed) == (1, 0)
+
+
+def test_principals_match_roles_without_case_and_through_groups() -> None:
+    from permgen.usage.rightsize import _matches_principal
+
+    assert _matches_principal("role:etlrole", ["role:EtlRole"], {})
+    assert _matches_principal("user:Alice", ["group:Analysts"], {"analysts": ["alice"]})
+    assert not _matches_principal("user:bob", ["group:analysts"], {"analysts": ["alice"]})
+    assert not _matches_principal(ANONYMOUS, ["user:anonymous"], {})

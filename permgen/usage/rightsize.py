@@ -328,11 +328,18 @@ def _role_principals(role: Role) -> tuple[str, ...]:
 def _matches_principal(
     who: str, attached: Sequence[str], groups: Mapping[str, Sequence[str]]
 ) -> bool:
-    if who in attached:
+    """Whether the principal ``who`` has a role attached as ``attached`` (RAM names compare
+    without case), directly or through a group's members."""
+    low = who.lower()
+    if any(low == a.lower() for a in attached):
         return True
-    if who.startswith("user:"):
-        user = who[5:]
-        return any(a.startswith("group:") and user in groups.get(a[6:], ()) for a in attached)
+    if low.startswith("user:"):
+        user = low[5:]
+        members = {g.lower(): {m.lower() for m in ms} for g, ms in groups.items()}
+        return any(
+            a.lower().startswith("group:") and user in members.get(a[6:].lower(), set())
+            for a in attached
+        )
     return False
 
 
