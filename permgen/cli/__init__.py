@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("permgen.cli.serve_cmd", "Run the token-vending HTTP service."),
     "emulator": ("permgen.cli.emulator_cmd", "Run the local RAM + STS API emulator."),
     "audit": ("permgen.cli.audit_cmd", "Report who can destroy which data for good (read-only)."),
+    "usage": (
+        "permgen.cli.usage_cmd",
+        "Right-size a spec's roles from access logs and ActionTrail.",
+    ),
 }
 
 
