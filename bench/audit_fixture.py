@@ -129,6 +129,7 @@ def _bucket(rng: random.Random, i: int, count: int) -> dict[str, Any]:
     acl = rng.choices(["private", "public-read", "public-read-write"], [20, 2, 1])[0]
     return {
         "name": name,
+        "region": "cn-hangzhou",
         "acl": acl,
         "versioning": versioning,
         "block_public_access": rng.random() < 0.3,

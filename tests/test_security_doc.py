@@ -25,10 +25,13 @@ WHERE = {
     "diff": r"(.*\.)?(diff|glob|automata|risk|regions|classes)",
     "explain": r"(.*\.)?(evaluate|explain)",
     "policies": r"(.*\.)?safejson",
+    "audit": r"account\.audit",
+    "usage": r"usage(\..*)?",
+    "token `--refresh`": r"(.*\.)?refresh",
     "bucket policies": r"(.*\.)?bucket_policy",
     "specs and callers files": r"(.*\.)?spec(\..*)?",
 }
-UNITS = {"bytes": 1, "KiB": 1024, "s": 1, "minutes": 60, "bits": 1}
+UNITS = {"bytes": 1, "KiB": 1024, "MiB": 1024 * 1024, "s": 1, "minutes": 60, "bits": 1}
 
 
 def _modules() -> list[ModuleType]:
