@@ -74,6 +74,10 @@ permgen import --out "$OUT/imported.yaml" 2>&1 | sed 's/^/  /'
 sed -n '/^  # source: custom policy ingest-writer/,/adopt: true/p' "$OUT/imported.yaml"
 echo "and plan with the imported spec shows no changes:"
 permgen plan "$OUT/imported.yaml" --detailed-exitcode
+echo "right-size a role from a month of access logs (a proposal the diff engine proves narrower):"
+permgen usage --spec examples/platform.yaml --logs examples/usage/oss.log \
+  --logs examples/usage/actiontrail.jsonl --keys examples/usage/keys.yaml --role analytics-reader \
+  | sed -n '3,8p'
 # shellcheck disable=SC1091
 source "$OUT/vendor.env"
 echo "the token vendor mints a 15-minute, write-only token for alice's prefix:"
