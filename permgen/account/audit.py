@@ -676,8 +676,13 @@ class _Hit:
 
 
 def _state_key(s: _Subject) -> tuple[Any, ...]:
-    """What decides a subject's requests: who it is and which policies it holds."""
-    return (s.name, frozenset(x.policy.name for x in s.sources))
+    """What decides a subject's requests: who it is and which policies it holds (computed
+    once per subject: it keys every memo and is asked for hundreds of thousands of times)."""
+    got: tuple[Any, ...] | None = s.__dict__.get("_state_key")
+    if got is None:
+        got = (s.name, frozenset(x.policy.name for x in s.sources))
+        s.__dict__["_state_key"] = got  # a cache beside the frozen fields, not a field
+    return got
 
 
 def _may_name(st: Statement, bucket: str) -> bool:
@@ -894,9 +899,12 @@ class _Auditor:
         self.acct = _Account(snap)
         self.judge = _Judge(self.acct)
         self.findings: dict[tuple[Any, ...], Finding] = {}
+        self._granted: dict[tuple[int, str], tuple[_Hit, tuple[str, ...]]] = {}
         self._move_cache: dict[tuple[Any, ...], list[tuple[str, _Subject]]] = {}
 
-    def add(self, f: Finding) -> None:
+    def add(self, f: Finding | None) -> None:
+        if f is None:
+            return
         key = (f.kind, f.principal, f.bucket)
         old = self.findings.get(key)
         if old is None or len(f.path) < len(old.path):
@@ -918,13 +926,23 @@ class _Auditor:
         hit: _Hit,
         why: str,
         fix: str,
-    ) -> Finding:
+    ) -> Finding | None:
+        """The finding, or None when :meth:`add` would keep the one it has (a path at least
+        as short for the same kind, principal and bucket): nothing more is computed then."""
+        path = self.judge.path(subject, hit, b.name, as_name)
+        old = self.findings.get((kind, as_name, b.name))
+        if old is not None and len(path) >= len(old.path):
+            return None
+        memo = (id(hit), b.name)  # hits live in the judge's memo, so an id names one
+        got = self._granted.get(memo)
+        if got is None:
+            got = self._granted[memo] = (hit, _granted(hit, b.name))
         return Finding(
             kind=kind,
             principal=as_name,
             bucket=b.name,
-            resources=_granted(hit, b.name),
-            path=self.judge.path(subject, hit, b.name, as_name),
+            resources=got[1],
+            path=path,
             witness=hit.witness,
             why=why,
             fix=fix,
