@@ -676,8 +676,13 @@ class _Hit:
 
 
 def _state_key(s: _Subject) -> tuple[Any, ...]:
-    """What decides a subject's requests: who it is and which policies it holds."""
-    return (s.name, frozenset(x.policy.name for x in s.sources))
+    """What decides a subject's requests: who it is and which policies it holds (computed
+    once per subject: it keys every memo and is asked for hundreds of thousands of times)."""
+    got: tuple[Any, ...] | None = s.__dict__.get("_state_key")
+    if got is None:
+        got = (s.name, frozenset(x.policy.name for x in s.sources))
+        s.__dict__["_state_key"] = got  # a cache beside the frozen fields, not a field
+    return got
 
 
 def _may_name(st: Statement, bucket: str) -> bool:
@@ -894,9 +899,13 @@ class _Auditor:
         self.acct = _Account(snap)
         self.judge = _Judge(self.acct)
         self.findings: dict[tuple[Any, ...], Finding] = {}
+        self._granted: dict[tuple[int, str], tuple[_Hit, tuple[str, ...]]] = {}
+        self._bucket_cache: dict[tuple[Any, ...], list[tuple[str, _Hit, str, str]]] = {}
         self._move_cache: dict[tuple[Any, ...], list[tuple[str, _Subject]]] = {}
 
-    def add(self, f: Finding) -> None:
+    def add(self, f: Finding | None) -> None:
+        if f is None:
+            return
         key = (f.kind, f.principal, f.bucket)
         old = self.findings.get(key)
         if old is None or len(f.path) < len(old.path):
@@ -918,13 +927,23 @@ class _Auditor:
         hit: _Hit,
         why: str,
         fix: str,
-    ) -> Finding:
+    ) -> Finding | None:
+        """The finding, or None when :meth:`add` would keep the one it has (a path at least
+        as short for the same kind, principal and bucket): nothing more is computed then."""
+        path = self.judge.path(subject, hit, b.name, as_name)
+        old = self.findings.get((kind, as_name, b.name))
+        if old is not None and len(path) >= len(old.path):
+            return None
+        memo = (id(hit), b.name)  # hits live in the judge's memo, so an id names one
+        got = self._granted.get(memo)
+        if got is None:
+            got = self._granted[memo] = (hit, _granted(hit, b.name))
         return Finding(
             kind=kind,
             principal=as_name,
             bucket=b.name,
-            resources=_granted(hit, b.name),
-            path=self.judge.path(subject, hit, b.name, as_name),
+            resources=got[1],
+            path=path,
             witness=hit.witness,
             why=why,
             fix=fix,
@@ -932,25 +951,52 @@ class _Auditor:
         )
 
     def _bucket(self, subject: _Subject, as_name: str, b: BucketSnap) -> list[str]:
+        """The destructive findings of ``subject`` on ``b``, reported as ``as_name``. What a
+        subject state can do to a bucket is decided once (escalation reaches the same states
+        from many principals); only the path and the fix's first step differ per principal."""
+        key = (_state_key(subject), b.name)
+        cands = self._bucket_cache.get(key)
+        if cands is None:
+            cands = self._bucket_cache[key] = self._bucket_candidates(subject, b)
+        for kind, hit, why, fix in cands:
+            self.add(
+                self._finding(
+                    kind, as_name, subject, b, hit, why, fix + _statement_fix(hit, subject)
+                )
+            )
+        return [c[0] for c in cands]
+
+    def _bucket_candidates(
+        self, subject: _Subject, b: BucketSnap
+    ) -> list[tuple[str, _Hit, str, str]]:
+        """(kind, hit, why, fix without the principal's first step) for a subject state."""
+        out: list[tuple[str, _Hit, str, str]] = []
+        add = out.append
+        as_name = subject.name  # unused by rec: the replay names the principal
+
+        def rec(
+            kind: str, _as: str, _s: _Subject, _b: BucketSnap, hit: _Hit, why: str, fix: str
+        ) -> tuple[str, _Hit, str, str]:
+            return (kind, hit, why, fix)
+
         found: list[str] = []
         judge = self.judge
         if not judge._prepare(subject, b.name).relevant:
-            return found
+            return out
         hit = judge.allowed(subject, b.name, "oss:DeleteObject")
         if (
             hit is not None
             and _keeps_deleted(judge, subject, b, _key_of(hit.witness.resource)) is None
         ):
-            self.add(
-                self._finding(
+            add(
+                rec(
                     "irrecoverable-delete",
                     as_name,
                     subject,
                     b,
                     hit,
                     _lacks(b),
-                    f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled)"
-                    + _statement_fix(hit, subject),
+                    f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled)",
                 )
             )
             found.append("irrecoverable-delete")
@@ -959,8 +1005,8 @@ class _Auditor:
             hit is not None
             and _overwrite_protected(subject, b, _key_of(hit.witness.resource)) is None
         ):
-            self.add(
-                self._finding(
+            add(
+                rec(
                     "irrecoverable-overwrite",
                     as_name,
                     subject,
@@ -968,8 +1014,7 @@ class _Auditor:
                     hit,
                     _lacks(b) + ", no overwrite protection rule covers it",
                     f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled), "
-                    "or add an overwrite protection rule for the key"
-                    + _statement_fix(hit, subject),
+                    "or add an overwrite protection rule for the key",
                 )
             )
             found.append("irrecoverable-overwrite")
@@ -977,8 +1022,8 @@ class _Auditor:
             hit = judge.allowed(subject, b.name, "oss:DeleteObjectVersion")
             locked = b.worm is not None and b.worm.locked and b.worm.retention_days > 0
             if hit is not None and not locked:
-                self.add(
-                    self._finding(
+                add(
+                    rec(
                         "version-purge",
                         as_name,
                         subject,
@@ -986,16 +1031,15 @@ class _Auditor:
                         hit,
                         f"{b.name} is versioned but oss:DeleteObjectVersion removes versions for good "
                         "and no locked retention policy stops it",
-                        f"remove oss:DeleteObjectVersion from the grant, or lock a retention policy on {b.name}"
-                        + _statement_fix(hit, subject),
+                        f"remove oss:DeleteObjectVersion from the grant, or lock a retention policy on {b.name}",
                     )
                 )
                 found.append("version-purge")
         for action in self._protection_actions(b):
             hit = judge.allowed(subject, b.name, action, on_bucket=True)
             if hit is not None:
-                self.add(
-                    self._finding(
+                add(
+                    rec(
                         "protection-removal",
                         as_name,
                         subject,
@@ -1003,12 +1047,12 @@ class _Auditor:
                         hit,
                         f"{action} can weaken what keeps copies of {b.name}",
                         f"remove {action} from the grant (keep bucket configuration to an "
-                        "administrator)" + _statement_fix(hit, subject),
+                        "administrator)",
                     )
                 )
                 found.append("protection-removal")
                 break
-        return found
+        return out
 
     def _protection_actions(self, b: BucketSnap) -> list[str]:
         out = []
