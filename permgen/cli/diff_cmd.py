@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -117,17 +118,7 @@ def command(
         click.echo(diff_markdown(result, old=old_label, new=new_label), nl=False)
     else:
         click.echo(diff_text(result, old=old_label, new=new_label), nl=False)
-    if fail_on_new_access and result.new_access:
-        return int(ExitCode.CHECK_FAILED)
-    risky = [r for r in result.risks() if r in risks]
-    if risky:
-        click.echo(
-            "permgen: diff check failed: new access with risk "
-            + ", ".join(r for r in risks if r in risky),
-            err=True,
-        )
-        return int(ExitCode.CHECK_FAILED)
-    return int(ExitCode.OK)
+    return _gate(result, fail_on_new_access, risks)
 
 
 def _bucket_diff(
@@ -156,6 +147,11 @@ def _bucket_diff(
         click.echo("```\n" + bucket_diff_text(result, old=old, new=new) + "```")
     else:
         click.echo(bucket_diff_text(result, old=old, new=new), nl=False)
+    return _gate(result, fail_on_new_access, risks)
+
+
+def _gate(result: Any, fail_on_new_access: bool, risks: Sequence[str]) -> int:
+    """The exit code of ``--fail-on-new-access`` and ``--fail-on-risk`` for ``result``."""
     if fail_on_new_access and result.new_access:
         return int(ExitCode.CHECK_FAILED)
     risky = [r for r in result.risks() if r in risks]
