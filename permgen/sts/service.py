@@ -734,6 +734,13 @@ class TokenService:
                     if not claimed:
                         hit = await self.state.wait(key, self.clock)
                         claimed = hit is None and await self.state.claim(key)
+                    if claimed:
+                        # another instance may have minted, stored and let go of the key
+                        # between our look and our claim: look again before minting
+                        hit = await self.state.get(key, self.clock())
+                        if hit is not None:
+                            await self.state.release(key)
+                            claimed = False
                 self._note_degraded()
                 if hit is not None:
                     self.local.store(key, hit, self.clock())
