@@ -22,11 +22,11 @@ START = 1_735_689_600  # 2025-01-01T00:00:00Z
 DAYS = 30
 
 KEYS = {
-    "LTAIanalyticsbot01": "user:analytics-bot",
-    "LTAIalice00000001": "user:alice",
-    "LTAIrotatorbot001": "user:rotator-bot",
-    "LTAIbob0000000001": "user:bob",
-    "LTAIcarol00000001": "user:carol",
+    "LTAI-example-analytics-bot": "user:analytics-bot",
+    "LTAI-example-alice": "user:alice",
+    "LTAI-example-rotator-bot": "user:rotator-bot",
+    "LTAI-example-bob": "user:bob",
+    "LTAI-example-carol": "user:carol",
 }
 GROUPS = {"analysts": ["alice"], "finance": ["bob"], "auditors": ["carol"]}
 #: STS keys handed out by AssumeRole (in the ActionTrail file), and their roles
@@ -53,7 +53,7 @@ def _templates() -> list[tuple[int, str, str, str, str, str, str]]:
     return [
         (
             30,
-            "LTAIanalyticsbot01",
+            "LTAI-example-analytics-bot",
             "GET",
             "corp-data",
             "exports/analytics/daily/{n}.csv",
@@ -62,7 +62,7 @@ def _templates() -> list[tuple[int, str, str, str, str, str, str]]:
         ),
         (
             5,
-            "LTAIalice00000001",
+            "LTAI-example-alice",
             "GET",
             "corp-data",
             "exports/analytics/daily/{n} copy.csv",
@@ -71,7 +71,7 @@ def _templates() -> list[tuple[int, str, str, str, str, str, str]]:
         ),
         (
             3,
-            "LTAIanalyticsbot01",
+            "LTAI-example-analytics-bot",
             "GET",
             "corp-data",
             "",
@@ -100,21 +100,21 @@ def _templates() -> list[tuple[int, str, str, str, str, str, str]]:
         (5, "STS.etl0001", "GET", "corp-data", "ingest/raw/{n}.json", "", "GetObject"),
         (
             10,
-            "LTAIrotatorbot001",
+            "LTAI-example-rotator-bot",
             "PUT",
             "corp-data",
             "exports/analytics/daily/{n}.csv",
             "",
             "PutObject",
         ),
-        (3, "LTAIrotatorbot001", "POST", "corp-data", "", "delete", "DeleteObjects"),
-        (2, "LTAIrotatorbot001", "GET", "corp-data", "exports/shared/{n}.csv", "", "-"),
-        (2, "LTAIbob0000000001", "GET", "", "", "", "GetService"),
-        (2, "LTAIbob0000000001", "GET", "corp-reports", "", "bucketInfo", "GetBucketInfo"),
-        (2, "LTAIbob0000000001", "GET", "corp-reports", "", "prefix=&delimiter=%2F", "GetBucket"),
+        (3, "LTAI-example-rotator-bot", "POST", "corp-data", "", "delete", "DeleteObjects"),
+        (2, "LTAI-example-rotator-bot", "GET", "corp-data", "exports/shared/{n}.csv", "", "-"),
+        (2, "LTAI-example-bob", "GET", "", "", "", "GetService"),
+        (2, "LTAI-example-bob", "GET", "corp-reports", "", "bucketInfo", "GetBucketInfo"),
+        (2, "LTAI-example-bob", "GET", "corp-reports", "", "prefix=&delimiter=%2F", "GetBucket"),
         (
             5,
-            "LTAIbob0000000001",
+            "LTAI-example-bob",
             "GET",
             "corp-reports",
             "monthly/2025-01/Q1 report {n}.pdf",
@@ -123,8 +123,8 @@ def _templates() -> list[tuple[int, str, str, str, str, str, str]]:
         ),
         (8, "STS.mobile01", "PUT", "user-uploads", "incoming/u{n}/photo.jpg", "", "PutObject"),
         (4, "STS.mobile02", "PUT", "user-uploads", "incoming/u{n}/photo%.jpg", "", "PutObject"),
-        (2, "LTAIcarol00000001", "GET", "corp-data", "", "bucketInfo", "GetBucketInfo"),
-        (1, "LTAIcarol00000001", "GET", "corp-data", "", "acl", "GetBucketAcl"),
+        (2, "LTAI-example-carol", "GET", "corp-data", "", "bucketInfo", "GetBucketInfo"),
+        (1, "LTAI-example-carol", "GET", "corp-data", "", "acl", "GetBucketAcl"),
         (2, "", "GET", "user-uploads", "public/logo.png", "", "GetObject"),
     ]
 
@@ -142,12 +142,12 @@ def requests(
         number = rng.randrange(spread)
         vpc = (
             ""
-            if key_id.startswith("STS.mobile") or key_id == "LTAIrotatorbot001"
+            if key_id.startswith("STS.mobile") or key_id == "LTAI-example-rotator-bot"
             else "vpc-bp1corpdata01"
         )
         ip = (
             "203.0.113.7"
-            if key_id == "LTAIrotatorbot001"
+            if key_id == "LTAI-example-rotator-bot"
             else ("198.51.100.9" if not vpc else "10.0.0.5")
         )
         yield Req(
@@ -224,7 +224,7 @@ def actiontrail_events(start: int = START) -> list[dict[str, object]]:
                 "userIdentity": {
                     "type": "ram-user",
                     "userName": "token-vendor",
-                    "accessKeyId": "LTAIvendor",
+                    "accessKeyId": "LTAI-example-vendor",
                     "accountId": OWNER,
                 },
                 "requestParameters": {

@@ -38,19 +38,19 @@ LONG_TERM_ENV = {
     "ALIBABA_CLOUD_OIDC_TOKEN_FILE": "/var/run/oidc-token",
     "ALIBABA_CLOUD_ECS_METADATA": "ecs-admin-role",
     "ALIBABA_CLOUD_CREDENTIALS_URI": "http://127.0.0.1:9/creds",
-    "ALIBABACLOUD_ACCESS_KEY_ID": "LTAIlongtermalias1",
+    "ALIBABACLOUD_ACCESS_KEY_ID": "LTAI-fake-alias-1",
     "ALIBABACLOUD_ACCESS_KEY_SECRET": "long-term-alias-secret-1",
-    "ALICLOUD_ACCESS_KEY": "LTAIlongtermalias2",
+    "ALICLOUD_ACCESS_KEY": "LTAI-fake-alias-2",
     "ALICLOUD_SECRET_KEY": "long-term-alias-secret-2",
     "ALICLOUD_PROFILE": "long-term-profile",
     "ALICLOUD_SHARED_CREDENTIALS_FILE": "/home/u/.aliyun/config.json",
     # (only one of the ALIYUN_ pair: with both, permgen's own SDK would sign with them, which
     # test_the_sdk_override_pair_is_refused covers)
-    "ALIYUN_ACCESS_KEY_ID": "LTAIlongtermalias3",
-    "OSS_ACCESS_KEY_ID": "LTAIlongtermalias4",
+    "ALIYUN_ACCESS_KEY_ID": "LTAI-fake-alias-3",
+    "OSS_ACCESS_KEY_ID": "LTAI-fake-alias-4",
     "OSS_ACCESS_KEY_SECRET": "long-term-alias-secret-4",
     "OSSUTIL_CONFIG_FILE": "/home/u/.ossutilconfig",
-    "ACCESS_KEY_ID": "LTAIlongtermalias5",
+    "ACCESS_KEY_ID": "LTAI-fake-alias-5",
     "ACCESS_KEY_SECRET": "long-term-alias-secret-5",
 }
 #: Not credentials: kept as they are.
@@ -145,20 +145,20 @@ def test_no_credential_variable_reaches_the_child(
 ) -> None:
     """Property: whatever the parent holds, the child's credential variables are exactly the
     minted ones, and no value holds the caller's key."""
-    caller = AccessKey("LTAIcallerkey0001", Secret("caller-long-term-secret-0001"))
+    caller = AccessKey("LTAI-fake-caller-key", Secret("caller-long-term-secret-0001"))
     minted = StsCredentials("STS.minted", Secret("minted-secret"), Secret("CAISminted"), "x")
     name = f"{family}{before}{word}{after}" if family else f"{before}{word}{after}"
-    parent = {**other, name: "LTAIanylongtermvalue", "X_HOLDS_IT": "pre-LTAIcallerkey0001"}
+    parent = {**other, name: "LTAI-fake-any-value", "X_HOLDS_IT": "pre-LTAI-fake-caller-key"}
     parent["Y_HOLDS_IT"] = "caller-long-term-secret-0001"
     env = child_environment(parent, minted, caller)
     creds = {k: v for k, v in env.items() if is_credential_variable(k)}
     assert set(creds.values()) <= {"STS.minted", "minted-secret", "CAISminted", "true"}
     assert all(
-        "LTAIcallerkey0001" not in v and "caller-long-term-secret-0001" not in v
+        "LTAI-fake-caller-key" not in v and "caller-long-term-secret-0001" not in v
         for v in env.values()
     )
     if family:
-        assert name not in env or env[name] != "LTAIanylongtermvalue"
+        assert name not in env or env[name] != "LTAI-fake-any-value"
 
 
 # --------------------------------------------------------------------------- signals
@@ -279,7 +279,7 @@ def test_the_sdk_override_pair_is_refused(
     emu, key_id, secret = account
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
-    monkeypatch.setenv("ALIYUN_ACCESS_KEY_ID", "LTAIsomeotherkey")
+    monkeypatch.setenv("ALIYUN_ACCESS_KEY_ID", "LTAI-fake-other-key")
     monkeypatch.setenv("ALIYUN_ACCESS_KEY_SECRET", "some-other-secret-value")
     result = run_cli(*MINT, "--format", "json")
     assert result.exit_code == 2, result.output
@@ -293,7 +293,7 @@ def test_the_sdk_override_pair_is_refused(
 
 
 @pytest.mark.parametrize("fmt", ["ossutil", "aliyun-cli"])
-@pytest.mark.parametrize("name", ["x]\n[default", "x\naccessKeyID = LTAIinjected", "my profile"])
+@pytest.mark.parametrize("name", ["x]\n[default", "x\naccessKeyID = LTAI-fake-injected", "my profile"])
 def test_a_profile_name_that_could_inject_a_section_is_exit_2(
     account: tuple[Emulator, str, str],
     monkeypatch: pytest.MonkeyPatch,
