@@ -95,3 +95,23 @@ def print_table(title: str, rows: Sequence[tuple[str, str, str, str]]) -> None:
 
 def verdict(value: float, target: float) -> str:
     return "ok" if value <= target else "OVER"
+
+
+def token_service_files(directory: Path, binding: str) -> tuple[str, Path, Path]:
+    """An emulator seed (a vendor RAM user allowed to assume roles, and the role
+    ``oss-uploader``) and a callers file with one caller, ``alice``, bound to
+    ``mobile-uploader`` with ``{user: BINDING}``: (alice's API key, seed, callers)."""
+    from permgen.sts.service import new_key
+
+    key, digest = new_key()
+    seed = directory / "seed.yaml"
+    seed.write_text(
+        "users:\n  - {name: vendor, access_keys: [{id: LTAI-bench-vendor-key, secret: bench-vendor-secret}]}\n"
+        "roles:\n  - {name: oss-uploader}\n"
+        "attachments:\n  - {policy: AliyunSTSAssumeRoleAccess, type: System, to: 'user:vendor'}\n"
+    )
+    callers = directory / "callers.yaml"
+    callers.write_text(
+        f"callers:\n  - {{id: alice, key_sha256: {digest}, rate: 1000000, burst: 1000000, roles: {{mobile-uploader: {{vars: {{user: '{binding}'}}}}}}}}\n"
+    )
+    return key, seed, callers

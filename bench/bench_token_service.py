@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import ROOT, bench_env, permgen_argv, print_table
+from _util import ROOT, bench_env, permgen_argv, print_table, token_service_files
 
 LUA = """
 wrk.method = "POST"
@@ -68,21 +68,9 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk")
         return 1
-    from permgen.sts.service import new_key
-
     env = bench_env()
     with tempfile.TemporaryDirectory() as tmp:
-        key, digest = new_key()
-        seed = Path(tmp) / "seed.yaml"
-        seed.write_text(
-            "users:\n  - {name: vendor, access_keys: [{id: LTAI-bench-vendor-key, secret: bench-vendor-secret}]}\n"
-            "roles:\n  - {name: oss-uploader}\n"
-            "attachments:\n  - {policy: AliyunSTSAssumeRoleAccess, type: System, to: 'user:vendor'}\n"
-        )
-        callers = Path(tmp) / "callers.yaml"
-        callers.write_text(
-            f"callers:\n  - {{id: alice, key_sha256: {digest}, rate: 1000000, burst: 1000000, roles: {{mobile-uploader: {{vars: {{user: '{{caller}}'}}}}}}}}\n"
-        )
+        key, seed, callers = token_service_files(Path(tmp), "{caller}")
         emu = subprocess.Popen(
             [*permgen_argv(), "emulator", "--port", "0", "--seed", str(seed)],
             stdout=subprocess.PIPE,
