@@ -293,7 +293,9 @@ def test_the_sdk_override_pair_is_refused(
 
 
 @pytest.mark.parametrize("fmt", ["ossutil", "aliyun-cli"])
-@pytest.mark.parametrize("name", ["x]\n[default", "x\naccessKeyID = LTAI-fake-injected", "my profile"])
+@pytest.mark.parametrize(
+    "name", ["x]\n[default", "x\naccessKeyID = LTAI-fake-injected", "my profile"]
+)
 def test_a_profile_name_that_could_inject_a_section_is_exit_2(
     account: tuple[Emulator, str, str],
     monkeypatch: pytest.MonkeyPatch,
