@@ -33,15 +33,19 @@ from permgen.account.types import Principal, RamApi
 from permgen.errors import CloudError, InputError, PolicyParseError
 from permgen.policy.model import Policy, Statement, parse_policy
 from permgen.policy.wildcard import match
+from permgen.semantics.automata import ANY, STAR, residuals, tokens
+from permgen.semantics.bucket_cells import BucketCells, Cell
 from permgen.semantics.bucket_policy import (
     BucketPolicy,
+    BucketStatement,
     Caller,
     CombinedDecision,
-    CombinedEvaluator,
+    applies_to,
+    combine,
     parse_bucket_policy,
 )
 from permgen.semantics.conditions import CompiledCondition, MissingKey
-from permgen.semantics.evaluate import Evaluator, Request, _sample_values
+from permgen.semantics.evaluate import Decision, Evaluator, Request, _sample_values
 
 SNAPSHOT_VERSION = 1
 #: The largest snapshot file permgen loads, in bytes.
@@ -49,8 +53,6 @@ SNAPSHOT_LIMIT = 64 * 1024 * 1024
 #: Escalation: steps followed from a principal, and states visited per principal, at most.
 MAX_DEPTH = 4
 MAX_STATES = 2000
-#: Witness keys tried per (principal, bucket, action), at most.
-MAX_WITNESSES = 64
 
 KINDS = (
     "irrecoverable-delete",
@@ -78,6 +80,8 @@ DELETE_ACTIONS = ("oss:DeleteObject",)
 #: PostObject, CopyObject, AppendObject and multipart uploads are authorized as PutObject.
 OVERWRITE_ACTIONS = ("oss:PutObject",)
 READ_ACTIONS = ("oss:GetObject", "oss:ListObjects")
+#: Read actions that name the bucket, not an object.
+BUCKET_READS = frozenset({"oss:ListObjects"})
 PROTECTION_ACTIONS = (
     "oss:PutBucketVersioning",
     "oss:PutBucketLifecycle",
@@ -96,6 +100,9 @@ ACL_GRANTS = {
     "public-read-write": frozenset(READ_ACTIONS + DELETE_ACTIONS + OVERWRITE_ACTIONS),
 }
 ADMIN_POLICY = "(any policy: it can write one)"
+#: The key of that policy among a subject's sources.
+ADMIN_KEY = "Generated:" + ADMIN_POLICY
+ADMIN = Policy((Statement("Allow", ("*",), ("*",)),), name=ADMIN_POLICY)
 #: System policies every account has, read into the snapshot for the escalation search.
 ESCALATION_SYSTEM_POLICIES = ("AdministratorAccess", "AliyunOSSFullAccess")
 
@@ -480,10 +487,14 @@ class AuditReport:
     account: str
     findings: tuple[Finding, ...]
     notes: tuple[str, ...] = ()
+    #: False when some bucket's policies needed more work than the audit allows to decide
+    #: every key and condition (a note names it): every finding is still proven
+    exact: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "account": self.account,
+            "exact": self.exact,
             "findings": [f.to_json() for f in self.findings],
             "notes": list(self.notes),
         }
@@ -516,6 +527,9 @@ class _Subject:
     caller: Caller
     sources: tuple[_Source, ...] = ()
     steps: tuple[str, ...] = ()  # escalation steps that led here
+    #: it may attach any one policy of the account (it picks which: that policy's Denies
+    #: come only with that policy's Allows, so each policy is tried alone)
+    pool: bool = False
 
     @property
     def policies(self) -> list[Policy]:
@@ -536,6 +550,8 @@ class _Account:
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
         self.notes: list[str] = []
+        self.exact = True  # False once some bucket could not be decided in full
+        self._base: dict[tuple[str, str], _Subject] = {}  # each principal as it is
         self.policies: dict[str, Policy] = {}
         for key, text in sorted(snap.policies.items()):
             p = _parse(key, text, self.notes)
@@ -562,6 +578,14 @@ class _Account:
         return [_Source(self.policies[k], via, k) for k in keys if k in self.policies]
 
     def user(self, name: str, steps: tuple[str, ...] = ()) -> _Subject:
+        if not steps:
+            got = self._base.get(("user", name))
+            if got is None:
+                got = self._base[("user", name)] = self._user(name, ())
+            return got
+        return self._user(name, steps)
+
+    def _user(self, name: str, steps: tuple[str, ...]) -> _Subject:
         u = self.users[name]
         src = self.sources(u.policies, "")
         for g in u.groups:
@@ -577,6 +601,14 @@ class _Account:
         )
 
     def role(self, name: str, steps: tuple[str, ...] = ()) -> _Subject:
+        if not steps:
+            got = self._base.get(("role", name))
+            if got is None:
+                got = self._base[("role", name)] = self._role(name, ())
+            return got
+        return self._role(name, steps)
+
+    def _role(self, name: str, steps: tuple[str, ...]) -> _Subject:
         session = f"arn:sts::{self.snap.account}:assumed-role/{name}/permgen-audit"
         return _Subject(
             f"role:{name}",
@@ -615,21 +647,6 @@ def _instantiate(text: str) -> str:
     return text.replace("*", "example").replace("?", "x")
 
 
-def _candidate_keys(statements: Iterable[Statement], bucket: str) -> list[str]:
-    """Keys in ``bucket`` that the statements' resource patterns name (wildcards filled)."""
-    keys = ["example"]
-    for st in statements:
-        for pattern in st.resources:
-            rest = pattern.split(":", 4)[4] if pattern.count(":") >= 4 else pattern
-            bpat, sep, kpat = rest.partition("/")
-            if not sep or not match(bpat, bucket):
-                continue
-            key = _instantiate(kpat)
-            if key and key not in keys:
-                keys.append(key)
-    return keys[:MAX_WITNESSES]
-
-
 def _contexts(statements: Iterable[Statement]) -> list[dict[str, str]]:
     """The empty context, then for each conditioned statement one context satisfying all of
     its conditions with sample values (when one is found)."""
@@ -660,10 +677,10 @@ def _contexts(statements: Iterable[Statement]) -> list[dict[str, str]]:
     return out
 
 
-def _acl_allows(bucket: BucketSnap, subject: _Subject, action: str) -> bool:
+def _acl_allows(bucket: BucketSnap, action: str) -> bool:
     """A public ACL grants everyone; it is reported once, for ``anonymous`` (every other
     caller has it too)."""
-    if bucket.block_public_access or not subject.caller.anonymous:
+    if bucket.block_public_access:
         return False
     return action in ACL_GRANTS.get(bucket.acl, frozenset())
 
@@ -676,81 +693,205 @@ class _Hit:
 
 
 def _state_key(s: _Subject) -> tuple[Any, ...]:
-    """What decides a subject's requests: who it is and which policies it holds (computed
-    once per subject: it keys every memo and is asked for hundreds of thousands of times)."""
+    """What decides a subject's requests: who it is, which policies it holds and whether it
+    may attach any policy (computed once per subject: it keys every memo)."""
     got: tuple[Any, ...] | None = s.__dict__.get("_state_key")
     if got is None:
-        got = (s.name, frozenset(x.policy.name for x in s.sources))
+        got = (s.name, frozenset(x.key for x in s.sources), s.pool)
         s.__dict__["_state_key"] = got  # a cache beside the frozen fields, not a field
     return got
 
 
-def _may_name(st: Statement, bucket: str) -> bool:
-    """Whether an Allow statement could cover something in ``bucket`` (a quick, generous
-    filter: the evaluator decides; this only skips pairs nothing could allow)."""
-    if st.not_resource:
-        return True
-    for pattern in st.resources:
-        parts = pattern.split(":", 4)
-        if len(parts) < 5:
-            return True  # "*" and other short patterns
-        if not match(parts[1], "oss", ignore_case=True):
-            continue
-        bpat = parts[4].partition("/")[0]
-        if "*" in bpat or "?" in bpat or bpat == bucket:
-            return True
-    return False
+#: Every bucket (a statement whose resources could name any of them).
+_ALL = None
 
 
-@dataclass
-class _Prepared:
-    """One (subject state, bucket), compiled once for every action asked."""
+class _Index:
+    """Which statements of the account's policies could apply to which bucket, computed once:
+    a statement is relevant to a bucket when one of its patterns could match the bucket's
+    ARN or an object in it (a linear run of the pattern's automaton over the ARN), or when it
+    uses NotResource."""
 
-    evaluator: CombinedEvaluator | None  # None when nothing is relevant
-    statements: list[Statement]
-    keys: list[str]
-    contexts: list[dict[str, str]]
-    relevant: bool
+    def __init__(self, acct: _Account) -> None:
+        self.arns = {b.name: _arn(acct.snap.account, b) for b in acct.snap.buckets}
+        self.by_bucket: dict[str, list[tuple[str, int]]] = {b: [] for b in self.arns}
+        #: per policy key: the buckets an Allow statement of it could apply to
+        self.allow_buckets: dict[str, frozenset[str]] = {}
+        everywhere: list[tuple[str, int]] = []
+        for key, policy in acct.policies.items():
+            allows: set[str] = set()
+            for i, st in enumerate(policy.statements):
+                where = self._buckets(st)
+                if where is _ALL:
+                    everywhere.append((key, i))
+                    if st.effect != "Deny":
+                        allows.update(self.arns)
+                    continue
+                for b in where:
+                    self.by_bucket[b].append((key, i))
+                if st.effect != "Deny":
+                    allows.update(where)
+            self.allow_buckets[key] = frozenset(allows)
+        order = {k: n for n, k in enumerate(acct.policies)}
+        for refs in self.by_bucket.values():
+            refs += everywhere
+            refs.sort(key=lambda r: (order[r[0]], r[1]))
+
+    def _buckets(self, st: Statement) -> list[str] | None:
+        if st.not_resource:
+            return _ALL
+        out: set[str] = set()
+        for pattern in st.resources:
+            if pattern == "*":
+                return _ALL
+            parts = pattern.split(":", 4)
+            literal = len(parts) == 5 and not any(c in parts[4].partition("/")[0] for c in "*?")
+            names = [parts[4].partition("/")[0]] if literal else list(self.arns)
+            for b in names:
+                if b in self.arns and b not in out and _names_bucket(pattern, self.arns[b]):
+                    out.add(b)
+        return sorted(out)
+
+
+def _names_bucket(pattern: str, bucket_arn: str) -> bool:
+    """Whether ``pattern`` matches the bucket's ARN or the ARN of some object in it."""
+    return any(
+        not seq or seq[0] in (STAR, ANY) or "/" in seq[0]
+        for seq in residuals(tokens(pattern, arn=True), bucket_arn)
+    )
+
+
+class _BucketModel:
+    """One bucket's cells over every statement that could apply to it: the account's
+    policies' (and the any-permission policy's), then the bucket policy's."""
+
+    def __init__(self, acct: _Account, index: _Index, b: BucketSnap) -> None:
+        self.snap = b
+        self.arn = index.arns[b.name]
+        stmts: list[Statement] = []
+        self.refs: list[tuple[str, int]] = []  # (policy key, index); ("", i): bucket policy
+        self.policy_mask: dict[str, int] = {}
+        for key, i in index.by_bucket[b.name]:
+            self.policy_mask[key] = self.policy_mask.get(key, 0) | 1 << len(stmts)
+            stmts.append(acct.policies[key].statements[i])
+            self.refs.append((key, i))
+        self.policy_mask[ADMIN_KEY] = 1 << len(stmts)
+        stmts.append(ADMIN.statements[0])
+        self.refs.append((ADMIN_KEY, 0))
+        self.bucket_policy = acct.bucket_policies.get(b.name)
+        self.bucket_bits: list[tuple[int, BucketStatement]] = []
+        for i, bs in enumerate(self.bucket_policy.statements if self.bucket_policy else ()):
+            self.bucket_bits.append((1 << len(stmts), bs))
+            stmts.append(bs.statement)
+            self.refs.append(("", i))
+        self.statements = stmts
+        self.cells = BucketCells(self.arn, stmts)
+        self._actions: dict[str, int] = {}
+        self._callers: dict[tuple[Any, ...], int] = {}
+        self._pool: dict[tuple[str, int], str | None] = {}
+
+    def action_mask(self, action: str) -> int:
+        got = self._actions.get(action)
+        if got is None:
+            got = 0
+            for k, st in enumerate(self.statements):
+                if any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action:
+                    got |= 1 << k
+            self._actions[action] = got
+        return got
+
+    def caller_mask(self, caller: Caller) -> int:
+        """The bucket-policy statements that apply to ``caller``."""
+        key = (caller.ids, caller.anonymous, caller.owner)
+        got = self._callers.get(key)
+        if got is None:
+            got = sum(bit for bit, bs in self.bucket_bits if applies_to(bs, caller))
+            self._callers[key] = got
+        return got
+
+    def pool_policy(self, action: str, cell: Cell) -> str | None:
+        """The first policy of the account that allows ``action`` in ``cell`` with no Deny of
+        its own there (attached beside statements that do not deny it, it allows)."""
+        memo = (action, cell.mask)
+        if memo not in self._pool:
+            m = cell.mask & self.action_mask(action)
+            found = None
+            for key, bits in self.policy_mask.items():
+                if key == ADMIN_KEY:
+                    continue
+                here = m & bits
+                if here & self.cells.allows and not here & self.cells.denies:
+                    found = key
+                    break
+            self._pool[memo] = found
+        return self._pool[memo]
 
 
 class _Judge:
-    """Decides (subject, bucket, action) with witnesses; what is decided for a subject state
-    is kept, so a role reached from many principals is decided once."""
+    """Decides (subject, bucket, action) exactly over the bucket's cells, with a witness
+    request the evaluator confirms; what is decided for a subject state is kept, so a role
+    reached from many principals is decided once."""
 
     def __init__(self, acct: _Account) -> None:
         self.acct = acct
-        self._prepared: dict[tuple[Any, ...], _Prepared] = {}
+        self.index = _Index(acct)
+        self._models: dict[str, _BucketModel] = {}
+        self._masks: dict[tuple[Any, ...], int] = {}
         self._hits: dict[tuple[Any, ...], _Hit | None] = {}
+        self._evaluators: dict[tuple[Any, ...], tuple[Evaluator | None, Evaluator]] = {}
+        self.unconfirmed = 0
 
-    def _prepare(self, subject: _Subject, bucket: str) -> _Prepared:
-        key = (_state_key(subject), bucket)
-        got = self._prepared.get(key)
+    def model(self, bucket: str) -> _BucketModel:
+        got = self._models.get(bucket)
         if got is None:
-            statements = self._statements(subject, bucket)
-            relevant = any(_may_name(st, bucket) for st in statements) or (
-                subject.caller.anonymous and bucket in self.acct.buckets
+            got = self._models[bucket] = _BucketModel(
+                self.acct, self.index, self.acct.buckets[bucket]
             )
-            if not relevant:  # nothing could allow anything here: nothing to compile
-                got = self._prepared[key] = _Prepared(None, [], [], [], False)
-                return got
-            bp = self.acct.bucket_policies.get(bucket)
-            identity = None if subject.caller.anonymous else subject.policies
-            got = self._prepared[key] = _Prepared(
-                CombinedEvaluator(subject.caller, identity, bp),
-                statements,
-                _candidate_keys(statements, bucket),
-                _contexts(statements),
-                relevant,
-            )
+            if not got.cells.exact:
+                self.acct.notes.append(
+                    f"the policies that name {bucket} need more work than the audit allows to "
+                    "decide every key and condition: findings there are proven, but one may "
+                    "be missing (exact: false)"
+                )
+                self.acct.exact = False
         return got
 
-    def _statements(self, subject: _Subject, bucket: str) -> list[Statement]:
-        """The Allow statements witnesses are drawn from (a Deny only removes access, so
-        its patterns and conditions never make a witness)."""
-        out = [st for p in subject.policies for st in p.statements]
-        bp = self.acct.bucket_policies.get(bucket)
-        out += [bs.statement for bs in bp.statements] if bp else []
-        return [st for st in out if st.effect != "Deny"]
+    def buckets(self, subject: _Subject) -> list[BucketSnap]:
+        """The buckets where ``subject`` could be allowed anything, in snapshot order."""
+        if subject.pool or any(s.key == ADMIN_KEY for s in subject.sources):
+            return list(self.acct.snap.buckets)
+        names: set[str] = set()
+        if not subject.caller.anonymous:
+            for src in subject.sources:
+                names |= self.index.allow_buckets.get(src.key, frozenset())
+        for b in self.acct.snap.buckets:
+            bp = self.acct.bucket_policies.get(b.name)
+            if b.name in names:
+                continue
+            if (subject.caller.anonymous and b.acl in ACL_GRANTS) or (
+                bp is not None
+                and any(
+                    bs.statement.effect != "Deny" and applies_to(bs, subject.caller)
+                    for bs in bp.statements
+                )
+            ):
+                names.add(b.name)
+        return [b for b in self.acct.snap.buckets if b.name in names]
+
+    def held(self, subject: _Subject, bucket: str) -> int:
+        """The statements ``subject`` holds that could apply to ``bucket`` (a bitmask)."""
+        return self._mask(subject, self.model(bucket))
+
+    def _mask(self, subject: _Subject, model: _BucketModel) -> int:
+        memo = (_state_key(subject), model.snap.name)
+        got = self._masks.get(memo)
+        if got is None:
+            got = model.caller_mask(subject.caller)
+            if not subject.caller.anonymous:
+                for src in subject.sources:
+                    got |= model.policy_mask.get(src.key, 0)
+            self._masks[memo] = got
+        return got
 
     def allowed(
         self,
@@ -761,50 +902,121 @@ class _Judge:
         on_bucket: bool = False,
         keys: Sequence[str] | None = None,
     ) -> _Hit | None:
-        memo = (_state_key(subject), bucket, action, on_bucket, tuple(keys or ()))
+        """The first request on ``bucket`` (on the bucket itself, on the given ``keys``, or
+        on any key) for which ``subject`` is allowed ``action``, or None. Decided by what
+        the subject holds there (its statements that could apply to the bucket, and
+        whether it may attach a policy), so subjects that hold the same are decided once."""
+        model = self.model(bucket)
+        held = self._mask(subject, model)
+        anonymous = subject.caller.anonymous
+        if not held & model.cells.allows and not subject.pool and not anonymous:
+            return None  # nothing it holds here allows anything
+        memo = (bucket, held, subject.pool, anonymous, action, on_bucket, tuple(keys or ()))
         if memo not in self._hits:
-            self._hits[memo] = self._decide(subject, bucket, action, on_bucket, keys)
+            self._hits[memo] = self._decide(
+                model, held, subject.pool, anonymous, action, on_bucket, keys
+            )
         return self._hits[memo]
 
     def _decide(
         self,
-        subject: _Subject,
-        bucket: str,
+        model: _BucketModel,
+        held: int,
+        pool: bool,
+        anonymous: bool,
         action: str,
         on_bucket: bool,
         keys: Sequence[str] | None,
     ) -> _Hit | None:
-        prep = self._prepare(subject, bucket)
-        ev = prep.evaluator
-        if ev is None:
-            return None
-        snap = self.acct.buckets[bucket]
-        resources = (
-            [_arn(self.acct.snap.account, snap)]
-            if on_bucket
-            else [_arn(self.acct.snap.account, snap, k) for k in (keys or prep.keys)]
-        )
-        contexts = prep.contexts
-        for resource in resources:
-            for ctx in contexts:
-                d = ev.decide(Request(action, resource, ctx))
-                if d.allowed:
-                    conds = tuple(
-                        f"{c.operator} {c.key} {list(c.values)}"
-                        for s in d.statements
-                        for c in s.statement.conditions
-                    )
-                    return _Hit(Witness(action, resource, ctx), d, conds)
-        denied = any(ev.decide(Request(action, r)).kind == "explicit_deny" for r in resources[:1])
-        if not denied and _acl_allows(self.acct.buckets[bucket], subject, action):
-            return _Hit(Witness(action, resources[0]), None, ())
+        cells_of = model.cells
+        if on_bucket:
+            cells = cells_of.bucket_cells
+        elif keys:
+            cells = [c for k in keys for c in cells_of.key_cells(k)]
+        else:
+            cells = cells_of.object_cells
+        held_act = model.action_mask(action) & held
+        allows, denies = cells_of.allows, cells_of.denies
+        first_open: Cell | None = None
+        for cell in cells:
+            m = cell.mask & held_act
+            if m & denies:
+                continue
+            if first_open is None:
+                first_open = cell
+            if m & allows:
+                return self._confirm(model, held, anonymous, cell, action, None)
+            if pool and not anonymous:
+                extra = model.pool_policy(action, cell)
+                if extra is not None:
+                    return self._confirm(model, held, anonymous, cell, action, extra)
+        if first_open is not None and anonymous and _acl_allows(model.snap, action):
+            return _Hit(Witness(action, cells_of.resource(first_open)), None, ())
         return None
 
-    def path(self, subject: _Subject, hit: _Hit, bucket: str, as_name: str) -> tuple[str, ...]:
-        out = [as_name, *subject.steps]
+    def _confirm(
+        self,
+        model: _BucketModel,
+        held: int,
+        anonymous: bool,
+        cell: Cell,
+        action: str,
+        extra: str | None,
+    ) -> _Hit | None:
+        """The hit, once the evaluator allows the witness request: it reads the held
+        statements again, on their own, so the cells and the evaluator are two readings
+        that must agree (if they do not, nothing is claimed)."""
+        memo = (model.snap.name, held, anonymous, extra)
+        got = self._evaluators.get(memo)
+        if got is None:
+            got = self._evaluators[memo] = self._evaluators_for(model, held, anonymous, extra)
+        identity, bucket_side = got
+        request = Request(action, model.cells.resource(cell), dict(cell.context))
+        ident = identity.decide(request) if identity is not None else Decision("implicit_deny")
+        bdec = bucket_side.decide(request)
+        d = CombinedDecision(combine(ident.kind, bdec.kind), ident, bdec)
+        if not d.allowed:
+            self.unconfirmed += 1
+            return None
+        conds = tuple(
+            f"{c.operator} {c.key} {list(c.values)}"
+            for st in d.statements
+            for c in st.statement.conditions
+        )
+        return _Hit(Witness(action, request.resource, dict(cell.context)), d, conds)
+
+    def _evaluators_for(
+        self, model: _BucketModel, held: int, anonymous: bool, extra: str | None
+    ) -> tuple[Evaluator | None, Evaluator]:
+        """Evaluators over the held statements: the identity side (None for an anonymous
+        caller) and the bucket-policy side, with each statement's own policy and index."""
+        identity: list[tuple[Statement, str, int]] = []
+        bucket_side: list[tuple[Statement, str, int]] = []
+        bp_name = model.bucket_policy.name if model.bucket_policy else ""
+        for k, (key, index) in enumerate(model.refs):
+            if not held >> k & 1:
+                continue
+            if key:
+                identity.append((model.statements[k], self._policy(key).name, index))
+            else:
+                bucket_side.append((model.statements[k], bp_name or "bucket-policy", index))
+        if extra is not None:
+            policy = self._policy(extra)
+            identity += [(st, policy.name, i) for i, st in enumerate(policy.statements)]
+        return (
+            None if anonymous else Evaluator.from_statements(identity),
+            Evaluator.from_statements(bucket_side),
+        )
+
+    def _policy(self, key: str) -> Policy:
+        return ADMIN if key == ADMIN_KEY else self.acct.policies[key]
+
+    def tail(self, subject: _Subject, hit: _Hit, bucket: str) -> tuple[str, ...]:
+        """The end of a finding's path, after the principal and its escalation steps: the
+        group a policy comes through, and the statements that allow the witness."""
         if hit.decision is None:
-            out.append(f"acl {self.acct.buckets[bucket].acl} on {bucket}")
-            return tuple(out)
+            return (f"acl {self.acct.buckets[bucket].acl} on {bucket}",)
+        out: list[str] = []
         names = {s.policy.name: s.via for s in subject.sources}
         for ref in hit.decision.statements:
             where = names.get(ref.policy, "")
@@ -814,6 +1026,9 @@ class _Judge:
                 f"{'' if ref.policy.startswith('bucket-policy') else 'policy '}{ref.policy} Statement[{ref.index}]"
             )
         return tuple(out)
+
+    def path(self, subject: _Subject, hit: _Hit, bucket: str, as_name: str) -> tuple[str, ...]:
+        return (as_name, *subject.steps, *self.tail(subject, hit, bucket))
 
 
 def _granted(hit: _Hit, bucket: str) -> tuple[str, ...]:
@@ -894,14 +1109,40 @@ def _statement_fix(hit: _Hit, subject: _Subject) -> str:
     return f"; or remove {hit.witness.action} from {r.policy} Statement[{r.index}]"
 
 
+#: (kind, hit, why, fix without the principal's first step, the path's tail)
+_Candidate = tuple[str, _Hit, str, str, tuple[str, ...]]
+#: Escalation steps that make a principal into another one as it is (not a changed self).
+_TO_ANOTHER = frozenset(
+    {
+        "ram:CreateAccessKey",
+        "ram:CreateLoginProfile",
+        "ram:UpdateLoginProfile",
+        "sts:AssumeRole",
+        "ram:UpdateRole",
+    }
+)
+#: Stands for the parent's name in a shared table's steps.
+_PARENT = "\x00parent\x00"
+#: A children table's entry: (kind, bucket, hit, why, fix, the path's tail, the step taken)
+_Entry = tuple[str, str, _Hit, str, str, tuple[str, ...], str]
+
+
 class _Auditor:
     def __init__(self, snap: Snapshot) -> None:
         self.acct = _Account(snap)
         self.judge = _Judge(self.acct)
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self._granted: dict[tuple[int, str], tuple[_Hit, tuple[str, ...]]] = {}
-        self._bucket_cache: dict[tuple[Any, ...], list[tuple[str, _Hit, str, str]]] = {}
+        self._bucket_cache: dict[tuple[Any, ...], list[_Candidate]] = {}
+        self._core_cache: dict[tuple[Any, ...], list[tuple[str, _Hit, str, str]]] = {}
         self._move_cache: dict[tuple[Any, ...], list[tuple[str, _Subject]]] = {}
+        self._table_cache: dict[tuple[Any, ...], list[list[_Entry]]] = {}
+        self._live_cache: dict[tuple[Any, ...], list[tuple[str, _Subject, tuple[Any, ...]]]] = {}
+        self._own_tables: dict[tuple[Any, ...], dict[tuple[str, str], Any]] = {}
+        self._shared_tables: dict[tuple[Any, ...], list[_Entry]] = {}
+        self._pool_by_action: dict[str, list[tuple[Policy, Evaluator]]] = {}
+        self._pool_ctx: dict[str, list[dict[str, str]]] = {}
+        self._pool_memo: dict[tuple[Any, ...], bool] = {}
 
     def add(self, f: Finding | None) -> None:
         if f is None:
@@ -914,7 +1155,7 @@ class _Auditor:
     # -- destructive findings of one subject, reported as ``as_name``
     def destructive(self, subject: _Subject, as_name: str) -> list[str]:
         kinds: list[str] = []
-        for b in self.acct.snap.buckets:
+        for b in self.judge.buckets(subject):
             kinds += self._bucket(subject, as_name, b)
         return kinds
 
@@ -927,12 +1168,16 @@ class _Auditor:
         hit: _Hit,
         why: str,
         fix: str,
+        tail: tuple[str, ...] | None = None,
+        *,
+        statement_fix: bool = False,
     ) -> Finding | None:
         """The finding, or None when :meth:`add` would keep the one it has (a path at least
         as short for the same kind, principal and bucket): nothing more is computed then."""
-        path = self.judge.path(subject, hit, b.name, as_name)
+        if tail is None:
+            tail = self.judge.tail(subject, hit, b.name)
         old = self.findings.get((kind, as_name, b.name))
-        if old is not None and len(path) >= len(old.path):
+        if old is not None and 1 + len(subject.steps) + len(tail) >= len(old.path):
             return None
         memo = (id(hit), b.name)  # hits live in the judge's memo, so an id names one
         got = self._granted.get(memo)
@@ -943,10 +1188,10 @@ class _Auditor:
             principal=as_name,
             bucket=b.name,
             resources=got[1],
-            path=path,
+            path=(as_name, *subject.steps, *tail),
             witness=hit.witness,
             why=why,
-            fix=fix,
+            fix=fix + _statement_fix(hit, subject) if statement_fix else fix,
             conditions=hit.conditions,
         )
 
@@ -954,17 +1199,42 @@ class _Auditor:
         """The destructive findings of ``subject`` on ``b``, reported as ``as_name``. What a
         subject state can do to a bucket is decided once (escalation reaches the same states
         from many principals); only the path and the fix's first step differ per principal."""
+        cands = self._candidates(subject, b)
+        for kind, hit, why, fix, tail in cands:
+            self.add(
+                self._finding(kind, as_name, subject, b, hit, why, fix, tail, statement_fix=True)
+            )
+        return [c[0] for c in cands]
+
+    def _candidates(self, subject: _Subject, b: BucketSnap) -> list[_Candidate]:
+        """What a subject state can do to a bucket, decided once per state."""
         key = (_state_key(subject), b.name)
         cands = self._bucket_cache.get(key)
         if cands is None:
-            cands = self._bucket_cache[key] = self._bucket_candidates(subject, b)
-        for kind, hit, why, fix in cands:
-            self.add(
-                self._finding(
-                    kind, as_name, subject, b, hit, why, fix + _statement_fix(hit, subject)
-                )
+            # what decides them: the statements held on the bucket (and on the buckets its
+            # replication copies to), whether it may attach a policy, and who asks where an
+            # overwrite rule names principals
+            judge = self.judge
+            sig = (
+                b.name,
+                judge.held(subject, b.name),
+                subject.pool,
+                subject.caller.anonymous,
+                subject.caller.ids if b.overwrite else None,
+                tuple(
+                    judge.held(subject, r.destination_bucket)
+                    for r in b.replication
+                    if r.destination_bucket in self.acct.buckets
+                ),
             )
-        return [c[0] for c in cands]
+            core = self._core_cache.get(sig)
+            if core is None:
+                core = self._core_cache[sig] = self._bucket_candidates(subject, b)
+            cands = self._bucket_cache[key] = [
+                (kind, hit, why, fix, judge.tail(subject, hit, b.name))
+                for kind, hit, why, fix in core
+            ]
+        return cands
 
     def _bucket_candidates(
         self, subject: _Subject, b: BucketSnap
@@ -981,8 +1251,6 @@ class _Auditor:
 
         found: list[str] = []
         judge = self.judge
-        if not judge._prepare(subject, b.name).relevant:
-            return out
         hit = judge.allowed(subject, b.name, "oss:DeleteObject")
         if (
             hit is not None
@@ -1084,7 +1352,10 @@ class _Auditor:
                     (
                         h
                         for a in READ_ACTIONS
-                        if (h := self.judge.allowed(subject, b.name, a)) is not None
+                        if (
+                            h := self.judge.allowed(subject, b.name, a, on_bucket=a in BUCKET_READS)
+                        )
+                        is not None
                     ),
                     None,
                 )
@@ -1125,44 +1396,153 @@ class _Auditor:
 
     # -- escalation
     def escalation(self, start: _Subject) -> None:
+        """Breadth first from ``start``: every state one step on is reported (its
+        destructive findings, through the step) when its parent is expanded, from a table
+        of the parent's children kept per set of children (an administrator who can take
+        over every user shares one table with every other such administrator)."""
         seen = {_state_key(start)}
         frontier = [start]
         for _depth in range(MAX_DEPTH):
             nxt: list[_Subject] = []
             for s in frontier:
-                for step, reached in self._moves(s):
-                    k = _state_key(reached)
+                for table in self._tables(s):
+                    self._replay(start.name, s, table)
+                if ("escalation", start.name, None) not in self.findings:
+                    first = next(
+                        ((st, c) for st, c in self._moves(s) if _state_key(c) not in seen), None
+                    )
+                    if first is not None:
+                        self._escalation_finding(start, s, *first)
+                # a child with no moves of its own adds nothing past its findings, which the
+                # tables above hold: only the others are walked on
+                for step, reached, k in self._live(s):
                     if k in seen:
                         continue
                     if len(seen) >= MAX_STATES:
                         self.acct.notes.append(
-                            f"escalation from {start.name} stopped after {MAX_STATES} states"
+                            f"escalation from {start.name} stopped after {MAX_STATES} states "
+                            "(exact: false)"
                         )
+                        self.acct.exact = False
                         return
                     seen.add(k)
+                    steps = (*s.steps, step)
                     reached = _Subject(
-                        reached.name, reached.caller, reached.sources, (*s.steps, step)
+                        reached.name, reached.caller, reached.sources, steps, reached.pool
                     )
-                    self.add(
-                        Finding(
-                            kind="escalation",
-                            principal=start.name,
-                            bucket=None,
-                            resources=(),
-                            path=(start.name, *reached.steps),
-                            witness=Witness(*_step_witness(step, self.acct.snap.account)),
-                            why=f"{start.name} can gain the permissions of {reached.name}"
-                            if reached.name != start.name
-                            else f"{start.name} can grant itself more permissions",
-                            fix=f"remove {_step_witness(step, self.acct.snap.account)[0]} from {start.name}'s grants "
-                            "(or narrow its Resource)",
-                        )
-                    )
-                    self.destructive(reached, start.name)
                     nxt.append(reached)
             frontier = nxt
             if not frontier:
                 return
+
+    def _escalation_finding(
+        self, start: _Subject, s: _Subject, step: str, reached: _Subject
+    ) -> None:
+        """The principal's escalation finding: its first step (the shortest path)."""
+        account = self.acct.snap.account
+        steps = (*s.steps, step)
+        action = _step_witness(step, account)[0]
+        self.add(
+            Finding(
+                kind="escalation",
+                principal=start.name,
+                bucket=None,
+                resources=(),
+                path=(start.name, *steps),
+                witness=Witness(*_step_witness(step, account)),
+                why=f"{start.name} can gain the permissions of {reached.name}"
+                if reached.name != start.name
+                else f"{start.name} can grant itself more permissions",
+                fix=f"remove {action} from {start.name}'s grants (or narrow its Resource)",
+            )
+        )
+
+    def _live(self, s: _Subject) -> list[tuple[str, _Subject, tuple[Any, ...]]]:
+        """``s``'s moves to states that have moves of their own, with their state keys."""
+        key = _state_key(s)
+        got = self._live_cache.get(key)
+        if got is None:
+            got = self._live_cache[key] = [
+                (step, c, _state_key(c)) for step, c in self._moves(s) if self._moves(c)
+            ]
+        return got
+
+    def _replay(self, as_name: str, parent: _Subject, table: list[_Entry]) -> None:
+        """Report a children table's findings for ``as_name``, who reached ``parent`` by
+        its steps (a finding is built only when its path is the shortest so far)."""
+        findings = self.findings
+        steps = parent.steps
+        for kind, bucket, hit, why, fix, tail, step in table:
+            key = (kind, as_name, bucket)
+            old = findings.get(key)
+            if old is not None and 2 + len(steps) + len(tail) >= len(old.path):
+                continue
+            path_steps = (*steps, step.replace(_PARENT, parent.name))
+            memo = (id(hit), bucket)
+            got = self._granted.get(memo)
+            if got is None:
+                got = self._granted[memo] = (hit, _granted(hit, bucket))
+            findings[key] = Finding(
+                kind=kind,
+                principal=as_name,
+                bucket=bucket,
+                resources=got[1],
+                path=(as_name, *path_steps, *tail),
+                witness=hit.witness,
+                why=why,
+                fix=f"{fix}; or take away the first step of the path ({path_steps[0]})",
+                conditions=hit.conditions,
+            )
+
+    def _tables(self, s: _Subject) -> list[list[_Entry]]:
+        """The findings of ``s``'s children, merged per (kind, bucket): the child with the
+        shortest path's tail, the first in move order on a tie. Moves to another principal
+        as it is (a user taken over, a role assumed) form one table kept per set of such
+        moves; moves to a changed ``s`` form a table of ``s``'s own."""
+        key = _state_key(s)
+        got = self._table_cache.get(key)
+        if got is None:
+            moves = self._moves(s)
+            # the parent's name in a step ("its trust names user:x") is written in when the
+            # table is replayed, so parents with the same moves share one table
+            shared = [
+                (step.replace(s.name, _PARENT), c)
+                for step, c in moves
+                if step.split(" ", 1)[0] in _TO_ANOTHER
+            ]
+            own = [(step, c) for step, c in moves if step.split(" ", 1)[0] not in _TO_ANOTHER]
+            sig = tuple((step, _state_key(c)) for step, c in shared)
+            table = self._shared_tables.get(sig)
+            if table is None:
+                table = self._shared_tables[sig] = self._merge(shared)
+            got = self._table_cache[key] = [t for t in (table, self._merge(own)) if t]
+        return got
+
+    def _merge(self, children: list[tuple[str, _Subject]]) -> list[_Entry]:
+        best: dict[tuple[str, str], _Entry] = {}
+        for step, child in children:
+            for k, (kind, bucket, hit, why, fix, tail) in self._own_table(child).items():
+                old = best.get(k)
+                if old is None or len(tail) < len(old[5]):
+                    best[k] = (kind, bucket, hit, why, fix, tail, step)
+        return list(best.values())
+
+    def _own_table(
+        self, s: _Subject
+    ) -> dict[tuple[str, str], tuple[str, str, _Hit, str, str, tuple[str, ...]]]:
+        """A state's own findings per (kind, bucket): the shortest tail, the first on a tie."""
+        key = _state_key(s)
+        got = self._own_tables.get(key)
+        if got is None:
+            got = {}
+            for b in self.judge.buckets(s):
+                for kind, hit, why, fix, tail in self._candidates(s, b):
+                    k = (kind, b.name)
+                    old = got.get(k)
+                    if old is None or len(tail) < len(old[5]):
+                        got[k] = (kind, b.name, hit, why, fix, tail)
+            self._own_tables[key] = got
+        return got
 
     def _moves(self, s: _Subject) -> list[tuple[str, _Subject]]:
         """The escalation steps from a subject state (kept: a state reached from many
@@ -1180,37 +1560,67 @@ class _Auditor:
         contexts = _contexts(allows)
         granted: dict[str, bool] = {}
 
-        def mentions(action: str) -> bool:
+        def mentions(statements: Iterable[Statement], action: str) -> bool:
             """Whether any Allow statement names the action (a quick filter)."""
+            return any(
+                st.effect != "Deny"
+                and any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
+                for st in statements
+            )
+
+        def may(action: str) -> bool:
+            """Whether it could hold ``action`` at all (a quick filter before the loops)."""
             if action not in granted:
-                granted[action] = any(
-                    any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
-                    for st in allows
+                granted[action] = mentions(allows, action) or (
+                    s.pool and bool(self._pool_policies(action))
                 )
             return granted[action]
 
         def can(action: str, resource: str) -> bool:
-            return mentions(action) and any(
-                ev.allows(Request(action, resource, c)) for c in contexts
+            if not may(action):
+                return False
+            if any(ev.allows(Request(action, resource, c)) for c in contexts):
+                return True
+            if not s.pool:
+                return False
+            # it may attach any one policy first: one that allows the request with no Deny
+            # of its own, beside policies of its own that do not deny it
+            if not self._pool_allows(action, resource):
+                return False
+            return any(
+                ev.decide(Request(action, resource, c)).kind != "explicit_deny"
+                and self._pool_allows(action, resource, c)
+                for c in [{}, *self._pool_contexts(action)]
             )
 
         def ram(kind: str, name: str) -> str:
             return f"acs:ram:*:{account}:{kind}/{name}"
 
-        admin = Policy((Statement("Allow", ("*",), ("*",)),), name=ADMIN_POLICY)
         kind, _, me = s.name.partition(":")
-        # write a new default version of a custom policy it holds: any document
-        for src in s.sources:
-            name = src.policy.name
-            if (
-                src.key.startswith("Custom:")  # a system policy has no versions to write
-                and can("ram:CreatePolicyVersion", ram("policy", name))
-            ):
-                yield (
-                    f"ram:CreatePolicyVersion on {name} (any document)",
-                    _Subject(s.name, s.caller, (*s.sources, _Source(admin, "")), ()),
-                )
-                break
+        # write a new default version of the custom policies it holds: any document, in
+        # place of the old ones (whose Denies go with them). All it can write at once: that
+        # state allows everything any subset of the rewrites would (fewer Denies, and the
+        # new document allows all), so the subsets need no states of their own.
+        writable = [
+            src.key
+            for src in s.sources
+            if src.key.startswith("Custom:")  # a system policy has no versions to write
+            and can("ram:CreatePolicyVersion", ram("policy", src.policy.name))
+        ]
+        if writable:
+            rest = tuple(x for x in s.sources if x.key not in writable)
+            names = [k.split(":", 1)[1] for k in writable]
+            also = f"and {', '.join(names[1:])}; " if len(names) > 1 else ""
+            yield (
+                f"ram:CreatePolicyVersion on {names[0]} ({also}any document)",
+                _Subject(s.name, s.caller, (*rest, _Source(ADMIN, "", ADMIN_KEY)), (), s.pool),
+            )
+        # A state that holds the any-permission policy, or may attach any policy, gains
+        # nothing by joining a group or attaching a policy: every request the bigger state
+        # allows, the smaller one allows already (its Allows are there, and it has fewer
+        # Denies), and so does every state the bigger one leads to. Those moves are left out.
+        admin = any(src.key == ADMIN_KEY for src in s.sources)
+        strong = admin or s.pool
         # attach a policy to itself (or, for a user, to one of its groups)
         attach = {
             "user": "ram:AttachPolicyToUser",
@@ -1220,20 +1630,22 @@ class _Auditor:
         targets = [(kind, me)]
         if kind == "user":
             targets += [("group", g) for g in acct.users[me].groups]
-        for tkind, tname in targets:
+        for tkind, tname in targets if not admin else ():
             if can(attach[tkind], ram(tkind, tname)):
-                extra = tuple(_Source(p, "", k) for k, p in acct.policies.items())
-                what = "any policy in the account"
                 if can("ram:CreatePolicy", ram("policy", "permgen-audit")):
-                    extra += (_Source(admin, ""),)
-                    what = "with ram:CreatePolicy, any permission"
-                yield (
-                    f"{attach[tkind]} on {tkind}:{tname} ({what})",
-                    _Subject(s.name, s.caller, (*s.sources, *extra), ()),
-                )
+                    yield (
+                        f"{attach[tkind]} on {tkind}:{tname} (with ram:CreatePolicy, any "
+                        "permission)",
+                        _Subject(s.name, s.caller, (*s.sources, _Source(ADMIN, "", ADMIN_KEY)), ()),
+                    )
+                elif not s.pool:
+                    yield (
+                        f"{attach[tkind]} on {tkind}:{tname} (any policy in the account)",
+                        _Subject(s.name, s.caller, s.sources, (), True),
+                    )
                 break
         if kind == "user":
-            for g in sorted(acct.groups):
+            for g in sorted(acct.groups) if may("ram:AddUserToGroup") and not strong else ():
                 if g not in acct.users[me].groups and can("ram:AddUserToGroup", ram("group", g)):
                     yield (
                         f"ram:AddUserToGroup {me} to group:{g}",
@@ -1242,21 +1654,23 @@ class _Auditor:
                             s.caller,
                             (*s.sources, *acct.sources(acct.groups[g].policies, f"group:{g}")),
                             (),
+                            s.pool,
                         ),
                     )
         if kind in ("user", "role"):
-            for u in sorted(acct.users):
-                if kind == "user" and u == me:
-                    continue
-                for action in (
-                    "ram:CreateAccessKey",
-                    "ram:CreateLoginProfile",
-                    "ram:UpdateLoginProfile",
-                ):
+            takeover = [
+                a
+                for a in ("ram:CreateAccessKey", "ram:CreateLoginProfile", "ram:UpdateLoginProfile")
+                if may(a)
+            ]
+            # every user, itself included (a state already seen: it changes nothing, and
+            # the list of these moves is then the same for every holder of the grant)
+            for u in sorted(acct.users) if takeover else ():
+                for action in takeover:
                     if can(action, ram("user", u)):
                         yield (f"{action} for user:{u}", acct.user(u))
                         break
-            for r in sorted(acct.roles):
+            for r in sorted(acct.roles) if may("sts:AssumeRole") else ():
                 if not can("sts:AssumeRole", ram("role", r)):
                     continue
                 if self._trusts(acct.roles[r], s, account):
@@ -1266,6 +1680,49 @@ class _Auditor:
                         f"ram:UpdateRole role:{r} (rewrite its trust), then sts:AssumeRole",
                         acct.role(r),
                     )
+
+    def _pool_policies(self, action: str) -> list[tuple[Policy, Evaluator]]:
+        """The account's policies with an Allow that names ``action``, each compiled alone."""
+        got = self._pool_by_action.get(action)
+        if got is None:
+            got = self._pool_by_action[action] = [
+                (p, Evaluator([p]))
+                for p in self.acct.policies.values()
+                if any(
+                    st.effect != "Deny"
+                    and any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
+                    for st in p.statements
+                )
+            ]
+        return got
+
+    def _pool_contexts(self, action: str) -> list[dict[str, str]]:
+        got = self._pool_ctx.get(action)
+        if got is None:
+            allows = [
+                st
+                for p, _ in self._pool_policies(action)
+                for st in p.statements
+                if st.effect != "Deny"
+            ]
+            got = self._pool_ctx[action] = _contexts(allows)[1:]
+        return got
+
+    def _pool_allows(
+        self, action: str, resource: str, context: Mapping[str, str] | None = None
+    ) -> bool:
+        """Whether some policy of the account, alone, allows the request (in ``context``, or
+        in some context tried when None). Kept per request: it does not depend on who asks."""
+        memo = (action, resource, None if context is None else tuple(sorted(context.items())))
+        got = self._pool_memo.get(memo)
+        if got is None:
+            contexts = [{}, *self._pool_contexts(action)] if context is None else [context]
+            got = self._pool_memo[memo] = any(
+                one.allows(Request(action, resource, dict(c)))
+                for _p, one in self._pool_policies(action)
+                for c in contexts
+            )
+        return got
 
     @staticmethod
     def _trusts(role: RoleSnap, s: _Subject, account: str) -> bool:
@@ -1307,7 +1764,15 @@ class _Auditor:
                 self.escalation(subject)
         self.outsiders()
         findings = tuple(sorted(self.findings.values(), key=sort_key))
-        return AuditReport(self.acct.snap.account, findings, tuple(self.acct.notes))
+        if self.judge.unconfirmed:
+            self.acct.exact = False
+            self.acct.notes.append(
+                f"{self.judge.unconfirmed} request(s) the cells allow were not confirmed by the "
+                "evaluator and are left out (exact: false)"
+            )
+        return AuditReport(
+            self.acct.snap.account, findings, tuple(self.acct.notes), exact=self.acct.exact
+        )
 
 
 def _step_witness(step: str, account: str) -> tuple[str, str]:

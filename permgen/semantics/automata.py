@@ -155,6 +155,25 @@ def _nfa(toks: tuple[Token, ...]) -> _Nfa:
     return _Nfa(toks)
 
 
+def residuals(toks: tuple[Token, ...], prefix: str) -> tuple[tuple[Token, ...], ...]:
+    """Token sequences whose languages together are exactly the strings ``s`` for which
+    ``prefix + s`` matches ``toks`` (the pattern's derivative by ``prefix``); () when no
+    string starting with ``prefix`` matches. At most ``len(toks) + 1`` sequences, found in
+    one linear run over ``prefix``."""
+    nfa = _nfa(toks)
+    mask = nfa.start()
+    for ch in prefix:
+        mask = nfa.advance(mask, ch)
+        if not mask:
+            return ()
+    out: list[tuple[Token, ...]] = []
+    while mask:
+        low = mask & -mask
+        out.append(toks[low.bit_length() - 1 :])
+        mask ^= low
+    return tuple(dict.fromkeys(out))
+
+
 @lru_cache(maxsize=65536)
 def _literal_prefix(toks: tuple[Token, ...]) -> tuple[frozenset[str], ...]:
     out: list[frozenset[str]] = []
@@ -557,5 +576,6 @@ __all__ = [
     "arn_segments",
     "matches",
     "realize",
+    "residuals",
     "tokens",
 ]

@@ -490,6 +490,94 @@ class _KeyClasses:
         self.classes = [(truth, value, sp) for truth, (value, sp) in seen.items()]
 
 
+#: One condition-key class as the combination search sees it: the statements whose atoms on
+#: that key hold (key names compared without case, and as spelled), its value (None: the
+#: key is absent), the spelling of the key's name, and the truth of each atom.
+ConditionRow = tuple[int, int, str | None, str, tuple[tuple[bool, ...], tuple[bool, ...]]]
+
+
+def condition_key_classes(
+    statements: Sequence[Statement], missing: MissingKey, budget: Budget
+) -> tuple[list[_KeyClasses], list[list[ConditionRow]]]:
+    """The classes of every condition key the statements use, and per class the statements
+    (bit ``k`` for ``statements[k]``) whose atoms on that key all hold.
+
+    Raises :class:`BudgetExceeded` past the budget."""
+    atoms_by_key: dict[str, dict[tuple[str, tuple[str, ...], str], CompiledCondition]] = {}
+    needs: dict[str, dict[tuple[str, tuple[str, ...], str], int]] = {}
+    for k, st in enumerate(statements):
+        for c in st.conditions:
+            key = c.key.lower()
+            ident = (c.operator, c.values, c.key)
+            atoms_by_key.setdefault(key, {}).setdefault(
+                ident, CompiledCondition(c.operator, c.key, c.values)
+            )
+            needs.setdefault(key, {})
+            needs[key][ident] = needs[key].get(ident, 0) | 1 << k
+    key_classes = [
+        _KeyClasses(key, list(atoms.values()), missing, budget)
+        for key, atoms in atoms_by_key.items()
+    ]
+    all_bits = (1 << len(statements)) - 1
+    key_masks: list[list[ConditionRow]] = []
+    for kc in key_classes:
+        owners = list(needs[kc.key].values())
+        rows: list[ConditionRow] = []
+        for truth, value, spelling in kc.classes:
+            masks = []
+            for reading in truth:
+                mask = all_bits
+                for owner_bits, holds in zip(owners, reading, strict=True):
+                    if not holds:
+                        mask &= ~owner_bits
+                masks.append(mask)
+            rows.append((masks[0], masks[1], value, spelling, truth))
+        key_masks.append(rows)
+    return key_classes, key_masks
+
+
+def combine_condition_masks(folded: int, exact_names: int, denies: int) -> int:
+    """The statements that apply: an Allow when its conditions hold under either reading of
+    key names, a Deny only when they hold under both (as the evaluator decides)."""
+    return ((folded | exact_names) & ~denies) | (folded & exact_names & denies)
+
+
+def condition_combos(
+    key_masks: Sequence[Sequence[ConditionRow]], all_bits: int, denies: int, budget: Budget
+) -> dict[int, tuple[int, ...]]:
+    """The condition combinations that statements can tell apart: statements that apply ->
+    one choice of class per key (an index into each key's rows).
+
+    The product of the keys' classes, folded one key at a time and kept only when it
+    changes which statements apply: keys no statement ties together multiply only the
+    masks they change, so independent keys cost their sum, not their product. Raises
+    :class:`BudgetExceeded` past the budget."""
+    partial: dict[tuple[int, int], tuple[int, ...]] = {(all_bits, all_bits): ()}
+    for rows in key_masks:
+        budget.spend(len(partial) * len(rows), "condition combinations")
+        nxt: dict[tuple[int, int], tuple[int, ...]] = {}
+        for (folded, exact_names), choice in partial.items():
+            for i, row in enumerate(rows):
+                nxt.setdefault((folded & row[0], exact_names & row[1]), (*choice, i))
+        partial = nxt
+    by_mask: dict[int, tuple[int, ...]] = {}
+    for (folded, exact_names), choice in partial.items():
+        by_mask.setdefault(combine_condition_masks(folded, exact_names, denies), choice)
+    return by_mask
+
+
+def combo_context(
+    key_masks: Sequence[Sequence[ConditionRow]], choice: Sequence[int]
+) -> dict[str, str]:
+    """The request context of one combination (absent keys left out)."""
+    ctx: dict[str, str] = {}
+    for rows, i in zip(key_masks, choice, strict=True):
+        _f, _e, value, spelling, _t = rows[i]
+        if value is not None:
+            ctx[spelling] = value
+    return ctx
+
+
 def _level_of(resource: str) -> str:
     rest = resource.split(":", 4)[-1] if resource.startswith("acs:") else resource
     if rest and set(rest) <= {"*"}:
@@ -501,4 +589,12 @@ def _describe_condition(c: Any) -> str:
     return f"{c.operator} {c.key} [{', '.join(c.values)}]"
 
 
-__all__ = ["DIFF_STEP_LIMIT", "DiffTooLarge"]
+__all__ = [
+    "DIFF_STEP_LIMIT",
+    "ConditionRow",
+    "DiffTooLarge",
+    "combine_condition_masks",
+    "combo_context",
+    "condition_combos",
+    "condition_key_classes",
+]

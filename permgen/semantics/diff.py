@@ -36,14 +36,16 @@ from permgen.semantics.classes import (
     DiffTooLarge,
     _ActionClasses,
     _describe_condition,
-    _KeyClasses,
     _level_of,
     _pretty_resource,
     _ResourceClasses,
     _Stmt,
+    combine_condition_masks,
+    combo_context,
+    condition_combos,
+    condition_key_classes,
 )
 from permgen.semantics.conditions import (
-    CompiledCondition,
     MissingKey,
     RequestContext,
     check_conditions,
@@ -226,67 +228,20 @@ def diff_policies(
     except BudgetExceeded as exc:
         raise DiffTooLarge("Resource patterns", str(exc)) from None
 
-    # condition keys: the distinct atoms per key, the statements that need each, and for
-    # each key class the statements whose atoms on that key all hold
-    atoms_by_key: dict[str, dict[tuple[str, tuple[str, ...], str], CompiledCondition]] = {}
-    needs: dict[str, dict[tuple[str, tuple[str, ...], str], int]] = {}
-    for k, st in enumerate(stmts):
-        for c in st.statement.conditions:
-            key = c.key.lower()
-            ident = (c.operator, c.values, c.key)
-            atoms_by_key.setdefault(key, {}).setdefault(
-                ident, CompiledCondition(c.operator, c.key, c.values)
-            )
-            needs.setdefault(key, {})
-            needs[key][ident] = needs[key].get(ident, 0) | bits[k]
     try:
-        key_classes = [
-            _KeyClasses(key, list(atoms.values()), missing_key, budget)
-            for key, atoms in atoms_by_key.items()
-        ]
+        key_classes, key_masks = condition_key_classes(
+            [st.statement for st in stmts], missing_key, budget
+        )
     except BudgetExceeded as exc:
         raise DiffTooLarge("condition values", str(exc)) from None
     all_bits = (1 << len(stmts)) - 1
-    # per key class: the statements whose atoms on that key hold with key names compared
-    # without case, and as spelled; its value and the spelling of the key's name
-    Row = tuple[int, int, str | None, str, tuple[tuple[bool, ...], tuple[bool, ...]]]
-    key_masks: list[list[Row]] = []
-    for kc in key_classes:
-        owners = list(needs[kc.key].values())
-        rows: list[Row] = []
-        for truth, value, spelling in kc.classes:
-            masks = []
-            for reading in truth:
-                mask = all_bits
-                for owner_bits, holds in zip(owners, reading, strict=True):
-                    if not holds:
-                        mask &= ~owner_bits
-                masks.append(mask)
-            rows.append((masks[0], masks[1], value, spelling, truth))
-        key_masks.append(rows)
-    # An Allow applies when its conditions hold under either reading of key names, a Deny
-    # only when they hold under both (as the evaluator decides).
     denies = old_deny | new_deny
 
     def combined(folded: int, exact_names: int) -> int:
-        return ((folded | exact_names) & ~denies) | (folded & exact_names & denies)
+        return combine_condition_masks(folded, exact_names, denies)
 
-    # The condition combinations that statements can tell apart: the product of the keys'
-    # classes, folded one key at a time and kept only when it changes which statements
-    # apply. Keys no statement ties together multiply only the masks they change, so
-    # independent keys cost their sum, not their product.
-    partial: dict[tuple[int, int], tuple[int, ...]] = {(all_bits, all_bits): ()}
     try:
-        for rows in key_masks:
-            budget.spend(len(partial) * len(rows), "condition combinations")
-            nxt: dict[tuple[int, int], tuple[int, ...]] = {}
-            for (folded, exact_names), choice in partial.items():
-                for i, row in enumerate(rows):
-                    nxt.setdefault((folded & row[0], exact_names & row[1]), (*choice, i))
-            partial = nxt
-        by_mask: dict[int, tuple[int, ...]] = {}
-        for (folded, exact_names), choice in partial.items():
-            by_mask.setdefault(combined(folded, exact_names), choice)
+        by_mask = condition_combos(key_masks, all_bits, denies, budget)
         combos = list(by_mask.items())
         n_cells = len(actions.classes) * len(resources.classes) * len(combos)
         budget.spend(n_cells, "combinations of action, resource and condition classes")
@@ -471,11 +426,7 @@ def _region_item(
     level = _level_of(resource)
     by_level = [n for n in names if (info := catalog.lookup(n)) is not None and info.level == level]
     action = (by_level or names or [actions.future.get(avec, "")])[0]
-    ctx = {}
-    for rows, i in zip(key_masks, combos[ci][1], strict=True):
-        _f, _e, value, spelling, _t = rows[i]
-        if value is not None:
-            ctx[spelling] = value
+    ctx = combo_context(key_masks, combos[ci][1])
     witness_req = Request(action, resource, ctx)
     old_ok = old_eval.allows(witness_req)
     new_ok = new_eval.allows(witness_req)
