@@ -26,6 +26,7 @@ WHERE = {
     "explain": r"(.*\.)?(evaluate|explain)",
     "policies": r"(.*\.)?safejson",
     "audit": r"account\.audit",
+    "bucket cells": r"semantics\.bucket_cells",
     "usage": r"usage(\..*)?",
     "token `--refresh`": r"(.*\.)?refresh",
     "bucket policies": r"(.*\.)?bucket_policy",
