@@ -136,8 +136,9 @@ class _Users:
         out = []
         for name, label in self.labels.items():
             message = (
-                f"bucket {self.bucket}: the spec names user:{name}, and this account has no "
-                f"RAM user of exactly that name, so no policy or rule may name its UID"
+                f"bucket {self.bucket}: user:{name} of the spec is not one RAM user of this "
+                "account (its name is matched exactly); Terraform stops rather than write the "
+                "bucket's policy or overwrite rules without that user's UID"
             )
             out.append(
                 f'data "alicloud_ram_users" "{label}" {{\n'

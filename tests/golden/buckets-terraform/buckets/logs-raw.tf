@@ -7,7 +7,7 @@ data "alicloud_ram_users" "logs-raw_user_analytics-bot" {
   lifecycle {
     postcondition {
       condition     = length(self.users) == 1
-      error_message = "bucket logs-raw: the spec names user:analytics-bot, and this account has no RAM user of exactly that name, so no policy or rule may name its UID"
+      error_message = "bucket logs-raw: user:analytics-bot of the spec is not one RAM user of this account (its name is matched exactly); Terraform stops rather than write the bucket's policy or overwrite rules without that user's UID"
     }
   }
 }
