@@ -14,13 +14,25 @@ def render_outputs(
     indent: int | None = None,
     import_existing: bool = False,
 ) -> dict[str, str]:
-    """File name -> content for every compiled role (and, in JSON, every bucket policy as
-    ``buckets/<bucket>.policy.json``)."""
+    """File name -> content for every compiled role, and for the spec's ``buckets:``: in
+    JSON every bucket policy as ``buckets/<bucket>.policy.json``, in Terraform every bucket
+    as ``buckets/<bucket>.tf`` (:mod:`permgen.spec.bucket_terraform`)."""
     if fmt == "terraform":
-        return {
+        from permgen.spec.bucket_terraform import buckets_terraform
+
+        files = {
             f"{name}.tf": terraform_text(r, import_existing=import_existing)
             for name, r in compiled.roles.items()
         }
+        files.update(
+            buckets_terraform(
+                compiled.spec.buckets,
+                compiled.buckets,
+                compiled.spec.account,
+                import_existing=import_existing,
+            )
+        )
+        return files
     files = {
         f"{name}.json": policy_text(r.policy, indent=indent) for name, r in compiled.roles.items()
     }
@@ -61,8 +73,9 @@ def hcl_layout(text: str) -> list[str]:
 def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") -> list[str]:
     """Lines naming each file in ``directory`` that is stale, missing or extra.
 
-    Extra means a file of the same kind (``*.json`` or ``*.tf``) that no role compiles to,
-    such as the output of a role that was removed or renamed.
+    Extra means a file of the same kind (``*.json`` or ``*.tf``, and in ``buckets/``
+    ``*.policy.json`` or ``*.tf``) that nothing in the spec compiles to, such as the output of
+    a role or bucket that was removed or renamed.
     """
     suffix = ".tf" if fmt == "terraform" else ".json"
     problems: list[str] = []
@@ -85,8 +98,9 @@ def stale_outputs(directory: Path, files: dict[str, str], *, fmt: str = "json") 
         for path in sorted(directory.glob(f"*{suffix}")):
             if path.name not in files:
                 problems.append(f"extra:   {path}")
-        if fmt != "terraform" and (directory / "buckets").is_dir():
-            for path in sorted((directory / "buckets").glob("*.policy.json")):
+        if (directory / "buckets").is_dir():
+            pattern = "*.tf" if fmt == "terraform" else "*.policy.json"
+            for path in sorted((directory / "buckets").glob(pattern)):
                 if f"buckets/{path.name}" not in files:
                     problems.append(f"extra:   {path}")
     return problems
