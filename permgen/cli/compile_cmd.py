@@ -82,8 +82,9 @@ def command(
     """Compile the roles of SPEC into minimal RAM policies.
 
     \b
-    With --out: one DIR/<role>.json (or .tf) per role, and (JSON) one
-    DIR/buckets/<bucket>.policy.json per bucket policy of the buckets: section.
+    With --out: one DIR/<role>.json (or .tf) per role, and per bucket of the
+    buckets: section one DIR/buckets/<bucket>.policy.json (JSON: its bucket
+    policy) or DIR/buckets/<bucket>.tf (terraform: its policy and protections).
     Else with --bucket B: that bucket's policy on stdout.
     Else with one --role: that policy on stdout.
     Else: a JSON object {role: policy} on stdout.
