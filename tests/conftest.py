@@ -51,6 +51,22 @@ def live_profile(environ: Mapping[str, str]) -> LiveProfile:
 
 # Read before the environment is cleared below, so no other test can see the credentials.
 LIVE = live_profile(os.environ)
+_LIVE_ENV = {k: v for k, v in os.environ.items() if k.startswith("PERMGEN_LIVE")}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist (make test): a worker starts with the environment cleared below, so the
+    live profile's variables go to it here, not through its environment."""
+    node.workerinput["permgen_live_env"] = _LIVE_ENV
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global LIVE
+    live_env = getattr(config, "workerinput", {}).get("permgen_live_env")
+    if live_env is not None:  # an xdist worker: the profile as the run was started
+        LIVE = live_profile(live_env)
+
 
 # The Alibaba SDKs read credentials from the environment; tests never use the caller's.
 for _name in list(os.environ):

@@ -216,15 +216,22 @@ def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | 
         return None
 
 
+@lru_cache(maxsize=4096)
+def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 def _ip_matches(value: str, pattern: str) -> bool:
     if "*" in pattern:  # OSS documents wildcard forms such as 101.*.*.100
         return wildcard.match(pattern, value)
     net = parse_network(pattern)
     if net is None:
         return False
-    try:
-        addr = ipaddress.ip_address(value.strip())
-    except ValueError:
+    addr = _parse_address(value)
+    if addr is None:
         return False
     return addr.version == net.version and addr in net
 
@@ -318,6 +325,7 @@ def documented_key(key: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def canonical_key(key: str) -> str:
     """How a request names ``key``: the documented spelling, or the key as written."""
     return documented_key(key) or key
@@ -326,13 +334,21 @@ def canonical_key(key: str) -> str:
 class RequestContext:
     """A request's condition keys, looked up both ways a key name may be compared:
     ``folded`` ignores case, ``exact`` does not (documented keys in their documented
-    spelling)."""
+    spelling; built on first use, as most decisions never need it)."""
 
-    __slots__ = ("exact", "folded")
+    __slots__ = ("_exact", "_items", "folded")
 
     def __init__(self, context: Mapping[str, str]) -> None:
-        self.exact = {canonical_key(k): v for k, v in context.items()}
-        self.folded = {k.lower(): v for k, v in context.items()}
+        self._items = tuple(context.items())
+        self._exact: dict[str, str] | None = None
+        self.folded = {k.lower(): v for k, v in self._items}
+
+    @property
+    def exact(self) -> dict[str, str]:
+        exact = self._exact
+        if exact is None:
+            exact = self._exact = {canonical_key(k): v for k, v in self._items}
+        return exact
 
 
 class CompiledCondition:

@@ -158,10 +158,15 @@ class CompiledStatement:
         # Condition-key names with or without case (UNCONFIRMED): an Allow applies when its
         # conditions hold under either reading, a Deny only when they hold under both, so
         # no reading of RAM grants more than the evaluator reports.
-        folded = all(c.holds(context.folded, missing) for c in conditions)
+        folded = True
+        for c in conditions:  # a loop, not all(...): this runs for every request
+            if not c.holds(context.folded, missing):
+                folded = False
+                break
         if folded is not self.deny:
             return folded
-        return all(c.holds_exact(context.exact, missing) for c in conditions)
+        exact = context.exact
+        return all(c.holds_exact(exact, missing) for c in conditions)
 
     def why(self) -> str:
         s = self.statement
@@ -238,7 +243,10 @@ class Evaluator:
         for c in self.deny_statements:
             if c.matches(action, resource, context, missing):
                 return False
-        return any(c.matches(action, resource, context, missing) for c in self.allow_statements)
+        for c in self.allow_statements:  # noqa: SIM110 (a loop: no generator per request)
+            if c.matches(action, resource, context, missing):
+                return True
+        return False
 
 
 class TokenEvaluator:

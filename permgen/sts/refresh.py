@@ -161,9 +161,11 @@ class CredentialServer:
         return 200, document(creds)
 
     def __enter__(self) -> CredentialServer:
+        # close() waits for the serving loop to look for the shutdown request: a short poll
+        # keeps the command's exit (and each test's teardown) prompt
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.02},
             name="permgen-credentials-uri",
             daemon=True,
         )

@@ -45,8 +45,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _reply_end(data: bytes, start: int) -> int | None:
+    """Where the RESP reply at ``start`` ends, or None while it is incomplete."""
+    line_end = data.find(b"\r\n", start)
+    if line_end < 0:
+        return None
+    kind, head, end = data[start : start + 1], data[start + 1 : line_end], line_end + 2
+    if kind == b"$":
+        size = int(head)
+        return end if size < 0 else (end + size + 2 if len(data) >= end + size + 2 else None)
+    if kind == b"*":
+        for _ in range(max(int(head), 0)):
+            found = _reply_end(data, end)
+            if found is None:
+                return None
+            end = found
+    return end
+
+
 class RedisServer:
-    """A redis-server of its own on a free port: no persistence, no unix socket."""
+    """A redis-server of its own on a free port: no persistence, no unix socket.
+
+    Tests run in parallel (pytest-xdist), so the free port may be taken again before
+    redis-server binds it: the server that answers must be this process (its pid), else
+    another port is tried; a test never talks to another test's Redis."""
 
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
@@ -55,19 +77,24 @@ class RedisServer:
                 "redis-server is not installed: the fleet tests need it "
                 "(apt-get install redis-server; .ci/run installs it)"
             )
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for _ in range(300):
-            if self.command("PING") == b"+PONG\r\n":
-                return
-            time.sleep(0.01)
-        self.stop()
+        for _attempt in range(5):
+            self.port = _free_port()
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+            self.proc = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            for _ in range(300):
+                if self.proc.poll() is not None:
+                    break  # it could not listen: try another port
+                if self.command("PING") == b"+PONG\r\n":
+                    if f"process_id:{self.proc.pid}\r\n".encode() in self.command("INFO", "server"):
+                        return
+                    break  # another redis-server answers on this port
+                time.sleep(0.01)
+            self.stop()
         pytest.fail("redis-server did not start")
 
     def command(self, *args: str) -> bytes:
@@ -76,13 +103,9 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                 s.sendall(payload.encode())
-                data = s.recv(65536)
-                s.settimeout(0.05)
-                try:
-                    while chunk := s.recv(65536):
-                        data += chunk
-                except TimeoutError:
-                    pass
+                data = b""
+                while _reply_end(data, 0) is None and (chunk := s.recv(65536)):
+                    data += chunk
                 return data
         except OSError:
             return b""

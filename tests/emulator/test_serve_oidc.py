@@ -102,7 +102,9 @@ class Jwks(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def jwks_url() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Jwks)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
     server.shutdown()
