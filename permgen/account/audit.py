@@ -839,6 +839,7 @@ class _Judge:
         self._masks: dict[tuple[Any, ...], int] = {}
         self._hits: dict[tuple[Any, ...], _Hit | None] = {}
         self._evaluators: dict[tuple[Any, ...], tuple[Evaluator | None, Evaluator]] = {}
+        self._caller_classes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.unconfirmed = 0
 
     def model(self, bucket: str) -> _BucketModel:
@@ -878,6 +879,21 @@ class _Judge:
                 names.add(b.name)
         return [b for b in self.acct.snap.buckets if b.name in names]
 
+    def caller_class(self, caller: Caller) -> tuple[Any, ...]:
+        """How the snapshot's bucket policies and overwrite rules see ``caller``: callers
+        alike here are decided alike everywhere."""
+        key = (caller.ids, caller.anonymous, caller.owner)
+        got = self._caller_classes.get(key)
+        if got is None:
+            parts: list[Any] = [caller.anonymous, caller.owner]
+            for b in self.acct.snap.buckets:
+                if self.acct.bucket_policies.get(b.name) is not None:
+                    parts.append(self.model(b.name).caller_mask(caller))
+                for r in b.overwrite:
+                    parts.append(any(match(p, i) for p in r.principals for i in caller.ids))
+            got = self._caller_classes[key] = tuple(parts)
+        return got
+
     def held(self, subject: _Subject, bucket: str) -> int:
         """The statements ``subject`` holds that could apply to ``bucket`` (a bitmask)."""
         return self._mask(subject, self.model(bucket))
@@ -909,8 +925,10 @@ class _Judge:
         model = self.model(bucket)
         held = self._mask(subject, model)
         anonymous = subject.caller.anonymous
-        if not held & model.cells.allows and not subject.pool and not anonymous:
-            return None  # nothing it holds here allows anything
+        if not (held & model.cells.allows & model.action_mask(action)) and not (
+            subject.pool or anonymous
+        ):
+            return None  # nothing it holds here allows the action
         memo = (bucket, held, subject.pool, anonymous, action, on_bucket, tuple(keys or ()))
         if memo not in self._hits:
             self._hits[memo] = self._decide(
@@ -1121,6 +1139,19 @@ _TO_ANOTHER = frozenset(
         "ram:UpdateRole",
     }
 )
+
+
+def _with_admin(sources: Iterable[_Source]) -> tuple[_Source, ...]:
+    """The any-permission policy beside ``sources``: of those, only policies with a Deny
+    still change what is allowed (their Allows add nothing to it)."""
+    keep = tuple(
+        x
+        for x in sources
+        if x.key != ADMIN_KEY and any(st.effect == "Deny" for st in x.policy.statements)
+    )
+    return (*keep, _Source(ADMIN, "", ADMIN_KEY))
+
+
 #: Stands for the parent's name in a shared table's steps.
 _PARENT = "\x00parent\x00"
 #: A children table's entry: (kind, bucket, hit, why, fix, the path's tail, the step taken)
@@ -1208,7 +1239,7 @@ class _Auditor:
 
     def _candidates(self, subject: _Subject, b: BucketSnap) -> list[_Candidate]:
         """What a subject state can do to a bucket, decided once per state."""
-        key = (_state_key(subject), b.name)
+        key = (self._findings_key(subject), b.name)
         cands = self._bucket_cache.get(key)
         if cands is None:
             # what decides them: the statements held on the bucket (and on the buckets its
@@ -1531,7 +1562,7 @@ class _Auditor:
         self, s: _Subject
     ) -> dict[tuple[str, str], tuple[str, str, _Hit, str, str, tuple[str, ...]]]:
         """A state's own findings per (kind, bucket): the shortest tail, the first on a tie."""
-        key = _state_key(s)
+        key = self._findings_key(s)
         got = self._own_tables.get(key)
         if got is None:
             got = {}
@@ -1542,6 +1573,20 @@ class _Auditor:
                     if old is None or len(tail) < len(old[5]):
                         got[k] = (kind, b.name, hit, why, fix, tail)
             self._own_tables[key] = got
+        return got
+
+    def _findings_key(self, s: _Subject) -> tuple[Any, ...]:
+        """What decides a state's findings (its name does not): the policies it holds and
+        through which group, whether it may attach any, and how bucket policies and
+        overwrite rules see the caller. Principals alike in these share their work."""
+        got: tuple[Any, ...] | None = s.__dict__.get("_findings_key")
+        if got is None:
+            got = (
+                self.judge.caller_class(s.caller),
+                frozenset((x.key, x.via) for x in s.sources),
+                s.pool,
+            )
+            s.__dict__["_findings_key"] = got  # a cache beside the frozen fields
         return got
 
     def _moves(self, s: _Subject) -> list[tuple[str, _Subject]]:
@@ -1613,7 +1658,7 @@ class _Auditor:
             also = f"and {', '.join(names[1:])}; " if len(names) > 1 else ""
             yield (
                 f"ram:CreatePolicyVersion on {names[0]} ({also}any document)",
-                _Subject(s.name, s.caller, (*rest, _Source(ADMIN, "", ADMIN_KEY)), (), s.pool),
+                _Subject(s.name, s.caller, _with_admin(rest), (), s.pool),
             )
         # A state that holds the any-permission policy, or may attach any policy, gains
         # nothing by joining a group or attaching a policy: every request the bigger state
@@ -1636,7 +1681,7 @@ class _Auditor:
                     yield (
                         f"{attach[tkind]} on {tkind}:{tname} (with ram:CreatePolicy, any "
                         "permission)",
-                        _Subject(s.name, s.caller, (*s.sources, _Source(ADMIN, "", ADMIN_KEY)), ()),
+                        _Subject(s.name, s.caller, _with_admin(s.sources), ()),
                     )
                 elif not s.pool:
                     yield (
