@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from permgen.account.sdk import SdkRamClient
+from permgen.account.sdk import SdkRamClient, call
 from permgen.account.types import AccessKey, ClientConfig, Principal, Secret
 from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
 from permgen.emulator.inprocess import InProcessRam
@@ -76,7 +76,20 @@ def _live_cleanup(ram: SdkRamClient) -> None:
         ("DeleteRole", {"RoleName": "etl"}),
     ):
         with contextlib.suppress(CloudError):
-            ram.invoke(action, params)
+            _account_setup(ram, action, params)
+
+
+def _account_setup(ram: SdkRamClient, action: str, params: dict[str, str]) -> None:
+    """A RAM call the suite makes to set up or clear the test account, which permgen itself
+    never makes (creating and deleting principals): through the same SDK client and
+    signing, without permgen's list of the calls it allows."""
+    try:
+        call(ram._client, "Ram", action, params, ram.config, retry=False, secrets=ram._secrets)
+    except CloudError as exc:
+        # what an earlier case left (an account whose cleanup calls do not exist, such as
+        # the emulator used as the live endpoint) is what the setup wants
+        if not (exc.code or "").startswith(("EntityAlreadyExists", "EntityAlreadyExist")):
+            raise
 
 
 def _live_ram() -> Iterator[SdkRamClient]:
@@ -88,10 +101,10 @@ def _live_ram() -> Iterator[SdkRamClient]:
         pytest.skip(LIVE.reason)
     ram = SdkRamClient(LIVE.key, ClientConfig(endpoint=LIVE.endpoint))
     _live_cleanup(ram)
-    ram.invoke("CreateUser", {"UserName": "alice"})
-    ram.invoke("CreateGroup", {"GroupName": "devs"})
-    ram.invoke("AddUserToGroup", {"UserName": "alice", "GroupName": "devs"})
-    ram.invoke("CreateRole", {"RoleName": "etl", "AssumeRolePolicyDocument": _TRUST})
+    _account_setup(ram, "CreateUser", {"UserName": "alice"})
+    _account_setup(ram, "CreateGroup", {"GroupName": "devs"})
+    _account_setup(ram, "AddUserToGroup", {"UserName": "alice", "GroupName": "devs"})
+    _account_setup(ram, "CreateRole", {"RoleName": "etl", "AssumeRolePolicyDocument": _TRUST})
     try:
         yield ram
     finally:
