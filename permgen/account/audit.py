@@ -46,6 +46,7 @@ from permgen.semantics.bucket_policy import (
 )
 from permgen.semantics.conditions import CompiledCondition, MissingKey
 from permgen.semantics.evaluate import Decision, Evaluator, Request, _sample_values
+from permgen.semantics.regions import set_bits
 
 SNAPSHOT_VERSION = 1
 #: The largest snapshot file permgen loads, in bytes.
@@ -1011,9 +1012,8 @@ class _Judge:
         identity: list[tuple[Statement, str, int]] = []
         bucket_side: list[tuple[Statement, str, int]] = []
         bp_name = model.bucket_policy.name if model.bucket_policy else ""
-        for k, (key, index) in enumerate(model.refs):
-            if not held >> k & 1:
-                continue
+        for k in set_bits(held):
+            key, index = model.refs[k]
             if key:
                 identity.append((model.statements[k], self._policy(key).name, index))
             else:
