@@ -85,6 +85,21 @@ ESCALATE = [
     "ram:CreateAccessKey",
 ]
 READ_RAM = ["ram:Get*", "ram:List*"]
+#: Administrators: the first policies grant escalation (RAM writes on "*") and all of OSS; they
+#: are attached only to the first groups (two each) and the first roles (one each), as an
+#: account keeps its administrator policies to an administrators group and a few break-glass
+#: roles. Every other policy grants OSS access on one to three buckets (1% of statements on
+#: "*"), reads RAM, or lets an application assume one or two roles.
+ADMIN_POLICIES = 10
+ADMIN_GROUPS = 3
+ADMIN_ROLES = 5
+
+
+def _admin_statements(rng: random.Random) -> list[dict[str, Any]]:
+    return [
+        {"Effect": "Allow", "Action": sorted(rng.sample(ESCALATE, 2)), "Resource": ["*"]},
+        {"Effect": "Allow", "Action": ["oss:*"], "Resource": ["*"]},
+    ]
 
 
 def _bucket(rng: random.Random, i: int, count: int) -> dict[str, Any]:
@@ -141,15 +156,18 @@ def _bucket(rng: random.Random, i: int, count: int) -> dict[str, Any]:
     }
 
 
-def _statement(rng: random.Random, buckets: list[str]) -> dict[str, Any]:
+def _statement(rng: random.Random, buckets: list[str], roles: int) -> dict[str, Any]:
     r = rng.random()
-    if r < 0.08:
+    if r < 0.03:  # an application that assumes one or two roles
         return {
             "Effect": "Allow",
-            "Action": rng.sample(ESCALATE, rng.randint(1, 2)),
-            "Resource": ["*"] if rng.random() < 0.5 else [f"acs:ram:*:{ACCOUNT}:*"],
+            "Action": ["sts:AssumeRole"],
+            "Resource": [
+                f"acs:ram:*:{ACCOUNT}:role/r-{n:03d}"
+                for n in sorted(rng.sample(range(roles), min(roles, rng.randint(1, 2))))
+            ],
         }
-    if r < 0.12:
+    if r < 0.07:
         return {"Effect": "Allow", "Action": rng.sample(READ_RAM, 1), "Resource": ["*"]}
     if r < 0.2:
         return {
@@ -168,7 +186,7 @@ def _statement(rng: random.Random, buckets: list[str]) -> dict[str, Any]:
     for b in targets:
         resources.append(f"acs:oss:*:{ACCOUNT}:{b}")
         resources.append(f"acs:oss:*:{ACCOUNT}:{b}/{rng.choice(['*', 'logs/*', 'tmp/*'])}")
-    if rng.random() < 0.05:
+    if rng.random() < 0.01:
         resources = ["*"]
     stmt: dict[str, Any] = {
         "Effect": "Allow",
@@ -194,19 +212,30 @@ def account(
     rng = random.Random(seed)
     bucket_list = [_bucket(rng, i, buckets) for i in range(buckets)]
     names = [b["name"] for b in bucket_list]
+    admins = min(ADMIN_POLICIES, policies)
     documents = {
         f"Custom:p-{i:04d}": json.dumps(
             {
                 "Version": "1",
-                "Statement": [_statement(rng, names) for _ in range(rng.randint(1, 5))],
+                "Statement": _admin_statements(rng)
+                if i < admins
+                else [_statement(rng, names, roles) for _ in range(rng.randint(1, 5))],
             },
             sort_keys=True,
         )
         for i in range(policies)
     }
-    pnames = list(documents)
+    admin_names = list(documents)[:admins]
+    pnames = list(documents)[admins:]
     group_list = [
-        {"name": f"g-{i:03d}", "policies": sorted(rng.sample(pnames, rng.randint(1, 4)))}
+        {
+            "name": f"g-{i:03d}",
+            "policies": sorted(
+                rng.sample(admin_names, 2)
+                if i < ADMIN_GROUPS
+                else rng.sample(pnames, rng.randint(1, 4))
+            ),
+        }
         for i in range(groups)
     ]
     gnames = [g["name"] for g in group_list]
@@ -235,7 +264,11 @@ def account(
             {
                 "name": f"r-{i:03d}",
                 "trust": json.dumps(trust, sort_keys=True),
-                "policies": sorted(rng.sample(pnames, rng.randint(1, 3))),
+                "policies": sorted(
+                    rng.sample(admin_names, 1)
+                    if i < ADMIN_ROLES
+                    else rng.sample(pnames, rng.randint(1, 3))
+                ),
             }
         )
     return {
