@@ -20,6 +20,8 @@ ACTIONS = [
     "oss:PutBucketLifecycle",
     "oss:*",
     "ram:AttachPolicyToUser",
+    "ram:CreatePolicyVersion",
+    "ram:CreateAccessKey",
     "sts:AssumeRole",
 ]
 RESOURCES = [
@@ -125,3 +127,79 @@ def test_the_snapshot_survives_its_json(snap: Snapshot) -> None:
     again = Snapshot.from_json(json.loads(json.dumps(snap.to_json())))
     assert again == snap
     assert audit(again) == audit(snap)
+
+
+@settings(max_examples=40, deadline=None)
+@given(snapshots())
+def test_stopping_at_a_state_that_may_do_anything_changes_no_finding(snap: Snapshot) -> None:
+    """The escalation walk stops once a principal reaches a state with every permission
+    (and no Deny): the report is the same as the full walk's, paths included."""
+    import permgen.account.audit as engine
+
+    fast = audit(snap).to_json()
+    original = engine._principals_alike
+    engine._principals_alike = lambda acct: False  # the full walk
+    try:
+        full = audit(snap).to_json()
+    finally:
+        engine._principals_alike = original
+    assert fast == full
+
+
+def test_the_walk_stops_at_a_state_that_may_do_anything() -> None:
+    """u0 rewrites its policy (any permission, no Deny) and could then take over u1, who
+    can assume r0: the walk stops at the rewrite, and the report is the full walk's."""
+    import permgen.account.audit as engine
+
+    anything = {"Effect": "Allow", "Action": ["ram:CreatePolicyVersion"], "Resource": ["*"]}
+    takeover = {"Effect": "Allow", "Action": ["ram:CreateAccessKey"], "Resource": ["*"]}
+    assume = {"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": ["*"]}
+    policies = {
+        "Custom:p0": json.dumps({"Version": "1", "Statement": [anything, takeover]}),
+        "Custom:p1": json.dumps({"Version": "1", "Statement": [assume]}),
+    }
+    users = (
+        UserSnap("u0", "200000000000000", (), ("Custom:p0",)),
+        UserSnap("u1", "200000000000001", (), ("Custom:p1",)),
+    )
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{ACCOUNT}:root"]},
+            }
+        ]
+    }
+    snap = Snapshot(
+        ACCOUNT,
+        users,
+        (),
+        (RoleSnap("r0", json.dumps(trust), ()),),
+        policies,
+        (BucketSnap(name="b1"),),
+    )
+    walked: list[str] = []
+    original_tables = engine._Auditor._tables
+
+    def tables(self: Any, s: Any) -> Any:
+        walked.append(s.name)
+        return original_tables(self, s)
+
+    engine._Auditor._tables = tables  # type: ignore[method-assign]
+    try:
+        fast = audit(snap).to_json()
+        stopped = list(walked)
+        walked.clear()
+        original = engine._principals_alike
+        engine._principals_alike = lambda acct: False
+        try:
+            full = audit(snap).to_json()
+        finally:
+            engine._principals_alike = original
+    finally:
+        engine._Auditor._tables = original_tables  # type: ignore[method-assign]
+    assert fast == full
+    assert len(stopped) < len(walked)  # the cut walk expanded fewer states
+    found = {(f["kind"], f["principal"]) for f in fast["findings"]}
+    assert ("irrecoverable-delete", "user:u0") in found

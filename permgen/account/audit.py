@@ -1141,6 +1141,25 @@ _TO_ANOTHER = frozenset(
 )
 
 
+def _principals_alike(acct: _Account) -> bool:
+    """Whether no bucket policy or overwrite rule names a principal of the account itself
+    (a user, a role's session, or the account), so they decide alike for all of them; and
+    no bucket policy has two Allow statements, so a path through the any-permission policy
+    names at most two statements (no longer than any path one step further)."""
+    own = {acct.snap.account} | {u.user_id for u in acct.snap.users if u.user_id}
+    for b in acct.snap.buckets:
+        if any(r.principals for r in b.overwrite):
+            return False
+        bp = acct.bucket_policies.get(b.name)
+        if bp is not None and sum(bs.statement.effect != "Deny" for bs in bp.statements) > 1:
+            return False
+        for bs in bp.statements if bp else ():
+            for p in bs.principals:
+                if p != "*" and (p in own or not p.isdigit()):
+                    return False
+    return True
+
+
 def _with_admin(sources: Iterable[_Source]) -> tuple[_Source, ...]:
     """The any-permission policy beside ``sources``: of those, only policies with a Deny
     still change what is allowed (their Allows add nothing to it)."""
@@ -1168,6 +1187,7 @@ class _Auditor:
         self._core_cache: dict[tuple[Any, ...], list[tuple[str, _Hit, str, str]]] = {}
         self._move_cache: dict[tuple[Any, ...], list[tuple[str, _Subject]]] = {}
         self._table_cache: dict[tuple[Any, ...], list[list[_Entry]]] = {}
+        self._principals_alike = _principals_alike(self.acct)
         self._live_cache: dict[tuple[Any, ...], list[tuple[str, _Subject, tuple[Any, ...]]]] = {}
         self._own_tables: dict[tuple[Any, ...], dict[tuple[str, str], Any]] = {}
         self._shared_tables: dict[tuple[Any, ...], list[_Entry]] = {}
@@ -1434,6 +1454,11 @@ class _Auditor:
         seen = {_state_key(start)}
         frontier = [start]
         for _depth in range(MAX_DEPTH):
+            if any(self._top(s) for s in frontier):
+                # a state that may do anything the account's policies can grant: what it
+                # does was reported when it was reached, and every state past it does less
+                # (or as much, by a longer path)
+                return
             nxt: list[_Subject] = []
             for s in frontier:
                 for table in self._tables(s):
@@ -1465,6 +1490,17 @@ class _Auditor:
             frontier = nxt
             if not frontier:
                 return
+
+    def _top(self, s: _Subject) -> bool:
+        """Whether ``s`` holds the any-permission policy with no Deny beside it, in an
+        account whose bucket policies and overwrite rules treat all its principals alike:
+        then no request of any principal is allowed that ``s``'s are not."""
+        if not self._principals_alike or s.caller.anonymous:
+            return False
+        return any(x.key == ADMIN_KEY for x in s.sources) and all(
+            x.key == ADMIN_KEY or not any(st.effect == "Deny" for st in x.policy.statements)
+            for x in s.sources
+        )
 
     def _escalation_finding(
         self, start: _Subject, s: _Subject, step: str, reached: _Subject
