@@ -578,45 +578,35 @@ class _Account:
     def sources(self, keys: Iterable[str], via: str) -> list[_Source]:
         return [_Source(self.policies[k], via, k) for k in keys if k in self.policies]
 
-    def user(self, name: str, steps: tuple[str, ...] = ()) -> _Subject:
-        if not steps:
-            got = self._base.get(("user", name))
-            if got is None:
-                got = self._base[("user", name)] = self._user(name, ())
-            return got
-        return self._user(name, steps)
-
-    def _user(self, name: str, steps: tuple[str, ...]) -> _Subject:
-        u = self.users[name]
-        src = self.sources(u.policies, "")
-        for g in u.groups:
-            if g in self.groups:
-                src += self.sources(self.groups[g].policies, f"group:{g}")
-        return _Subject(
-            f"user:{name}", Caller((u.user_id,) if u.user_id else ()), tuple(src), steps
-        )
+    def user(self, name: str) -> _Subject:
+        """The user as it is (one object per user: its state key is computed once)."""
+        got = self._base.get(("user", name))
+        if got is None:
+            u = self.users[name]
+            src = self.sources(u.policies, "")
+            for g in u.groups:
+                if g in self.groups:
+                    src += self.sources(self.groups[g].policies, f"group:{g}")
+            caller = Caller((u.user_id,) if u.user_id else ())
+            got = self._base[("user", name)] = _Subject(f"user:{name}", caller, tuple(src))
+        return got
 
     def group(self, name: str) -> _Subject:
         return _Subject(
             f"group:{name}", Caller(()), tuple(self.sources(self.groups[name].policies, ""))
         )
 
-    def role(self, name: str, steps: tuple[str, ...] = ()) -> _Subject:
-        if not steps:
-            got = self._base.get(("role", name))
-            if got is None:
-                got = self._base[("role", name)] = self._role(name, ())
-            return got
-        return self._role(name, steps)
-
-    def _role(self, name: str, steps: tuple[str, ...]) -> _Subject:
-        session = f"arn:sts::{self.snap.account}:assumed-role/{name}/permgen-audit"
-        return _Subject(
-            f"role:{name}",
-            Caller((session,)),
-            tuple(self.sources(self.roles[name].policies, "")),
-            steps,
-        )
+    def role(self, name: str) -> _Subject:
+        """The role as a session of it (one object per role)."""
+        got = self._base.get(("role", name))
+        if got is None:
+            session = f"arn:sts::{self.snap.account}:assumed-role/{name}/permgen-audit"
+            got = self._base[("role", name)] = _Subject(
+                f"role:{name}",
+                Caller((session,)),
+                tuple(self.sources(self.roles[name].policies, "")),
+            )
+        return got
 
     def subjects(self) -> list[_Subject]:
         out = [self.user(u.name) for u in self.snap.users]
