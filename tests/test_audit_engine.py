@@ -235,3 +235,43 @@ def test_save_and_load(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(InputError, match="not UTF-8"):
         load_snapshot(str(path))
+
+
+def _session_policy(principal: str) -> str:
+    return json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": [principal],
+                    "Action": ["oss:DeleteObject"],
+                    "Resource": [f"acs:oss:*:{ACCOUNT}:data/*"],
+                }
+            ],
+        }
+    )
+
+
+def test_a_bucket_policy_for_one_session_of_a_role_is_any_session_of_it() -> None:
+    """Whoever assumes the role picks the session name: a grant to etl's session "app" is
+    a grant to role:etl (and reported through the bucket policy)."""
+    bucket = BucketSnap(
+        name="data", policy=_session_policy(f"arn:sts::{ACCOUNT}:assumed-role/etl/app")
+    )
+    snap = _snap({}, [], [bucket], roles=[RoleSnap("etl", "{}", ())])
+    (f,) = [
+        f
+        for f in audit(snap).findings
+        if (f.kind, f.principal) == ("irrecoverable-delete", "role:etl")
+    ]
+    assert f.path == ("role:etl", "bucket-policy data Statement[0]")
+
+
+def test_another_accounts_role_session_in_a_bucket_policy_is_cross_account() -> None:
+    other = "9999999999999999"
+    bucket = BucketSnap(
+        name="data", policy=_session_policy(f"arn:sts::{other}:assumed-role/ext/app")
+    )
+    found = {(f.kind, f.principal) for f in audit(_snap({}, [], [bucket])).findings}
+    assert ("cross-account", f"account:{other}") in found

@@ -22,6 +22,7 @@ keys, rewrite a role's trust, assume a role whose trust names it and for which i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -567,7 +568,9 @@ class _Account:
             bp = None
             if b.policy:
                 try:
-                    bp = parse_bucket_policy(b.policy, source=f"bucket-policy {b.name}")
+                    bp = _any_session(
+                        parse_bucket_policy(b.policy, source=f"bucket-policy {b.name}")
+                    )
                 except PolicyParseError as exc:
                     self.notes.append(
                         f"the bucket policy of {b.name} does not parse and is left out: "
@@ -618,14 +621,40 @@ class _Account:
         """Anonymous callers, and each other account a bucket policy names."""
         out = [_Subject("anonymous", Caller.anonymous_caller())]
         known = {self.snap.account} | {u.user_id for u in self.snap.users if u.user_id}
-        others: set[str] = set()
+        others: set[tuple[str, str]] = set()  # (account, the caller it stands for)
         for bp in self.bucket_policies.values():
             for bs in bp.statements if bp else ():
                 for p in bs.principals:
                     if p.isdigit() and p not in known:
-                        others.add(p)
-        out += [_Subject(f"account:{uid}", Caller((uid,))) for uid in sorted(others)]
+                        others.add((p, p))
+                    session = _ROLE_SESSION.fullmatch(p)
+                    if session and session.group(1) != self.snap.account:
+                        # a role session of another account (any session name it picks)
+                        others.add((session.group(1), p.replace("*", "permgen-audit")))
+        out += [_Subject(f"account:{uid}", Caller((caller,))) for uid, caller in sorted(others)]
         return out
+
+
+#: A bucket-policy principal naming a role's sessions: the account, the role, the session.
+_ROLE_SESSION = re.compile(r"arn:sts::(\d+):assumed-role/([^/]+)/(.*)")
+
+
+def _any_session(bp: BucketPolicy) -> BucketPolicy:
+    """The bucket policy with each principal that names one session of a role read as every
+    session of it: whoever may assume the role picks the session name, so a statement for
+    ``.../assumed-role/etl/app`` is one that anyone who can become ``etl`` can use."""
+    changed = False
+    out = []
+    for bs in bp.statements:
+        names = tuple(
+            f"arn:sts::{m.group(1)}:assumed-role/{m.group(2)}/*"
+            if (m := _ROLE_SESSION.fullmatch(p))
+            else p
+            for p in bs.principals
+        )
+        changed |= names != bs.principals
+        out.append(dataclasses.replace(bs, principals=names))
+    return dataclasses.replace(bp, statements=tuple(out)) if changed else bp
 
 
 def _arn(account: str, bucket: BucketSnap, key: str | None = None) -> str:
