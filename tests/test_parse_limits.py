@@ -287,3 +287,25 @@ def test_any_shape_parses_or_is_refused_cleanly(
     assert st0.conditions[0].values == _as_strings(
         decoded["Condition"]["StringEquals"]["k:k"], True
     )
+
+
+def test_the_parse_caches_keep_short_texts_only() -> None:
+    """A request's long values are parsed but never kept: the caches hold at most
+    PARSE_CACHE_SIZE short texts, so hostile requests cannot grow them by their size."""
+    from permgen.semantics import conditions
+
+    long_key = "acs:" + "k" * 10_000
+    long_ip = " " * 5_000 + "10.0.0.1"
+    before = (
+        conditions._cached_canonical.cache_info().currsize,
+        conditions._cached_address.cache_info().currsize,
+    )
+    assert conditions.canonical_key(long_key) == long_key
+    assert conditions._parse_address(long_ip) is not None  # parsed as before
+    after = (
+        conditions._cached_canonical.cache_info().currsize,
+        conditions._cached_address.cache_info().currsize,
+    )
+    assert after == before
+    assert conditions._cached_canonical.cache_info().maxsize == conditions.PARSE_CACHE_SIZE
+    assert conditions._cached_address.cache_info().maxsize == conditions.PARSE_CACHE_SIZE

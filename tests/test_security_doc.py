@@ -27,6 +27,7 @@ WHERE = {
     "policies": r"(.*\.)?safejson",
     "audit": r"account\.audit",
     "bucket cells": r"semantics\.bucket_cells",
+    "conditions": r"semantics\.conditions",
     "usage": r"usage(\..*)?",
     "token `--refresh`": r"(.*\.)?refresh",
     "bucket policies": r"(.*\.)?bucket_policy",

@@ -216,12 +216,24 @@ def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | 
         return None
 
 
-@lru_cache(maxsize=4096)
+#: Parses kept per process (request IP addresses, condition-key names), each of a short
+#: text only (``_CACHED_TEXT`` characters): a request's long values are parsed, never kept.
+PARSE_CACHE_SIZE = 4096
+_CACHED_TEXT = 128
+
+
 def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    return _cached_address(text) if len(text) <= _CACHED_TEXT else _address(text)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+
+
+_cached_address = lru_cache(maxsize=PARSE_CACHE_SIZE)(_address)
 
 
 def _ip_matches(value: str, pattern: str) -> bool:
@@ -325,10 +337,16 @@ def documented_key(key: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
 def canonical_key(key: str) -> str:
     """How a request names ``key``: the documented spelling, or the key as written."""
+    return _cached_canonical(key) if len(key) <= _CACHED_TEXT else _canonical(key)
+
+
+def _canonical(key: str) -> str:
     return documented_key(key) or key
+
+
+_cached_canonical = lru_cache(maxsize=PARSE_CACHE_SIZE)(_canonical)
 
 
 class RequestContext:
