@@ -722,6 +722,21 @@ def _state_key(s: _Subject) -> tuple[Any, ...]:
     return got
 
 
+#: The OSS actions a principal's own findings are about.
+_AUDITED = (*DELETE_ACTIONS, *OVERWRITE_ACTIONS, "oss:DeleteObjectVersion", *PROTECTION_ACTIONS)
+
+
+def _may_destroy(st: Statement) -> bool:
+    """Whether an Allow statement could grant one of the audited actions (a quick, generous
+    filter on where to look: an Allow of reads alone, on ``*`` say, sends nobody to every
+    bucket)."""
+    if st.effect == "Deny":
+        return False
+    if st.not_action:
+        return True
+    return any(match(a, x, ignore_case=True) for a in st.actions for x in _AUDITED)
+
+
 #: Every bucket (a statement whose resources could name any of them).
 _ALL = None
 
@@ -744,12 +759,12 @@ class _Index:
                 where = self._buckets(st)
                 if where is _ALL:
                     everywhere.append((key, i))
-                    if st.effect != "Deny":
+                    if _may_destroy(st):
                         allows.update(self.arns)
                     continue
                 for b in where:
                     self.by_bucket[b].append((key, i))
-                if st.effect != "Deny":
+                if _may_destroy(st):
                     allows.update(where)
             self.allow_buckets[key] = frozenset(allows)
         order = {k: n for n, k in enumerate(acct.policies)}
