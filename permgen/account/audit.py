@@ -1228,6 +1228,7 @@ class _Auditor:
         self._pool_by_action: dict[str, list[tuple[Policy, Evaluator]]] = {}
         self._pool_ctx: dict[str, list[dict[str, str]]] = {}
         self._pool_memo: dict[tuple[Any, ...], bool] = {}
+        self._can_memo: dict[tuple[Any, ...], bool] = {}
 
     def add(self, f: Finding | None) -> None:
         if f is None:
@@ -1670,30 +1671,48 @@ class _Auditor:
 
     def _expand(self, s: _Subject) -> Iterable[tuple[str, _Subject]]:
         acct, account = self.acct, self.acct.snap.account
-        allows = [st for p in s.policies for st in p.statements if st.effect != "Deny"]
-        ev = Evaluator(s.policies)
-        contexts = _contexts(allows)
-        granted: dict[str, bool] = {}
+        held = [(src.key, i, st) for src in s.sources for i, st in enumerate(src.policy.statements)]
+        per_action: dict[str, tuple[Any, Evaluator, list[dict[str, str]], bool]] = {}
 
-        def mentions(statements: Iterable[Statement], action: str) -> bool:
-            """Whether any Allow statement names the action (a quick filter)."""
-            return any(
-                st.effect != "Deny"
-                and any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
-                for st in statements
-            )
+        def naming(action: str) -> tuple[Any, Evaluator, list[dict[str, str]], bool]:
+            """The statements it holds that name ``action`` (they alone decide it: the key of
+            what is kept), an evaluator over them, contexts that meet their conditions, and
+            whether it could hold the action at all."""
+            got = per_action.get(action)
+            if got is None:
+                mine = [
+                    (key, i, st)
+                    for key, i, st in held
+                    if any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
+                ]
+                stmts = [(st, key.split(":", 1)[-1], i) for key, i, st in mine]
+                allows = [st for _k, _i, st in mine if st.effect != "Deny"]
+                could = bool(allows) or (s.pool and bool(self._pool_policies(action)))
+                got = per_action[action] = (
+                    (frozenset((key, i) for key, i, _st in mine), s.pool),
+                    Evaluator.from_statements(stmts),
+                    _contexts(allows),
+                    could,
+                )
+            return got
 
         def may(action: str) -> bool:
             """Whether it could hold ``action`` at all (a quick filter before the loops)."""
-            if action not in granted:
-                granted[action] = mentions(allows, action) or (
-                    s.pool and bool(self._pool_policies(action))
-                )
-            return granted[action]
+            return naming(action)[3]
 
         def can(action: str, resource: str) -> bool:
-            if not may(action):
+            sig, ev, contexts, could = naming(action)
+            if not could:
                 return False
+            memo = (sig, action, resource)  # the same statements decide alike for anyone
+            got = self._can_memo.get(memo)
+            if got is None:
+                got = self._can_memo[memo] = decide(ev, contexts, action, resource)
+            return got
+
+        def decide(
+            ev: Evaluator, contexts: list[dict[str, str]], action: str, resource: str
+        ) -> bool:
             if any(ev.allows(Request(action, resource, c)) for c in contexts):
                 return True
             if not s.pool:
