@@ -443,14 +443,8 @@ def read_snapshot(ram: RamApi, oss: OssApi, account: str) -> Snapshot:
 # ---------------------------------------------------------------------------- findings
 
 
-@dataclass(frozen=True)
-class Witness:
-    action: str
-    resource: str
-    context: Mapping[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"action": self.action, "resource": self.resource, "context": dict(self.context)}
+#: A finding's witness: one request the evaluator allows.
+Witness = Request
 
 
 @dataclass(frozen=True)
@@ -726,15 +720,16 @@ def _state_key(s: _Subject) -> tuple[Any, ...]:
 _AUDITED = (*DELETE_ACTIONS, *OVERWRITE_ACTIONS, "oss:DeleteObjectVersion", *PROTECTION_ACTIONS)
 
 
+def _names(st: Statement, action: str) -> bool:
+    """Whether the statement's Action (or NotAction) covers ``action``."""
+    return any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
+
+
 def _may_destroy(st: Statement) -> bool:
     """Whether an Allow statement could grant one of the audited actions (a quick, generous
     filter on where to look: an Allow of reads alone, on ``*`` say, sends nobody to every
     bucket)."""
-    if st.effect == "Deny":
-        return False
-    if st.not_action:
-        return True
-    return any(match(a, x, ignore_case=True) for a in st.actions for x in _AUDITED)
+    return st.effect != "Deny" and any(_names(st, x) for x in _AUDITED)
 
 
 #: Every bucket (a statement whose resources could name any of them).
@@ -830,7 +825,7 @@ class _BucketModel:
         if got is None:
             got = 0
             for k, st in enumerate(self.statements):
-                if any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action:
+                if _names(st, action):
                     got |= 1 << k
             self._actions[action] = got
         return got
@@ -1036,7 +1031,7 @@ class _Judge:
             for st in d.statements
             for c in st.statement.conditions
         )
-        return _Hit(Witness(action, request.resource, dict(cell.context)), d, conds)
+        return _Hit(request, d, conds)
 
     def _evaluators_for(
         self, model: _BucketModel, held: int, anonymous: bool, extra: str | None
@@ -1680,11 +1675,7 @@ class _Auditor:
             whether it could hold the action at all."""
             got = per_action.get(action)
             if got is None:
-                mine = [
-                    (key, i, st)
-                    for key, i, st in held
-                    if any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
-                ]
+                mine = [(key, i, st) for key, i, st in held if _names(st, action)]
                 stmts = [(st, key.split(":", 1)[-1], i) for key, i, st in mine]
                 allows = [st for _k, _i, st in mine if st.effect != "Deny"]
                 could = bool(allows) or (s.pool and bool(self._pool_policies(action)))
@@ -1822,11 +1813,7 @@ class _Auditor:
             got = self._pool_by_action[action] = [
                 (p, Evaluator([p]))
                 for p in self.acct.policies.values()
-                if any(
-                    st.effect != "Deny"
-                    and any(match(a, action, ignore_case=True) for a in st.actions) != st.not_action
-                    for st in p.statements
-                )
+                if any(st.effect != "Deny" and _names(st, action) for st in p.statements)
             ]
         return got
 
