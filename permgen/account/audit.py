@@ -23,7 +23,9 @@ keys, rewrite a role's trust, assume a role whose trust names it and for which i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -830,6 +832,14 @@ class _BucketModel:
             self._actions[action] = got
         return got
 
+    @property
+    def audited_mask(self) -> int:
+        """The statements that name an action a principal's own findings are about."""
+        got = self._actions.get("")
+        if got is None:
+            got = self._actions[""] = functools.reduce(operator.or_, (self.action_mask(a) for a in _AUDITED), 0)
+        return got
+
     def caller_mask(self, caller: Caller) -> int:
         """The bucket-policy statements that apply to ``caller``."""
         key = (caller.ids, caller.anonymous, caller.owner)
@@ -953,11 +963,11 @@ class _Judge:
         the subject holds there (its statements that could apply to the bucket, and
         whether it may attach a policy), so subjects that hold the same are decided once."""
         model = self.model(bucket)
-        held = self._mask(subject, model)
+        # only the held statements that name the action decide it (and show in its
+        # witness's decision), so subjects that differ elsewhere share the decision
+        held = self._mask(subject, model) & model.action_mask(action)
         anonymous = subject.caller.anonymous
-        if not (held & model.cells.allows & model.action_mask(action)) and not (
-            subject.pool or anonymous
-        ):
+        if not (held & model.cells.allows) and not (subject.pool or anonymous):
             return None  # nothing it holds here allows the action
         memo = (bucket, held, subject.pool, anonymous, action, on_bucket, tuple(keys or ()))
         if memo not in self._hits:
@@ -969,7 +979,7 @@ class _Judge:
     def _decide(
         self,
         model: _BucketModel,
-        held: int,
+        held: int,  # the held statements that name the action
         pool: bool,
         anonymous: bool,
         action: str,
@@ -983,11 +993,10 @@ class _Judge:
             cells = [c for k in keys for c in cells_of.key_cells(k)]
         else:
             cells = cells_of.object_cells
-        held_act = model.action_mask(action) & held
         allows, denies = cells_of.allows, cells_of.denies
         first_open: Cell | None = None
         for cell in cells:
-            m = cell.mask & held_act
+            m = cell.mask & held
             if m & denies:
                 continue
             if first_open is None:
@@ -1295,15 +1304,18 @@ class _Auditor:
             # what decides them: the statements held on the bucket (and on the buckets its
             # replication copies to), whether it may attach a policy, and who asks where an
             # overwrite rule names principals
+            # (of those statements, only the ones that name an audited action: the
+            # decisions below depend on no others)
             judge = self.judge
             sig = (
                 b.name,
-                judge.held(subject, b.name),
+                judge.held(subject, b.name) & judge.model(b.name).audited_mask,
                 subject.pool,
                 subject.caller.anonymous,
                 subject.caller.ids if b.overwrite else None,
                 tuple(
                     judge.held(subject, r.destination_bucket)
+                    & judge.model(r.destination_bucket).action_mask("oss:DeleteObject")
                     for r in b.replication
                     if r.destination_bucket in self.acct.buckets
                 ),
