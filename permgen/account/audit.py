@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 import operator
 import re
@@ -837,7 +838,9 @@ class _BucketModel:
         """The statements that name an action a principal's own findings are about."""
         got = self._actions.get("")
         if got is None:
-            got = self._actions[""] = functools.reduce(operator.or_, (self.action_mask(a) for a in _AUDITED), 0)
+            got = self._actions[""] = functools.reduce(
+                operator.or_, (self.action_mask(a) for a in _AUDITED), 0
+            )
         return got
 
     def caller_mask(self, caller: Caller) -> int:
@@ -1209,10 +1212,32 @@ def _with_admin(sources: Iterable[_Source]) -> tuple[_Source, ...]:
     return (*keep, _Source(ADMIN, "", ADMIN_KEY))
 
 
-#: Stands for the parent's name in a shared table's steps.
-_PARENT = "\x00parent\x00"
+#: A step in a shared table: its text, or (before, after) the parent's name when the step
+#: names the parent (so parents with the same moves share one table)
+_Step = str | tuple[str, str]
 #: A children table's entry: (kind, bucket, hit, why, fix, the path's tail, the step taken)
-_Entry = tuple[str, str, _Hit, str, str, tuple[str, ...], str]
+_Entry = tuple[str, str, _Hit, str, str, tuple[str, ...], _Step]
+_TRUST_NAMES = " (its trust names "
+
+
+def _assume_step(role: str, name: str) -> str:
+    return f"sts:AssumeRole role:{role}{_TRUST_NAMES}{name})"
+
+
+def _step_text(step: _Step, parent: str) -> str:
+    return step if isinstance(step, str) else step[0] + parent + step[1]
+
+
+def _shared_step(step: str, parent: str) -> _Step:
+    """``step`` as a shared table keeps it: a mention of the parent's name left open."""
+    end = f"{_TRUST_NAMES}{parent})"
+    if step.startswith("sts:AssumeRole ") and step.endswith(end):
+        return (step[: -len(end)] + _TRUST_NAMES, ")")
+    return step
+
+
+def _step_action(step: _Step) -> str:
+    return (step if isinstance(step, str) else step[0]).split(" ", 1)[0]
 
 
 class _Auditor:
@@ -1229,10 +1254,12 @@ class _Auditor:
         self._live_cache: dict[tuple[Any, ...], list[tuple[str, _Subject, tuple[Any, ...]]]] = {}
         self._own_tables: dict[tuple[Any, ...], dict[tuple[str, str], Any]] = {}
         self._shared_tables: dict[tuple[Any, ...], list[_Entry]] = {}
+        self._block_tables: dict[tuple[Any, ...], dict[tuple[str, str], _Entry]] = {}
         self._pool_by_action: dict[str, list[tuple[Policy, Evaluator]]] = {}
         self._pool_ctx: dict[str, list[dict[str, str]]] = {}
         self._pool_memo: dict[tuple[Any, ...], bool] = {}
         self._can_memo: dict[tuple[Any, ...], bool] = {}
+        self._target_memo: dict[tuple[Any, ...], list[Any]] = {}
 
     def add(self, f: Finding | None) -> None:
         if f is None:
@@ -1586,7 +1613,7 @@ class _Auditor:
             old = findings.get(key)
             if old is not None and 2 + len(steps) + len(tail) >= len(old.path):
                 continue
-            path_steps = (*steps, step.replace(_PARENT, parent.name))
+            path_steps = (*steps, _step_text(step, parent.name))
             memo = (id(hit), bucket)
             got = self._granted.get(memo)
             if got is None:
@@ -1615,7 +1642,7 @@ class _Auditor:
             # the parent's name in a step ("its trust names user:x") is written in when the
             # table is replayed, so parents with the same moves share one table
             shared = [
-                (step.replace(s.name, _PARENT), c)
+                (_shared_step(step, s.name), c)
                 for step, c in moves
                 if step.split(" ", 1)[0] in _TO_ANOTHER
             ]
@@ -1627,13 +1654,31 @@ class _Auditor:
             got = self._table_cache[key] = [t for t in (table, self._merge(own)) if t]
         return got
 
-    def _merge(self, children: list[tuple[str, _Subject]]) -> list[_Entry]:
+    def _merge(self, children: Sequence[tuple[_Step, _Subject]]) -> list[_Entry]:
+        """The children's findings per (kind, bucket): the shortest tail, the first child in
+        move order on a tie. Merged a block at a time (a run of moves by one action): a
+        block's merge is kept, so parents that share one (every principal that can take over
+        all users) merge it once; blocks in move order, a later one winning only when
+        strictly shorter, give the same table as one merge of all the children."""
         best: dict[tuple[str, str], _Entry] = {}
-        for step, child in children:
-            for k, (kind, bucket, hit, why, fix, tail) in self._own_table(child).items():
+        for _action, block in itertools.groupby(children, key=lambda m: _step_action(m[0])):
+            moves = list(block)
+            sig = tuple((step, _state_key(c)) for step, c in moves)
+            part = self._block_tables.get(sig)
+            if part is None:
+                part = self._block_tables[sig] = {}
+                for step, child in moves:
+                    for k, (kind, bucket, hit, why, fix, tail) in self._own_table(child).items():
+                        old = part.get(k)
+                        if old is None or len(tail) < len(old[5]):
+                            part[k] = (kind, bucket, hit, why, fix, tail, step)
+            if not best:
+                best = dict(part)
+                continue
+            for k, entry in part.items():
                 old = best.get(k)
-                if old is None or len(tail) < len(old[5]):
-                    best[k] = (kind, bucket, hit, why, fix, tail, step)
+                if old is None or len(entry[5]) < len(old[5]):
+                    best[k] = entry
         return list(best.values())
 
     def _own_table(
@@ -1802,17 +1847,32 @@ class _Auditor:
             ]
             # every user, itself included (a state already seen: it changes nothing, and
             # the list of these moves is then the same for every holder of the grant)
-            for u in sorted(acct.users) if takeover else ():
-                for action in takeover:
-                    if can(action, ram("user", u)):
-                        yield (f"{action} for user:{u}", acct.user(u))
-                        break
-            for r in sorted(acct.roles) if may("sts:AssumeRole") else ():
-                if not can("sts:AssumeRole", ram("role", r)):
-                    continue
+            # which users and roles it can act on depends only on the statements that name
+            # those actions (kept per set of them: every holder of one grant shares the list)
+            memo = ("takeover", *((a, naming(a)[0]) for a in takeover))
+            users = self._target_memo.get(memo)
+            if users is None:
+
+                def first(u: str) -> str | None:
+                    return next((a for a in takeover if can(a, ram("user", u))), None)
+
+                users = self._target_memo[memo] = [
+                    (a, u) for u in (sorted(acct.users) if takeover else ()) if (a := first(u))
+                ]
+            for action, u in users:
+                yield (f"{action} for user:{u}", acct.user(u))
+            memo = ("roles", naming("sts:AssumeRole")[0], naming("ram:UpdateRole")[0])
+            roles = self._target_memo.get(memo)
+            if roles is None:
+                roles = self._target_memo[memo] = [
+                    (r, can("ram:UpdateRole", ram("role", r)))
+                    for r in (sorted(acct.roles) if may("sts:AssumeRole") else ())
+                    if can("sts:AssumeRole", ram("role", r))
+                ]
+            for r, update in roles:
                 if self._trusts(acct.roles[r], s, account):
-                    yield (f"sts:AssumeRole role:{r} (its trust names {s.name})", acct.role(r))
-                elif can("ram:UpdateRole", ram("role", r)):
+                    yield (_assume_step(r, s.name), acct.role(r))
+                elif update:
                     yield (
                         f"ram:UpdateRole role:{r} (rewrite its trust), then sts:AssumeRole",
                         acct.role(r),
