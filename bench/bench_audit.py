@@ -5,8 +5,8 @@ cloudsplaining scanning the same account as an AWS account-authorization-details
 Each side runs as a process of its own and is measured the same way: wall-clock seconds of the
 whole process and its peak resident memory (``os.wait4``'s rusage of that one child).
 
-- permgen: ``load_snapshot`` and ``audit`` of ``permgen.account.audit`` on the snapshot, the
-  report serialised to JSON (the exact audit: which principal can destroy which data for good).
+- permgen: ``permgen audit --snapshot FILE --format json`` (the exact audit: which principal
+  can destroy which data for good), its report written to a file.
 - cloudsplaining: ``cloudsplaining scan --input-file ... --skip-open-report`` (its default
   scan: flags risky actions; it has no bucket settings, so it cannot tell a recoverable delete
   from an irrecoverable one).
@@ -36,31 +36,20 @@ TARGET_S = 30.0
 SIZES = {"users": 5000, "groups": 500, "roles": 500, "policies": 2000, "buckets": 300}
 
 
-def measure(argv: list[str], cwd: Path) -> tuple[float, float, int, str]:
-    """(wall seconds, peak RSS in MiB, exit code, stderr's tail) of one process."""
+def measure(
+    argv: list[str], cwd: Path, stdout: Path | None = None
+) -> tuple[float, float, int, str]:
+    """(wall seconds, peak RSS in MiB, exit code, stderr's tail) of one process (its standard
+    output to ``stdout``, or discarded)."""
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=bench_env(), stdout=subprocess.DEVNULL, stderr=err
-        )
+    with tempfile.TemporaryFile() as err, open(stdout or os.devnull, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, env=bench_env(), stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - start
         err.seek(0)
         tail = err.read().decode(errors="replace")[-600:]
     return elapsed, usage.ru_maxrss / 1024, proc.returncode, tail
-
-
-def permgen_child(snapshot: str, out: str) -> int:
-    """The permgen side, run in a process of its own (``--permgen-child``)."""
-    try:
-        from permgen.account import audit as engine
-    except ImportError:
-        print("permgen audit: not available in this tree", file=sys.stderr)
-        return 10
-    report = engine.audit(engine.load_snapshot(snapshot))
-    Path(out).write_text(json.dumps(report.to_json(), sort_keys=True), encoding="utf-8")
-    return 0
 
 
 def permgen_available() -> bool:
@@ -74,10 +63,7 @@ def permgen_available() -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--permgen-child", nargs=2, metavar=("SNAPSHOT", "OUT"))
     args = parser.parse_args()
-    if args.permgen_child:
-        return permgen_child(*args.permgen_child)
 
     sizes = {k: max(1, round(v * args.scale)) for k, v in SIZES.items()}
     label = ", ".join(f"{v:,} {k}" for k, v in sizes.items())
@@ -99,15 +85,15 @@ def main() -> int:
         permgen_s = None
         if permgen_available():
             out = work / "report.json"
-            argv = [sys.executable, __file__, "--permgen-child", str(snapshot), str(out)]
-            elapsed, rss, code, tail = measure(argv, ROOT)
+            argv = [sys.executable, "-m", "permgen", "audit", "--snapshot", str(snapshot)]
+            elapsed, rss, code, tail = measure([*argv, "--format", "json"], ROOT, stdout=out)
             if code != 0:
                 raise SystemExit(f"permgen audit failed ({code}): {tail}")
             findings = len(json.loads(out.read_text(encoding="utf-8"))["findings"])
             permgen_s = elapsed
             rows.append(
                 (
-                    "permgen audit: load the snapshot and audit, whole process",
+                    "permgen audit --snapshot FILE --format json, whole process",
                     f"{elapsed:.1f} s, peak RSS {rss:.0f} MiB, {findings:,} findings",
                     f"<= {TARGET_S:.0f} s",
                     verdict(elapsed, TARGET_S),

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from permgen.account.audit import (
+    AuditReport,
     BucketSnap,
+    Finding,
     GroupSnap,
     RoleSnap,
     Snapshot,
@@ -20,8 +22,10 @@ from permgen.account.audit import (
     load_snapshot,
     save_snapshot,
 )
+from permgen.account.audit_output import to_json, to_json_bytes
 from permgen.account.oss import OverwriteRule, ReplicationRule, WormConfig
 from permgen.errors import InputError
+from permgen.semantics.evaluate import Request
 
 ACCOUNT = "1234567890123456"
 
@@ -218,6 +222,39 @@ def test_role_assumption_needs_trust_and_permission_and_update_role_rewrites_tru
     assert "irrecoverable-delete" in _kinds(snap, "user:ops", "data")
 
 
+def test_assume_role_paths_name_each_principal_whose_trust_names_it() -> None:
+    """Principals with the same moves share one table of their children's findings; the
+    step that names the principal ("its trust names user:u1") is filled in per principal,
+    also when one name begins another (user:u1, user:u10) or holds the step's own words."""
+    names = ["u1", "u10", "u1)x", "x (its trust names u1)"]
+    role_arn = f"acs:ram:*:{ACCOUNT}:role/cleaner"
+    trust = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"RAM": [f"acs:ram::{ACCOUNT}:user/{n}" for n in names]},
+                }
+            ]
+        }
+    )
+    policies = {
+        "Custom:assume": _doc(_allow("sts:AssumeRole", role_arn)),
+        "Custom:del": _doc(_allow("oss:DeleteObject", "acs:oss:*:*:data/*")),
+    }
+    users = [UserSnap(n, str(i), (), ("Custom:assume",)) for i, n in enumerate(names)]
+    snap = _snap(
+        policies, users, [BucketSnap("data")], roles=[RoleSnap("cleaner", trust, ("Custom:del",))]
+    )
+    paths = {f.principal: f.path for f in audit(snap).findings if f.kind == "irrecoverable-delete"}
+    for n in names:
+        assert paths[f"user:{n}"][:2] == (
+            f"user:{n}",
+            f"sts:AssumeRole role:cleaner (its trust names user:{n})",
+        )
+
+
 def test_a_policy_that_does_not_parse_is_a_note_not_a_crash() -> None:
     snap = _snap({"Custom:bad": "{not json"}, [UserSnap("u", "1", (), ("Custom:bad",))], [])
     report = audit(snap)
@@ -275,3 +312,17 @@ def test_another_accounts_role_session_in_a_bucket_policy_is_cross_account() -> 
     )
     found = {(f.kind, f.principal) for f in audit(_snap({}, [], [bucket])).findings}
     assert ("cross-account", f"account:{other}") in found
+
+
+@pytest.mark.parametrize("name", ["etl", "étl", "\ud800"], ids=["ascii", "accent", "surrogate"])
+def test_the_json_report_is_the_standard_librarys_bytes(name: str) -> None:
+    """--format json is written by orjson when that gives json.dumps(indent=2)'s bytes, and
+    by json otherwise (non-ASCII, which json escapes; a lone surrogate, which orjson refuses)."""
+    witness = Request("ram:AttachPolicyToUser", f"acs:ram:*:{ACCOUNT}:user/{name}")
+    finding = Finding(
+        "escalation", f"user:{name}", None, (), (f"user:{name}", "step"), witness, "why", "fix"
+    )
+    report = AuditReport(ACCOUNT, (finding,), (f"a note on {name}",), exact=False)
+    expected = json.dumps(report.to_json(), indent=2) + "\n"
+    assert to_json_bytes(report) == expected.encode()
+    assert to_json(report) == expected

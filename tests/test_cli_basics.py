@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from permgen.cli import cli
@@ -84,6 +87,36 @@ def test_batch_commands_collect_garbage_less_often_and_serve_does_not() -> None:
         "serve", "--spec", "examples/platform.yaml", "--callers", "/nonexistent"
     )
     assert long_running == f"GC {mine} {mine} [] {mine}"
+
+
+def test_audit_runs_with_the_collector_off_and_turns_it_back_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from permgen.account import audit as engine
+
+    snap = tmp_path / "account.json"
+    engine.save_snapshot(engine.Snapshot("1234567890123456", (), (), (), {}, ()), str(snap))
+    during: list[bool] = []
+    real = engine.audit
+
+    def spy(snapshot: engine.Snapshot) -> engine.AuditReport:
+        during.append(gc.isenabled())
+        return real(snapshot)
+
+    monkeypatch.setattr(engine, "audit", spy)
+    assert gc.isenabled()
+    result = CliRunner().invoke(cli, ["audit", "--snapshot", str(snap), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert during == [False]
+    assert gc.isenabled()
+    # and back off again when it was off before
+    gc.disable()
+    try:
+        CliRunner().invoke(cli, ["audit", "--snapshot", str(snap)])
+    finally:
+        was = gc.isenabled()
+        gc.enable()
+    assert was is False
 
 
 def test_version() -> None:

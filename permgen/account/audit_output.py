@@ -27,7 +27,25 @@ def _groups(report: AuditReport) -> list[tuple[str | None, list[Finding]]]:
 
 
 def to_json(report: AuditReport) -> str:
-    return json.dumps(report.to_json(), indent=2) + "\n"
+    return to_json_bytes(report).decode()
+
+
+def to_json_bytes(report: AuditReport) -> bytes:
+    """The JSON report, indented by two spaces, as UTF-8: the bytes of ``json.dumps(doc,
+    indent=2)`` and a newline. orjson writes them (an account-sized report is hundreds of
+    megabytes: the standard library's indenting encoder is pure Python, about 8x slower);
+    a report it would write differently (a character outside ASCII, which ``json`` escapes,
+    or a string orjson refuses, such as a lone surrogate) is written by ``json``."""
+    import orjson
+
+    doc = report.to_json()
+    try:
+        out = orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        out = b""
+    if out and out.isascii():
+        return out
+    return (json.dumps(doc, indent=2) + "\n").encode()
 
 
 def to_text(report: AuditReport) -> str:
@@ -119,4 +137,4 @@ def to_sarif(report: AuditReport) -> str:
 
 RENDERERS = {"text": to_text, "json": to_json, "markdown": to_markdown, "sarif": to_sarif}
 
-__all__ = ["RENDERERS", "to_json", "to_markdown", "to_sarif", "to_text"]
+__all__ = ["RENDERERS", "to_json", "to_json_bytes", "to_markdown", "to_sarif", "to_text"]

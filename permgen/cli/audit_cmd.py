@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from permgen.cli._account import account_options, allow_root_option
-from permgen.cli._common import batch, handle_errors
+from permgen.cli._common import batch_uncollected, handle_errors
 from permgen.errors import ExitCode, PermgenError, UsageError
 
 FORMATS = ["text", "json", "markdown", "sarif", "html"]
@@ -41,7 +41,7 @@ FORMATS = ["text", "json", "markdown", "sarif", "html"]
 @account_options
 @allow_root_option
 @handle_errors
-@batch
+@batch_uncollected
 def command(
     snapshot_file: Path | None,
     save_snapshot: Path | None,
@@ -64,7 +64,7 @@ def command(
     snapshot, root credentials without --allow-root-credentials).
     """
     from permgen.account import audit as engine
-    from permgen.account.audit_output import RENDERERS
+    from permgen.account.audit_output import RENDERERS, to_json_bytes
 
     kinds = engine.fail_kinds(fail_on)
     if snapshot_file is not None:
@@ -89,6 +89,8 @@ def command(
     report = engine.audit(snapshot)
     if fmt == "html":
         click.echo(_html(report), nl=False)
+    elif fmt == "json":
+        click.echo(to_json_bytes(report), nl=False)  # bytes: no second copy as text
     else:
         click.echo(RENDERERS[fmt](report), nl=False)
     failed = sorted(report.kinds() & kinds)
