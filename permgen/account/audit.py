@@ -769,6 +769,28 @@ class _Index:
         for refs in self.by_bucket.values():
             refs += everywhere
             refs.sort(key=lambda r: (order[r[0]], r[1]))
+        self._policies = acct.policies
+        self._naming: dict[str, frozenset[tuple[str, int]]] = {}
+        #: per policy key: per bucket, the bits of its statements in the bucket's model
+        #: (statement k of ``by_bucket[b]`` is bit k; the any-permission policy's follows)
+        self.policy_bits: dict[str, dict[str, int]] = {}
+        for b, refs in self.by_bucket.items():
+            for k, (key, _i) in enumerate(refs):
+                bits = self.policy_bits.setdefault(key, {})
+                bits[b] = bits.get(b, 0) | 1 << k
+        self.policy_bits[ADMIN_KEY] = {b: 1 << len(refs) for b, refs in self.by_bucket.items()}
+
+    def naming(self, action: str) -> frozenset[tuple[str, int]]:
+        """The account's statements (policy key, index) whose Action covers ``action``."""
+        got = self._naming.get(action)
+        if got is None:
+            got = self._naming[action] = frozenset(
+                (key, i)
+                for key, policy in self._policies.items()
+                for i, st in enumerate(policy.statements)
+                if _names(st, action)
+            )
+        return got
 
     def _buckets(self, st: Statement) -> list[str] | None:
         if st.not_resource:
@@ -800,15 +822,19 @@ class _BucketModel:
 
     def __init__(self, acct: _Account, index: _Index, b: BucketSnap) -> None:
         self.snap = b
+        self.index = index
         self.arn = index.arns[b.name]
+        # statement k is bit k: the account's (as the index orders them), the any-permission
+        # policy's, then the bucket policy's
         stmts: list[Statement] = []
         self.refs: list[tuple[str, int]] = []  # (policy key, index); ("", i): bucket policy
-        self.policy_mask: dict[str, int] = {}
         for key, i in index.by_bucket[b.name]:
-            self.policy_mask[key] = self.policy_mask.get(key, 0) | 1 << len(stmts)
             stmts.append(acct.policies[key].statements[i])
             self.refs.append((key, i))
-        self.policy_mask[ADMIN_KEY] = 1 << len(stmts)
+        self.policy_mask = {
+            key: index.policy_bits[key][b.name] for key in dict.fromkeys(k for k, _ in self.refs)
+        }
+        self.policy_mask[ADMIN_KEY] = index.policy_bits[ADMIN_KEY][b.name]
         stmts.append(ADMIN.statements[0])
         self.refs.append((ADMIN_KEY, 0))
         self.bucket_policy = acct.bucket_policies.get(b.name)
@@ -827,8 +853,13 @@ class _BucketModel:
         got = self._actions.get(action)
         if got is None:
             got = 0
-            for k, st in enumerate(self.statements):
-                if _names(st, action):
+            naming = self.index.naming(action)
+            for k, ref in enumerate(self.refs):
+                if ref[0] and ref[0] != ADMIN_KEY:
+                    named = ref in naming  # an account policy's statement, as the index read it
+                else:
+                    named = _names(self.statements[k], action)
+                if named:
                     got |= 1 << k
             self._actions[action] = got
         return got
@@ -879,10 +910,11 @@ class _Judge:
         self.acct = acct
         self.index = _Index(acct)
         self._models: dict[str, _BucketModel] = {}
-        self._masks: dict[tuple[Any, ...], int] = {}
+        self._helds: dict[tuple[Any, ...], dict[str, int]] = {}
         self._hits: dict[tuple[Any, ...], _Hit | None] = {}
         self._evaluators: dict[tuple[Any, ...], tuple[Evaluator | None, Evaluator]] = {}
-        self._caller_classes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._caller_classes: dict[tuple[Any, ...], int] = {}
+        self._class_ids: dict[tuple[Any, ...], int] = {}
         self.unconfirmed = 0
 
     def model(self, bucket: str) -> _BucketModel:
@@ -922,9 +954,9 @@ class _Judge:
                 names.add(b.name)
         return [b for b in self.acct.snap.buckets if b.name in names]
 
-    def caller_class(self, caller: Caller) -> tuple[Any, ...]:
+    def caller_class(self, caller: Caller) -> int:
         """How the snapshot's bucket policies and overwrite rules see ``caller``: callers
-        alike here are decided alike everywhere."""
+        alike here are decided alike everywhere (one number per class)."""
         key = (caller.ids, caller.anonymous, caller.owner)
         got = self._caller_classes.get(key)
         if got is None:
@@ -934,7 +966,8 @@ class _Judge:
                     parts.append(self.model(b.name).caller_mask(caller))
                 for r in b.overwrite:
                     parts.append(any(match(p, i) for p in r.principals for i in caller.ids))
-            got = self._caller_classes[key] = tuple(parts)
+            got = self._class_ids.setdefault(tuple(parts), len(self._class_ids))
+            self._caller_classes[key] = got
         return got
 
     def held(self, subject: _Subject, bucket: str) -> int:
@@ -942,14 +975,24 @@ class _Judge:
         return self._mask(subject, self.model(bucket))
 
     def _mask(self, subject: _Subject, model: _BucketModel) -> int:
-        memo = (_state_key(subject), model.snap.name)
-        got = self._masks.get(memo)
+        got = self._held(subject).get(model.snap.name, 0)
+        if model.bucket_bits:
+            got |= model.caller_mask(subject.caller)
+        return got
+
+    def _held(self, subject: _Subject) -> dict[str, int]:
+        """Per bucket, the statements of ``subject``'s policies that could apply there (kept
+        per set of policies, and on the subject)."""
+        got: dict[str, int] | None = subject.__dict__.get("_held")
         if got is None:
-            got = model.caller_mask(subject.caller)
-            if not subject.caller.anonymous:
-                for src in subject.sources:
-                    got |= model.policy_mask.get(src.key, 0)
-            self._masks[memo] = got
+            key = (frozenset(x.key for x in subject.sources), subject.caller.anonymous)
+            got = self._helds.get(key)
+            if got is None:
+                got = self._helds[key] = {}
+                for src in () if subject.caller.anonymous else subject.sources:
+                    for b, bits in self.index.policy_bits.get(src.key, {}).items():
+                        got[b] = got.get(b, 0) | bits
+            subject.__dict__["_held"] = got  # a cache beside the frozen fields
         return got
 
     def allowed(
@@ -1076,7 +1119,9 @@ class _Judge:
         if hit.decision is None:
             return (f"acl {self.acct.buckets[bucket].acl} on {bucket}",)
         out: list[str] = []
-        names = {s.policy.name: s.via for s in subject.sources}
+        names: dict[str, str] | None = subject.__dict__.get("_via")
+        if names is None:
+            names = subject.__dict__["_via"] = {s.policy.name: s.via for s in subject.sources}
         for ref in hit.decision.statements:
             where = names.get(ref.policy, "")
             if where and where not in out:
