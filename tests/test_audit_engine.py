@@ -170,6 +170,31 @@ def test_each_escalation_edge_reaches_the_destructive_path(
     assert "take away the first step" in reached[0].fix
 
 
+def test_a_takeover_granted_on_every_resource_is_decided_per_user_when_a_deny_names_one() -> None:
+    """Statements that all name every resource decide alike for every user (decided once);
+    a Deny on one user makes them differ, and that user is not taken over."""
+    policies = {
+        "Custom:esc": _doc(_allow("ram:CreateAccessKey", "*")),
+        "Custom:guard": _doc(
+            {
+                "Effect": "Deny",
+                "Action": "ram:CreateAccessKey",
+                "Resource": f"acs:ram:*:{ACCOUNT}:user/etl",
+            }
+        ),
+        "Custom:del": _doc(_allow("oss:DeleteObject", "acs:oss:*:*:data/*")),
+    }
+    etl = UserSnap("etl", "1", (), ("Custom:del",))
+    ops = UserSnap("ops", "2", (), ("Custom:del",))
+    free = UserSnap("free", "3", (), ("Custom:esc",))
+    guarded = UserSnap("guarded", "4", (), ("Custom:esc", "Custom:guard"))
+    snap = _snap(policies, [etl, ops, free, guarded], [BucketSnap("data")])
+    paths = {f.principal: f.path for f in audit(snap).findings if f.kind == "irrecoverable-delete"}
+    # the first user in name order it can take over
+    assert paths["user:free"][1] == "ram:CreateAccessKey for user:etl"
+    assert paths["user:guarded"][1] == "ram:CreateAccessKey for user:ops"
+
+
 def test_no_new_version_of_a_system_policy() -> None:
     policies = _escalator("ram:CreatePolicyVersion", "*")
     user = UserSnap("u", "206", (), ("System:AliyunOSSReadOnlyAccess",))

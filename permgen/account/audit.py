@@ -1305,6 +1305,7 @@ class _Auditor:
         self._pool_memo: dict[tuple[Any, ...], bool] = {}
         self._can_memo: dict[tuple[Any, ...], bool] = {}
         self._target_memo: dict[tuple[Any, ...], list[Any]] = {}
+        self._sig_evaluators: dict[Any, tuple[Evaluator, list[dict[str, str]]]] = {}
 
     def add(self, f: Finding | None) -> None:
         if f is None:
@@ -1769,37 +1770,47 @@ class _Auditor:
     def _expand(self, s: _Subject) -> Iterable[tuple[str, _Subject]]:
         acct, account = self.acct, self.acct.snap.account
         held = [(src.key, i, st) for src in s.sources for i, st in enumerate(src.policy.statements)]
-        per_action: dict[str, tuple[Any, Evaluator, list[dict[str, str]], bool]] = {}
+        per_action: dict[str, tuple[Any, list[tuple[str, int, Statement]], bool, bool]] = {}
 
-        def naming(action: str) -> tuple[Any, Evaluator, list[dict[str, str]], bool]:
+        def naming(action: str) -> tuple[Any, list[tuple[str, int, Statement]], bool, bool]:
             """The statements it holds that name ``action`` (they alone decide it: the key of
-            what is kept), an evaluator over them, contexts that meet their conditions, and
-            whether it could hold the action at all."""
+            what is kept) and the statements, whether it could hold the action at all, and
+            whether those statements all name every resource (``"*"``)."""
             got = per_action.get(action)
             if got is None:
-                mine = [(key, i, st) for key, i, st in held if _names(st, action)]
-                stmts = [(st, key.split(":", 1)[-1], i) for key, i, st in mine]
-                allows = [st for _k, _i, st in mine if st.effect != "Deny"]
-                could = bool(allows) or (s.pool and bool(self._pool_policies(action)))
+                names = self.judge.index.naming(action)
+                mine = [
+                    (key, i, st)
+                    for key, i, st in held
+                    if ((key, i) in names if key != ADMIN_KEY else _names(st, action))
+                ]
+                could = any(st.effect != "Deny" for _k, _i, st in mine) or (
+                    s.pool and bool(self._pool_policies(action))
+                )
+                anywhere = all(st.resources == ("*",) and not st.not_resource for *_, st in mine)
                 got = per_action[action] = (
                     (frozenset((key, i) for key, i, _st in mine), s.pool),
-                    Evaluator.from_statements(stmts),
-                    _contexts(allows),
+                    mine,
                     could,
+                    anywhere,
                 )
             return got
 
         def may(action: str) -> bool:
             """Whether it could hold ``action`` at all (a quick filter before the loops)."""
-            return naming(action)[3]
+            return naming(action)[2]
 
         def can(action: str, resource: str) -> bool:
-            sig, ev, contexts, could = naming(action)
+            sig, mine, could, anywhere = naming(action)
             if not could:
                 return False
-            memo = (sig, action, resource)  # the same statements decide alike for anyone
+            # the same statements decide alike for anyone; statements that all name every
+            # resource, alike for every resource (unless it may attach any policy: the
+            # account's policies are read for the resource then)
+            memo = (sig, action, None if anywhere and not s.pool else resource)
             got = self._can_memo.get(memo)
             if got is None:
+                ev, contexts = self._evaluator(sig, mine)
                 got = self._can_memo[memo] = decide(ev, contexts, action, resource)
             return got
 
@@ -1922,6 +1933,19 @@ class _Auditor:
                         f"ram:UpdateRole role:{r} (rewrite its trust), then sts:AssumeRole",
                         acct.role(r),
                     )
+
+    def _evaluator(
+        self, sig: Any, mine: list[tuple[str, int, Statement]]
+    ) -> tuple[Evaluator, list[dict[str, str]]]:
+        """An evaluator over held statements, and contexts that meet their Allows'
+        conditions (kept per set of statements)."""
+        got = self._sig_evaluators.get(sig)
+        if got is None:
+            got = self._sig_evaluators[sig] = (
+                Evaluator.from_statements([(st, key.split(":", 1)[-1], i) for key, i, st in mine]),
+                _contexts(st for _k, _i, st in mine if st.effect != "Deny"),
+            )
+        return got
 
     def _pool_policies(self, action: str) -> list[tuple[Policy, Evaluator]]:
         """The account's policies with an Allow that names ``action``, each compiled alone."""
