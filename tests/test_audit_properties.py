@@ -203,3 +203,51 @@ def test_the_walk_stops_at_a_state_that_may_do_anything() -> None:
     assert len(stopped) < len(walked)  # the cut walk expanded fewer states
     found = {(f["kind"], f["principal"]) for f in fast["findings"]}
     assert ("irrecoverable-delete", "user:u0") in found
+
+
+PRINCIPALS = ["*", "200000000000000", "20000000000000*", f"acs:ram::{ACCOUNT}:root", "1?", "9"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(PRINCIPALS), max_size=3, unique=True),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.lists(st.sampled_from(["200000000000000", "201", "12", "9", ACCOUNT]), max_size=2),
+    st.sampled_from(["plain", "owner", "anonymous"]),
+)
+def test_a_buckets_caller_mask_is_applies_to_statement_by_statement(
+    statements: list[tuple[list[str], bool]], ids: list[str], kind: str
+) -> None:
+    """The engine's per-bucket index of who each bucket-policy statement names gives the
+    statements :func:`applies_to` reads one by one, for any caller."""
+    from permgen.account.audit import _Account, _Judge
+    from permgen.semantics.bucket_policy import Caller, applies_to
+
+    doc = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "oss:GetObject",
+                "Resource": "acs:oss:*:*:b1/*",
+                **({"Principal": principals} if principals else {"Principal": []}),
+                **({"Condition": {"Bool": {"acs:SecureTransport": "true"}}} if cond else {}),
+            }
+            for principals, cond in statements
+        ],
+    }
+    snap = Snapshot(ACCOUNT, (), (), (), {}, (BucketSnap("b1", policy=json.dumps(doc)),))
+    model = _Judge(_Account(snap)).model("b1")
+    if kind == "anonymous":
+        caller = Caller.anonymous_caller()
+    else:
+        caller = Caller(tuple(ids), owner=kind == "owner")
+    expected = sum(bit for bit, bs in model.bucket_bits if applies_to(bs, caller))
+    assert model.caller_mask(caller) == expected
+    assert model.bucket_bits  # the policy parsed: the comparison is about something

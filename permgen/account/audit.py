@@ -28,7 +28,7 @@ import itertools
 import json
 import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from permgen.account.oss import LifecycleRule, OssApi, OverwriteRule, Replicatio
 from permgen.account.types import Principal, RamApi
 from permgen.errors import CloudError, InputError, PolicyParseError
 from permgen.policy.model import Policy, Statement, parse_policy
-from permgen.policy.wildcard import match
+from permgen.policy.wildcard import PatternSet, has_wildcard, match
 from permgen.semantics.automata import ANY, STAR, residuals, tokens
 from permgen.semantics.bucket_cells import BucketCells, Cell
 from permgen.semantics.bucket_policy import (
@@ -49,7 +49,7 @@ from permgen.semantics.bucket_policy import (
     parse_bucket_policy,
 )
 from permgen.semantics.conditions import CompiledCondition, MissingKey
-from permgen.semantics.evaluate import Decision, Evaluator, Request, _sample_values
+from permgen.semantics.evaluate import Decision, Evaluator, Request, StatementRef, _sample_values
 from permgen.semantics.regions import set_bits
 
 SNAPSHOT_VERSION = 1
@@ -502,8 +502,12 @@ class AuditReport:
         return {f.kind for f in self.findings}
 
 
+#: (severity rank, kind rank) per kind: a report's order, worst first
+_KIND_ORDER = {k: (SEVERITY_RANK[SEVERITY[k]], n) for n, k in enumerate(KINDS)}
+
+
 def sort_key(f: Finding) -> tuple[Any, ...]:
-    return (SEVERITY_RANK[f.severity], KINDS.index(f.kind), f.bucket or "", f.principal, f.path)
+    return (*_KIND_ORDER[f.kind], f.bucket or "", f.principal, f.path)
 
 
 # ---------------------------------------------------------------------------- the engine
@@ -707,6 +711,8 @@ class _Hit:
     witness: Witness
     decision: CombinedDecision | None  # None: the ACL allowed it
     conditions: tuple[str, ...]
+    #: the statements that decided it (the decision's, read once)
+    refs: tuple[StatementRef, ...] = ()
 
 
 def _state_key(s: _Subject) -> tuple[Any, ...]:
@@ -737,6 +743,16 @@ def _may_destroy(st: Statement) -> bool:
 
 #: Every bucket (a statement whose resources could name any of them).
 _ALL = None
+
+
+class _Every:
+    """Contains everything (a filter that lets every name through)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_EVERY = _Every()
 
 
 class _Index:
@@ -846,7 +862,22 @@ class _BucketModel:
         self.statements = stmts
         self.cells = BucketCells(self.arn, stmts)
         self._actions: dict[str, int] = {}
-        self._callers: dict[tuple[Any, ...], int] = {}
+        # who each bucket-policy statement applies to, for caller_mask
+        self._everyone = self._everyone_owner = 0
+        self._named: dict[str, int] = {}  # a principal named as it is -> statements
+        self._named_wild: list[tuple[int, str]] = []  # a principal pattern, its statement
+        for bit, bs in self.bucket_bits:
+            if bs.everyone:
+                self._everyone |= bit
+                if bs.statement.conditions:
+                    self._everyone_owner |= bit
+            for p in bs.principals:
+                if p == "*":
+                    continue
+                if has_wildcard(p):
+                    self._named_wild.append((bit, p))
+                else:
+                    self._named[p] = self._named.get(p, 0) | bit
         self._pool: dict[tuple[str, int], str | None] = {}
 
     def action_mask(self, action: str) -> int:
@@ -875,12 +906,14 @@ class _BucketModel:
         return got
 
     def caller_mask(self, caller: Caller) -> int:
-        """The bucket-policy statements that apply to ``caller``."""
-        key = (caller.ids, caller.anonymous, caller.owner)
-        got = self._callers.get(key)
-        if got is None:
-            got = sum(bit for bit, bs in self.bucket_bits if applies_to(bs, caller))
-            self._callers[key] = got
+        """The bucket-policy statements that apply to ``caller`` (:func:`applies_to`): those
+        that name it, and those for everyone (for the owner, only with a condition)."""
+        got = self._everyone_owner if caller.owner else self._everyone
+        for i in caller.ids:
+            got |= self._named.get(i, 0)
+            for bit, pattern in self._named_wild:
+                if match(pattern, i):
+                    got |= bit
         return got
 
     def pool_policy(self, action: str, cell: Cell) -> str | None:
@@ -1081,12 +1114,11 @@ class _Judge:
         if not d.allowed:
             self.unconfirmed += 1
             return None
+        refs = d.statements
         conds = tuple(
-            f"{c.operator} {c.key} {list(c.values)}"
-            for st in d.statements
-            for c in st.statement.conditions
+            f"{c.operator} {c.key} {list(c.values)}" for st in refs for c in st.statement.conditions
         )
-        return _Hit(request, d, conds)
+        return _Hit(request, d, conds, refs)
 
     def _evaluators_for(
         self, model: _BucketModel, held: int, anonymous: bool, extra: str | None
@@ -1122,7 +1154,7 @@ class _Judge:
         names: dict[str, str] | None = subject.__dict__.get("_via")
         if names is None:
             names = subject.__dict__["_via"] = {s.policy.name: s.via for s in subject.sources}
-        for ref in hit.decision.statements:
+        for ref in hit.refs:
             where = names.get(ref.policy, "")
             if where and where not in out:
                 out.append(where)
@@ -1138,7 +1170,7 @@ class _Judge:
 def _granted(hit: _Hit, bucket: str) -> tuple[str, ...]:
     """What the allowing statements grant around the witness, as ``bucket/pattern``."""
     out: list[str] = []
-    for ref in hit.decision.statements if hit.decision else ():
+    for ref in hit.refs:
         st = ref.statement
         for pattern in () if st.not_resource else st.resources:
             if match(pattern, hit.witness.resource, arn=True):
@@ -1206,7 +1238,7 @@ def _statement_fix(hit: _Hit, subject: _Subject) -> str:
         return f"; or take away the first step of the path ({subject.steps[0]})"
     if hit.decision is None:
         return ""
-    refs = [r for r in hit.decision.statements]
+    refs = hit.refs
     if not refs:
         return ""
     r = refs[0]
@@ -1304,8 +1336,9 @@ class _Auditor:
         self._pool_ctx: dict[str, list[dict[str, str]]] = {}
         self._pool_memo: dict[tuple[Any, ...], bool] = {}
         self._can_memo: dict[tuple[Any, ...], bool] = {}
-        self._target_memo: dict[tuple[Any, ...], list[Any]] = {}
+        self._target_memo: dict[tuple[Any, ...], Any] = {}
         self._sig_evaluators: dict[Any, tuple[Evaluator, list[dict[str, str]]]] = {}
+        self._names_of: dict[str, list[str]] = {}
 
     def add(self, f: Finding | None) -> None:
         if f is None:
@@ -1556,7 +1589,7 @@ class _Auditor:
     def _outsider_fix(self, b: BucketSnap, hit: _Hit) -> str:
         if hit.decision is None:
             return f"set the ACL of {b.name} to private, or block public access on it"
-        r = hit.decision.statements[0] if hit.decision.statements else None
+        r = hit.refs[0] if hit.refs else None
         where = f"{r.policy} Statement[{r.index}]" if r else "the bucket policy"
         return f"remove or narrow {where} (its Principal)"
 
@@ -1834,6 +1867,23 @@ class _Auditor:
         def ram(kind: str, name: str) -> str:
             return f"acs:ram:*:{account}:{kind}/{name}"
 
+        def within(action: str, kind: str) -> Container[str]:
+            """The users or roles an Allow it holds that names ``action`` could cover: a
+            generous filter (case ignored), before can() decides each one. Every one of
+            them when it may attach any policy, or when its statements name every resource
+            (decided once then)."""
+            sig, mine, could, anywhere = naming(action)
+            if not could:
+                return ()
+            if s.pool or anywhere:
+                return _EVERY
+            memo = ("within", sig, kind)
+            got = self._target_memo.get(memo)
+            if got is None:
+                allows = [st for *_, st in mine if st.effect != "Deny"]
+                got = self._target_memo[memo] = self._covered(kind, allows)
+            return got
+
         kind, _, me = s.name.partition(":")
         # write a new default version of the custom policies it holds: any document, in
         # place of the old ones (whose Denies go with them). All it can write at once: that
@@ -1908,22 +1958,28 @@ class _Auditor:
             memo = ("takeover", *((a, naming(a)[0]) for a in takeover))
             users = self._target_memo.get(memo)
             if users is None:
+                near = {a: within(a, "user") for a in takeover}
 
                 def first(u: str) -> str | None:
-                    return next((a for a in takeover if can(a, ram("user", u))), None)
+                    return next(
+                        (a for a in takeover if u in near[a] and can(a, ram("user", u))), None
+                    )
 
                 users = self._target_memo[memo] = [
-                    (a, u) for u in (sorted(acct.users) if takeover else ()) if (a := first(u))
+                    (a, u)
+                    for u in self._entity_names("user")
+                    if any(u in near[a] for a in takeover) and (a := first(u))
                 ]
             for action, u in users:
                 yield (f"{action} for user:{u}", acct.user(u))
             memo = ("roles", naming("sts:AssumeRole")[0], naming("ram:UpdateRole")[0])
             roles = self._target_memo.get(memo)
             if roles is None:
+                near_roles = within("sts:AssumeRole", "role")
                 roles = self._target_memo[memo] = [
                     (r, can("ram:UpdateRole", ram("role", r)))
-                    for r in (sorted(acct.roles) if may("sts:AssumeRole") else ())
-                    if can("sts:AssumeRole", ram("role", r))
+                    for r in self._entity_names("role")
+                    if r in near_roles and can("sts:AssumeRole", ram("role", r))
                 ]
             for r, update in roles:
                 if self._trusts(acct.roles[r], s, account):
@@ -1933,6 +1989,42 @@ class _Auditor:
                         f"ram:UpdateRole role:{r} (rewrite its trust), then sts:AssumeRole",
                         acct.role(r),
                     )
+
+    def _entity_names(self, kind: str) -> list[str]:
+        """The account's users or roles by name, in order."""
+        got = self._names_of.get(kind)
+        if got is None:
+            got = self._names_of[kind] = sorted(
+                self.acct.users if kind == "user" else self.acct.roles
+            )
+        return got
+
+    def _covered(self, kind: str, allows: Iterable[Statement]) -> frozenset[str]:
+        """The users or roles whose ARN one of ``allows``' Resource patterns could match in
+        any case (a superset of what the evaluator matches: it ignores case at most)."""
+        account = self.acct.snap.account
+        names = self._entity_names(kind)
+        arns = {n: f"acs:ram:*:{account}:{kind}/{n}" for n in names}
+        by_lower: dict[str, list[str]] = {}
+        out: set[str] = set()
+        for n, arn in arns.items():
+            if arn.isascii():
+                by_lower.setdefault(arn.lower(), []).append(n)
+            else:
+                out.add(n)  # case folding beyond ASCII: left to the evaluator
+        for st in allows:
+            if st.not_resource:
+                return frozenset(names)
+            wild = []
+            for p in st.resources:
+                if has_wildcard(p) or not p.isascii():
+                    wild.append(p)
+                else:
+                    out.update(by_lower.get(p.lower(), ()))
+            if wild:
+                some = PatternSet(wild, ignore_case=True, arn=True)
+                out.update(n for n, arn in arns.items() if some.match(arn))
+        return frozenset(out)
 
     def _evaluator(
         self, sig: Any, mine: list[tuple[str, int, Statement]]
