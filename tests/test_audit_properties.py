@@ -7,6 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -251,3 +252,50 @@ def test_a_buckets_caller_mask_is_applies_to_statement_by_statement(
     expected = sum(bit for bit, bs in model.bucket_bits if applies_to(bs, caller))
     assert model.caller_mask(caller) == expected
     assert model.bucket_bits  # the policy parsed: the comparison is about something
+
+
+@settings(max_examples=15, deadline=None)
+@given(snapshots())
+def test_workers_sharing_out_the_buckets_give_the_one_process_report(snap: Snapshot) -> None:
+    """audit(jobs=2) forks workers that each decide every principal on a share of the
+    buckets; the report (findings, paths, notes, exact) is the one-process report."""
+    import permgen.account.audit as engine
+
+    original = engine.PARALLEL_MIN_PAIRS
+    engine.PARALLEL_MIN_PAIRS = 0  # fork whatever the size
+    try:
+        shared = audit(snap, jobs=2)
+    finally:
+        engine.PARALLEL_MIN_PAIRS = original
+    assert shared == audit(snap)
+
+
+def test_a_share_whose_worker_failed_is_audited_in_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import permgen._internal.parallel as parallel
+    import permgen.account.audit as engine
+
+    policy = json.dumps(
+        {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}]}
+    )
+    snap = Snapshot(
+        ACCOUNT,
+        (UserSnap("u0", "200000000000000", (), ("Custom:p0",)),),
+        (),
+        (),
+        {"Custom:p0": policy},
+        (BucketSnap("b1"), BucketSnap("b2", versioning="Enabled"), BucketSnap("b3")),
+    )
+    shares: list[object] = []
+
+    def failing(fn: object, items: list[object]) -> list[None]:
+        shares.extend(items)
+        return [None for _ in items]  # every worker failed
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_PAIRS", 0)
+    monkeypatch.setattr(parallel, "fork_map", failing)
+    report = audit(snap, jobs=2)
+    assert len(shares) == 2  # it did share the buckets out
+    assert report == audit(snap)
+    assert {f.bucket for f in report.findings} == {"b1", "b2", "b3"}

@@ -99,9 +99,9 @@ def test_audit_runs_with_the_collector_off_and_turns_it_back_on(
     during: list[bool] = []
     real = engine.audit
 
-    def spy(snapshot: engine.Snapshot) -> engine.AuditReport:
+    def spy(snapshot: engine.Snapshot, *, jobs: int = 1) -> engine.AuditReport:
         during.append(gc.isenabled())
-        return real(snapshot)
+        return real(snapshot, jobs=jobs)
 
     monkeypatch.setattr(engine, "audit", spy)
     assert gc.isenabled()

@@ -44,7 +44,6 @@ from permgen.semantics.bucket_policy import (
     BucketStatement,
     Caller,
     CombinedDecision,
-    applies_to,
     combine,
     parse_bucket_policy,
 )
@@ -552,8 +551,10 @@ class _Account:
 
     def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
-        self.notes: list[str] = []
-        self.exact = True  # False once some bucket could not be decided in full
+        self.notes: list[str] = []  # what the snapshot holds that does not parse
+        #: per bucket whose policies need more work than allowed, why it is not exact
+        self.bucket_notes: dict[str, str] = {}
+        self.walk_notes: list[str] = []  # escalation walks stopped at their limit
         self._base: dict[tuple[str, str], _Subject] = {}  # each principal as it is
         self.policies: dict[str, Policy] = {}
         for key, text in sorted(snap.policies.items()):
@@ -860,7 +861,11 @@ class _BucketModel:
             stmts.append(bs.statement)
             self.refs.append(("", i))
         self.statements = stmts
-        self.cells = BucketCells(self.arn, stmts)
+        self._acct = acct
+        #: the bucket policy's Allow statements
+        self.bucket_allows = sum(
+            bit for bit, bs in self.bucket_bits if bs.statement.effect != "Deny"
+        )
         self._actions: dict[str, int] = {}
         # who each bucket-policy statement applies to, for caller_mask
         self._everyone = self._everyone_owner = 0
@@ -879,6 +884,19 @@ class _BucketModel:
                 else:
                     self._named[p] = self._named.get(p, 0) | bit
         self._pool: dict[tuple[str, int], str | None] = {}
+
+    @functools.cached_property
+    def cells(self) -> BucketCells:
+        """The bucket's cells, built when first asked for (the masks above need none)."""
+        got = BucketCells(self.arn, self.statements)
+        if not got.exact:
+            name = self.snap.name
+            self._acct.bucket_notes[name] = (
+                f"the policies that name {name} need more work than the audit allows to "
+                "decide every key and condition: findings there are proven, but one may "
+                "be missing (exact: false)"
+            )
+        return got
 
     def action_mask(self, action: str) -> int:
         got = self._actions.get(action)
@@ -939,8 +957,9 @@ class _Judge:
     request the evaluator confirms; what is decided for a subject state is kept, so a role
     reached from many principals is decided once."""
 
-    def __init__(self, acct: _Account) -> None:
+    def __init__(self, acct: _Account, share: frozenset[str] | None = None) -> None:
         self.acct = acct
+        self.share = share  # the buckets findings are decided on (None: all)
         self.index = _Index(acct)
         self._models: dict[str, _BucketModel] = {}
         self._helds: dict[tuple[Any, ...], dict[str, int]] = {}
@@ -948,7 +967,8 @@ class _Judge:
         self._evaluators: dict[tuple[Any, ...], tuple[Evaluator | None, Evaluator]] = {}
         self._caller_classes: dict[tuple[Any, ...], int] = {}
         self._class_ids: dict[tuple[Any, ...], int] = {}
-        self.unconfirmed = 0
+        #: requests the cells allow that the evaluator did not: (bucket, action, resource)
+        self.unconfirmed: set[tuple[str, str, str]] = set()
 
     def model(self, bucket: str) -> _BucketModel:
         got = self._models.get(bucket)
@@ -956,36 +976,43 @@ class _Judge:
             got = self._models[bucket] = _BucketModel(
                 self.acct, self.index, self.acct.buckets[bucket]
             )
-            if not got.cells.exact:
-                self.acct.notes.append(
-                    f"the policies that name {bucket} need more work than the audit allows to "
-                    "decide every key and condition: findings there are proven, but one may "
-                    "be missing (exact: false)"
-                )
-                self.acct.exact = False
         return got
 
     def buckets(self, subject: _Subject) -> list[BucketSnap]:
         """The buckets where ``subject`` could be allowed anything, in snapshot order."""
         if subject.pool or any(s.key == ADMIN_KEY for s in subject.sources):
-            return list(self.acct.snap.buckets)
+            return self.shared()
         names: set[str] = set()
         if not subject.caller.anonymous:
             for src in subject.sources:
                 names |= self.index.allow_buckets.get(src.key, frozenset())
-        for b in self.acct.snap.buckets:
-            bp = self.acct.bucket_policies.get(b.name)
+        for b in self._open():
             if b.name in names:
                 continue
+            model = self.model(b.name)
             if (subject.caller.anonymous and b.acl in ACL_GRANTS) or (
-                bp is not None
-                and any(
-                    bs.statement.effect != "Deny" and applies_to(bs, subject.caller)
-                    for bs in bp.statements
-                )
+                model.caller_mask(subject.caller) & model.bucket_allows
             ):
                 names.add(b.name)
-        return [b for b in self.acct.snap.buckets if b.name in names]
+        return [b for b in self.shared() if b.name in names]
+
+    def _open(self) -> list[BucketSnap]:
+        """The buckets of the share whose ACL or bucket policy could allow someone."""
+        got: list[BucketSnap] | None = self.__dict__.get("_open_buckets")
+        if got is None:
+            got = self.__dict__["_open_buckets"] = [
+                b for b in self.shared() if b.acl in ACL_GRANTS or self.model(b.name).bucket_allows
+            ]
+        return got
+
+    def shared(self) -> list[BucketSnap]:
+        """The buckets of this judge's share, in snapshot order."""
+        got: list[BucketSnap] | None = self.__dict__.get("_shared")
+        if got is None:
+            got = self.__dict__["_shared"] = [
+                b for b in self.acct.snap.buckets if self.share is None or b.name in self.share
+            ]
+        return got
 
     def caller_class(self, caller: Caller) -> int:
         """How the snapshot's bucket policies and overwrite rules see ``caller``: callers
@@ -1112,7 +1139,7 @@ class _Judge:
         bdec = bucket_side.decide(request)
         d = CombinedDecision(combine(ident.kind, bdec.kind), ident, bdec)
         if not d.allowed:
-            self.unconfirmed += 1
+            self.unconfirmed.add((model.snap.name, action, request.resource))
             return None
         refs = d.statements
         conds = tuple(
@@ -1318,9 +1345,12 @@ def _step_action(step: _Step) -> str:
 
 
 class _Auditor:
-    def __init__(self, snap: Snapshot) -> None:
+    """Decides the findings of a snapshot: on every bucket, or on a share of them (the
+    account's principals, policies and escalation walks are read in full either way)."""
+
+    def __init__(self, snap: Snapshot, share: frozenset[str] | None = None) -> None:
         self.acct = _Account(snap)
-        self.judge = _Judge(self.acct)
+        self.judge = _Judge(self.acct, share)
         self.findings: dict[tuple[Any, ...], Finding] = {}
         self._granted: dict[tuple[int, str], tuple[_Hit, tuple[str, ...]]] = {}
         self._bucket_cache: dict[tuple[Any, ...], list[_Candidate]] = {}
@@ -1537,7 +1567,7 @@ class _Auditor:
 
     def outsiders(self) -> None:
         for subject in self.acct.outsiders():
-            for b in self.acct.snap.buckets:
+            for b in self.judge.shared():
                 self._bucket(subject, subject.name, b)
                 write = next(
                     (
@@ -1623,11 +1653,10 @@ class _Auditor:
                     if k in seen:
                         continue
                     if len(seen) >= MAX_STATES:
-                        self.acct.notes.append(
+                        self.acct.walk_notes.append(
                             f"escalation from {start.name} stopped after {MAX_STATES} states "
                             "(exact: false)"
                         )
-                        self.acct.exact = False
                         return
                     seen.add(k)
                     steps = (*s.steps, step)
@@ -2111,22 +2140,55 @@ class _Auditor:
                     allowed = True
         return allowed and not denied
 
-    def run(self) -> AuditReport:
+    def run(self, *, account_wide: bool = True) -> _Part:
+        """Every finding on this auditor's buckets, and the account-wide ones (escalation)
+        when ``account_wide``."""
         for subject in self.acct.subjects():
             self.destructive(subject, subject.name)
             if not subject.name.startswith("group:"):
                 self.escalation(subject)
         self.outsiders()
-        findings = tuple(sorted(self.findings.values(), key=sort_key))
-        if self.judge.unconfirmed:
-            self.acct.exact = False
-            self.acct.notes.append(
-                f"{self.judge.unconfirmed} request(s) the cells allow were not confirmed by the "
-                "evaluator and are left out (exact: false)"
-            )
-        return AuditReport(
-            self.acct.snap.account, findings, tuple(self.acct.notes), exact=self.acct.exact
+        return _Part(
+            [f for f in self.findings.values() if account_wide or f.bucket is not None],
+            self.acct.notes,
+            self.acct.bucket_notes,
+            self.acct.walk_notes,
+            self.judge.unconfirmed,
         )
+
+
+@dataclass
+class _Part:
+    """What one auditor found (on its share of the buckets)."""
+
+    findings: list[Finding]
+    notes: list[str]
+    bucket_notes: dict[str, str]
+    walk_notes: list[str]
+    unconfirmed: set[tuple[str, str, str]]
+
+
+def _report(snapshot: Snapshot, parts: Sequence[_Part]) -> AuditReport:
+    """The report of auditors that shared out the buckets (the first one also reported the
+    account-wide findings). Its notes: what does not parse, buckets not decided in full (in
+    snapshot order), walks stopped at their limit, requests not confirmed."""
+    first = parts[0]
+    bucket_notes: dict[str, str] = {}
+    unconfirmed: set[tuple[str, str, str]] = set()
+    for part in parts:
+        bucket_notes.update(part.bucket_notes)
+        unconfirmed |= part.unconfirmed
+    notes = list(first.notes)
+    notes += [bucket_notes[b.name] for b in snapshot.buckets if b.name in bucket_notes]
+    notes += first.walk_notes
+    if unconfirmed:
+        notes.append(
+            f"{len(unconfirmed)} request(s) the cells allow were not confirmed by the "
+            "evaluator and are left out (exact: false)"
+        )
+    findings = sorted((f for part in parts for f in part.findings), key=sort_key)
+    exact = not (bucket_notes or first.walk_notes or unconfirmed)
+    return AuditReport(snapshot.account, tuple(findings), tuple(notes), exact=exact)
 
 
 def _step_witness(step: str, account: str) -> tuple[str, str]:
@@ -2143,9 +2205,41 @@ def _step_witness(step: str, account: str) -> tuple[str, str]:
     return action, f"acs:ram:*:{account}:{target.group(1)}/{target.group(2)}"
 
 
-def audit(snapshot: Snapshot) -> AuditReport:
-    """The findings of a snapshot (pure: no I/O)."""
-    return _Auditor(snapshot).run()
+#: Forked workers audit a share of the buckets each only from this many principal-bucket
+#: pairs (users, groups and roles times buckets): below it a fork costs more than it saves.
+PARALLEL_MIN_PAIRS = 20_000
+
+
+def audit(snapshot: Snapshot, *, jobs: int = 1) -> AuditReport:
+    """The findings of a snapshot (pure: no I/O besides forking).
+
+    With ``jobs`` > 1 (where the platform forks, and for an account of at least
+    :data:`PARALLEL_MIN_PAIRS` principal-bucket pairs) the buckets are shared out, round
+    robin, to forked workers: each decides every principal against its buckets (the
+    escalation walk is followed in each, its findings kept from the first), and a share
+    whose worker failed is audited again here. The report is the same as with one process.
+    A process that runs other threads is not forked (its locks would be copied mid-use)."""
+    import threading
+
+    from permgen._internal import parallel
+
+    names = [b.name for b in snapshot.buckets]
+    principals = len(snapshot.users) + len(snapshot.groups) + len(snapshot.roles)
+    jobs = min(jobs, len(names))
+    if (
+        jobs <= 1
+        or principals * len(names) < PARALLEL_MIN_PAIRS
+        or not parallel.available()
+        or threading.active_count() > 1  # a fork would copy other threads' locks mid-use
+    ):
+        return _report(snapshot, [_Auditor(snapshot).run()])
+    shares = [frozenset(names[i::jobs]) for i in range(jobs)]
+
+    def share(n: int) -> _Part:
+        return _Auditor(snapshot, shares[n]).run(account_wide=n == 0)
+
+    parts = parallel.fork_map(share, range(jobs))
+    return _report(snapshot, [p if p is not None else share(n) for n, p in enumerate(parts)])
 
 
 def fail_kinds(text: str) -> set[str]:

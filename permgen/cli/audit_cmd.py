@@ -34,6 +34,15 @@ FORMATS = ["text", "json", "markdown", "sarif", "html"]
     help="Exit 3 when a finding of one of these kinds is reported (docs/commands/audit.md).",
 )
 @click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default="0: one per CPU",
+    help="Processes for large accounts (each decides a share of the buckets); 1 audits in "
+    "this process only.",
+)
+@click.option(
     "--oss-endpoint",
     envvar="PERMGEN_OSS_ENDPOINT",
     help="An emulator's OSS URL (env PERMGEN_OSS_ENDPOINT); default: the real cloud.",
@@ -47,6 +56,7 @@ def command(
     save_snapshot: Path | None,
     fmt: str,
     fail_on: str,
+    jobs: int,
     oss_endpoint: str | None,
     endpoint: str | None,
     region: str,
@@ -86,7 +96,9 @@ def command(
         )
         if save_snapshot is not None:
             engine.save_snapshot(snapshot, str(save_snapshot))
-    report = engine.audit(snapshot)
+    from permgen._internal.parallel import default_jobs
+
+    report = engine.audit(snapshot, jobs=jobs or default_jobs())
     if fmt == "html":
         click.echo(_html(report), nl=False)
     elif fmt == "json":
