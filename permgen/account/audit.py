@@ -1630,6 +1630,9 @@ class _Auditor:
         of the parent's children kept per set of children (an administrator who can take
         over every user shares one table with every other such administrator)."""
         seen = {_state_key(start)}
+        # tables replayed already: a table replayed again is at the same depth or deeper,
+        # so none of its paths is shorter than what it gave the first time
+        replayed: set[int] = set()
         frontier = [start]
         for _depth in range(MAX_DEPTH):
             if any(self._top(s) for s in frontier):
@@ -1640,7 +1643,9 @@ class _Auditor:
             nxt: list[_Subject] = []
             for s in frontier:
                 for table in self._tables(s):
-                    self._replay(start.name, s, table)
+                    if id(table) not in replayed:  # tables live in the caches: ids are stable
+                        replayed.add(id(table))
+                        self._replay(start.name, s, table)
                 if ("escalation", start.name, None) not in self.findings:
                     first = next(
                         ((st, c) for st, c in self._moves(s) if _state_key(c) not in seen), None
