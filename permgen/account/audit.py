@@ -1368,6 +1368,7 @@ class _Auditor:
         self._can_memo: dict[tuple[Any, ...], bool] = {}
         self._target_memo: dict[tuple[Any, ...], Any] = {}
         self._sig_evaluators: dict[Any, tuple[Evaluator, list[dict[str, str]]]] = {}
+        self._direct_fix: dict[int, tuple[_Hit, str]] = {}
         self._names_of: dict[str, list[str]] = {}
 
     def add(self, f: Finding | None) -> None:
@@ -1379,11 +1380,9 @@ class _Auditor:
             self.findings[key] = f
 
     # -- destructive findings of one subject, reported as ``as_name``
-    def destructive(self, subject: _Subject, as_name: str) -> list[str]:
-        kinds: list[str] = []
+    def destructive(self, subject: _Subject, as_name: str) -> None:
         for b in self.judge.buckets(subject):
-            kinds += self._bucket(subject, as_name, b)
-        return kinds
+            self._bucket(subject, as_name, b)
 
     def _finding(
         self,
@@ -1395,8 +1394,6 @@ class _Auditor:
         why: str,
         fix: str,
         tail: tuple[str, ...] | None = None,
-        *,
-        statement_fix: bool = False,
     ) -> Finding | None:
         """The finding, or None when :meth:`add` would keep the one it has (a path at least
         as short for the same kind, principal and bucket): nothing more is computed then."""
@@ -1405,32 +1402,60 @@ class _Auditor:
         old = self.findings.get((kind, as_name, b.name))
         if old is not None and 1 + len(subject.steps) + len(tail) >= len(old.path):
             return None
-        memo = (id(hit), b.name)  # hits live in the judge's memo, so an id names one
-        got = self._granted.get(memo)
-        if got is None:
-            got = self._granted[memo] = (hit, _granted(hit, b.name))
         return Finding(
             kind=kind,
             principal=as_name,
             bucket=b.name,
-            resources=got[1],
+            resources=self._resources(hit, b.name),
             path=(as_name, *subject.steps, *tail),
             witness=hit.witness,
             why=why,
-            fix=fix + _statement_fix(hit, subject) if statement_fix else fix,
+            fix=fix,
             conditions=hit.conditions,
         )
 
-    def _bucket(self, subject: _Subject, as_name: str, b: BucketSnap) -> list[str]:
+    def _bucket(self, subject: _Subject, as_name: str, b: BucketSnap) -> None:
         """The destructive findings of ``subject`` on ``b``, reported as ``as_name``. What a
         subject state can do to a bucket is decided once (escalation reaches the same states
-        from many principals); only the path and the fix's first step differ per principal."""
-        cands = self._candidates(subject, b)
-        for kind, hit, why, fix, tail in cands:
-            self.add(
-                self._finding(kind, as_name, subject, b, hit, why, fix, tail, statement_fix=True)
+        from many principals); only the path and the fix's first step differ per principal.
+        (:meth:`_finding` and :meth:`add`, inlined: this runs for every principal-bucket
+        pair.)"""
+        findings = self.findings
+        steps = subject.steps
+        name = b.name
+        for kind, hit, why, fix, tail in self._candidates(subject, b):
+            key = (kind, as_name, name)
+            old = findings.get(key)
+            if old is not None and 1 + len(steps) + len(tail) >= len(old.path):
+                continue  # the path it has is as short
+            findings[key] = Finding(
+                kind,
+                as_name,
+                name,
+                self._resources(hit, name),
+                (as_name, *steps, *tail),
+                hit.witness,
+                why,
+                fix + self._fix_suffix(hit, subject),
+                hit.conditions,
             )
-        return [c[0] for c in cands]
+
+    def _resources(self, hit: _Hit, bucket: str) -> tuple[str, ...]:
+        """:func:`_granted`, kept per hit (hits live in the judge's memo: an id names one)."""
+        memo = (id(hit), bucket)
+        got = self._granted.get(memo)
+        if got is None:
+            got = self._granted[memo] = (hit, _granted(hit, bucket))
+        return got[1]
+
+    def _fix_suffix(self, hit: _Hit, subject: _Subject) -> str:
+        """:func:`_statement_fix`, kept per hit for principals as they are."""
+        if subject.steps:
+            return _statement_fix(hit, subject)
+        got = self._direct_fix.get(id(hit))
+        if got is None:
+            got = self._direct_fix[id(hit)] = (hit, _statement_fix(hit, subject))
+        return got[1]
 
     def _candidates(self, subject: _Subject, b: BucketSnap) -> list[_Candidate]:
         """What a subject state can do to a bucket, decided once per state."""
@@ -1727,15 +1752,11 @@ class _Auditor:
             if old is not None and 2 + len(steps) + len(tail) >= len(old.path):
                 continue
             path_steps = (*steps, _step_text(step, parent.name))
-            memo = (id(hit), bucket)
-            got = self._granted.get(memo)
-            if got is None:
-                got = self._granted[memo] = (hit, _granted(hit, bucket))
             findings[key] = Finding(
                 kind=kind,
                 principal=as_name,
                 bucket=bucket,
-                resources=got[1],
+                resources=self._resources(hit, bucket),
                 path=(as_name, *path_steps, *tail),
                 witness=hit.witness,
                 why=why,
