@@ -1048,10 +1048,17 @@ class _Judge:
             key = (frozenset(x.key for x in subject.sources), subject.caller.anonymous)
             got = self._helds.get(key)
             if got is None:
-                got = self._helds[key] = {}
-                for src in () if subject.caller.anonymous else subject.sources:
-                    for b, bits in self.index.policy_bits.get(src.key, {}).items():
+                bits_of = self.index.policy_bits
+                sources = () if subject.caller.anonymous else subject.sources
+                parts = sorted(
+                    (p for x in sources if (p := bits_of.get(x.key))), key=len, reverse=True
+                )
+                # the largest as it is (read only: shared) or copied, the others or-ed in
+                got = parts[0] if len(parts) == 1 else dict(parts[0]) if parts else {}
+                for more in parts[1:]:
+                    for b, bits in more.items():
                         got[b] = got.get(b, 0) | bits
+                self._helds[key] = got
             subject.__dict__["_held"] = got  # a cache beside the frozen fields
         return got
 
