@@ -5,19 +5,20 @@ trust policies, attached policies; every bucket's protections, policy and ACL) i
 JSON-serialisable :class:`Snapshot`; :func:`audit` decides the findings from a snapshot
 alone (pure, no I/O), so an audit is reproducible offline.
 
-Every finding is decided by the evaluator (:class:`CombinedEvaluator`: identity policies and
-the bucket policy together) on a concrete witness request, and reported only when that
-request is allowed. Witness keys come from the resource patterns of the statements that
-could allow the action (a ``logs-raw/tmp/*`` grant is tried on ``logs-raw/tmp/example``);
-a statement's conditions are satisfied with sample values, which the witness shows
-(conditions narrow a finding, they do not remove it). So a finding is never a guess; a
-grant the witnesses miss (a ``NotResource`` allow that excludes every tried key, say) is
-not reported.
+Every finding is proven and, within the limits, none is missed: each bucket's statements
+split its requests into cells (classes of keys and condition values no statement tells
+apart, :mod:`permgen.semantics.bucket_cells`),
+each principal is decided on every cell, and the witness request of an allowing cell is
+decided again by the evaluator (identity policies and the bucket policy together) and
+reported only when it allows. Conditions narrow a finding, they do not remove it: the witness
+shows the values it needs. Past the cells' limits a bucket's report is ``exact: false``.
 
 Escalation is a breadth-first search over what a principal can make itself into (attach a
 policy, write a new version of an attached policy, join a group, take over another user's
 keys, rewrite a role's trust, assume a role whose trust names it and for which it holds
 ``sts:AssumeRole``), bounded by :data:`MAX_DEPTH` and :data:`MAX_STATES`.
+
+Large accounts are audited by forked workers, each on a share of the buckets (``jobs``).
 """
 
 from __future__ import annotations
