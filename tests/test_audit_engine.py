@@ -195,6 +195,56 @@ def test_a_takeover_granted_on_every_resource_is_decided_per_user_when_a_deny_na
     assert paths["user:guarded"][1] == "ram:CreateAccessKey for user:ops"
 
 
+def test_a_principal_that_may_attach_any_policy_assumes_the_roles_some_policy_allows() -> None:
+    """Attaching any one policy of the account reaches the roles that some policy allows it
+    to assume (and whose trust names it); a role no policy allows stays out of reach. Here
+    only the role's sessions may delete (the bucket policy names them), so the finding's
+    path must go through the role."""
+    trust = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"RAM": [f"acs:ram::{ACCOUNT}:root"]},
+                }
+            ]
+        }
+    )
+    bucket_policy = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "oss:DeleteObject",
+                    "Principal": [f"arn:sts::{ACCOUNT}:assumed-role/cleaner/*"],
+                    "Resource": "acs:oss:*:*:data/*",
+                }
+            ],
+        }
+    )
+    policies = {
+        "Custom:attach": _doc(_allow("ram:AttachPolicyToUser", f"acs:ram:*:{ACCOUNT}:user/*")),
+        "Custom:assume": _doc(_allow("sts:AssumeRole", f"acs:ram:*:{ACCOUNT}:role/cleaner")),
+    }
+    roles = [RoleSnap("cleaner", trust, ()), RoleSnap("other", trust, ())]
+    users = [UserSnap("climber", "1", (), ("Custom:attach",))]
+    buckets = [BucketSnap("data", policy=bucket_policy)]
+
+    def deletes(policies: dict[str, str]) -> list[tuple[str, ...]]:
+        return [
+            f.path
+            for f in audit(_snap(policies, users, buckets, roles=roles)).findings
+            if (f.kind, f.principal, f.bucket) == ("irrecoverable-delete", "user:climber", "data")
+        ]
+
+    [path] = deletes(policies)
+    assert path[1] == "ram:AttachPolicyToUser on user:climber (any policy in the account)"
+    assert path[2] == "sts:AssumeRole role:cleaner (its trust names user:climber)"
+    assert deletes({"Custom:attach": policies["Custom:attach"]}) == []
+
+
 def test_no_new_version_of_a_system_policy() -> None:
     policies = _escalator("ram:CreatePolicyVersion", "*")
     user = UserSnap("u", "206", (), ("System:AliyunOSSReadOnlyAccess",))

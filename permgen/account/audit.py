@@ -1931,19 +1931,26 @@ class _Auditor:
             return f"acs:ram:*:{account}:{kind}/{name}"
 
         def within(action: str, kind: str) -> Container[str]:
-            """The users or roles an Allow it holds that names ``action`` could cover: a
-            generous filter (case ignored), before can() decides each one. Every one of
-            them when it may attach any policy, or when its statements name every resource
-            (decided once then)."""
+            """The users or roles an Allow that names ``action`` could cover, of those it
+            holds or (when it may attach any policy) of the account's policies: a generous
+            filter (case ignored), before can() decides each one. Every one of them when
+            its statements name every resource (decided once then)."""
             sig, mine, could, anywhere = naming(action)
             if not could:
                 return ()
-            if s.pool or anywhere:
+            if anywhere and not s.pool:
                 return _EVERY
             memo = ("within", sig, kind)
             got = self._target_memo.get(memo)
             if got is None:
                 allows = [st for *_, st in mine if st.effect != "Deny"]
+                if s.pool:
+                    allows += [
+                        st
+                        for policy, _ev in self._pool_policies(action)
+                        for st in policy.statements
+                        if st.effect != "Deny" and _names(st, action)
+                    ]
                 got = self._target_memo[memo] = self._covered(kind, allows)
             return got
 
