@@ -1943,15 +1943,10 @@ class _Auditor:
             memo = ("within", sig, kind)
             got = self._target_memo.get(memo)
             if got is None:
-                allows = [st for *_, st in mine if st.effect != "Deny"]
+                got = self._covered(kind, [st for *_, st in mine if st.effect != "Deny"])
                 if s.pool:
-                    allows += [
-                        st
-                        for policy, _ev in self._pool_policies(action)
-                        for st in policy.statements
-                        if st.effect != "Deny" and _names(st, action)
-                    ]
-                got = self._target_memo[memo] = self._covered(kind, allows)
+                    got |= self._pool_covered(action, kind)
+                self._target_memo[memo] = got
             return got
 
         kind, _, me = s.name.partition(":")
@@ -2069,19 +2064,42 @@ class _Auditor:
             )
         return got
 
+    def _pool_covered(self, action: str, kind: str) -> frozenset[str]:
+        """:meth:`_covered` by the Allows that name ``action`` in any of the account's
+        policies (what a state that may attach any one of them could be allowed)."""
+        memo = ("pool", action, kind)
+        got: frozenset[str] | None = self._target_memo.get(memo)
+        if got is None:
+            allows = [
+                st
+                for policy, _ev in self._pool_policies(action)
+                for st in policy.statements
+                if st.effect != "Deny" and _names(st, action)
+            ]
+            got = self._target_memo[memo] = self._covered(kind, allows)
+        return got
+
+    def _arns(self, kind: str) -> tuple[dict[str, str], dict[str, list[str]], frozenset[str]]:
+        """The users' or roles' ARNs by name, the ASCII ones by their lower case, and the
+        names of the others."""
+        got = self._target_memo.get(("arns", kind))
+        if got is None:
+            account = self.acct.snap.account
+            arns = {n: f"acs:ram:*:{account}:{kind}/{n}" for n in self._entity_names(kind)}
+            by_lower: dict[str, list[str]] = {}
+            for n, arn in arns.items():
+                if arn.isascii():
+                    by_lower.setdefault(arn.lower(), []).append(n)
+            beyond = frozenset(n for n, arn in arns.items() if not arn.isascii())
+            got = self._target_memo[("arns", kind)] = (arns, by_lower, beyond)
+        return got
+
     def _covered(self, kind: str, allows: Iterable[Statement]) -> frozenset[str]:
         """The users or roles whose ARN one of ``allows``' Resource patterns could match in
         any case (a superset of what the evaluator matches: it ignores case at most)."""
-        account = self.acct.snap.account
         names = self._entity_names(kind)
-        arns = {n: f"acs:ram:*:{account}:{kind}/{n}" for n in names}
-        by_lower: dict[str, list[str]] = {}
-        out: set[str] = set()
-        for n, arn in arns.items():
-            if arn.isascii():
-                by_lower.setdefault(arn.lower(), []).append(n)
-            else:
-                out.add(n)  # case folding beyond ASCII: left to the evaluator
+        arns, by_lower, beyond = self._arns(kind)
+        out = set(beyond)  # case folding beyond ASCII: left to the evaluator
         for st in allows:
             if st.not_resource:
                 return frozenset(names)
