@@ -335,6 +335,40 @@ def test_a_policy_that_does_not_parse_is_a_note_not_a_crash() -> None:
     report = audit(snap)
     assert report.findings == ()
     assert report.notes and "Custom:bad does not parse" in report.notes[0]
+    assert report.exact is False  # what it would have granted is not known
+
+
+def test_a_condition_constant_its_operator_cannot_compare_is_a_note_not_a_crash() -> None:
+    """RAM refuses such a policy; a snapshot may still hold one (edited by hand, or hostile).
+    The policy (or bucket policy) is left out with a note naming where, and exact is false."""
+    bad = {"DateLessThan": {"acs:CurrentTime": "garbage"}}
+    policies = {
+        "Custom:bad": _doc(_allow("oss:DeleteObject", "acs:oss:*:*:data/*", Condition=bad)),
+        **DELETER,
+    }
+    bucket_policy = json.dumps(
+        {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Action": "oss:DeleteObject",
+                    "Principal": ["*"],
+                    "Resource": "acs:oss:*:*:data/*",
+                    "Condition": {"IpAddress": {"acs:SourceIp": "not-an-ip"}},
+                }
+            ],
+        }
+    )
+    users = [UserSnap("u", "1", (), ("Custom:bad",)), ETL]
+    report = audit(_snap(policies, users, [BucketSnap("data", policy=bucket_policy)]))
+    assert report.exact is False
+    assert any("Custom:bad does not parse" in n and "garbage" in n for n in report.notes)
+    assert any("bucket policy of data does not parse" in n for n in report.notes)
+    # the rest is audited: the good policy's delete is found, the bad one's is not claimed
+    kinds = {(f.kind, f.principal) for f in report.findings}
+    assert ("irrecoverable-delete", "user:etl") in kinds
+    assert ("irrecoverable-delete", "user:u") not in kinds
 
 
 def test_save_and_load(tmp_path: Path) -> None:

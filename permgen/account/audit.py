@@ -48,7 +48,7 @@ from permgen.semantics.bucket_policy import (
     combine,
     parse_bucket_policy,
 )
-from permgen.semantics.conditions import CompiledCondition, MissingKey
+from permgen.semantics.conditions import CompiledCondition, MissingKey, check_conditions
 from permgen.semantics.evaluate import Decision, Evaluator, Request, StatementRef, _sample_values
 from permgen.semantics.regions import set_bits
 
@@ -540,11 +540,15 @@ class _Subject:
 
 
 def _parse(key: str, text: str, notes: list[str]) -> Policy | None:
+    """The policy, or None with a note: one RAM would refuse (it does not parse, or a
+    condition constant its operator cannot compare) is left out."""
     try:
-        return parse_policy(text, source=key.split(":", 1)[1])
+        policy = parse_policy(text, source=key.split(":", 1)[1])
+        check_conditions((st, policy.name, i) for i, st in enumerate(policy.statements))
     except PolicyParseError as exc:
         notes.append(f"policy {key} does not parse and is left out: {exc.message}")
         return None
+    return policy
 
 
 class _Account:
@@ -571,9 +575,11 @@ class _Account:
             bp = None
             if b.policy:
                 try:
-                    bp = _any_session(
-                        parse_bucket_policy(b.policy, source=f"bucket-policy {b.name}")
+                    parsed = parse_bucket_policy(b.policy, source=f"bucket-policy {b.name}")
+                    check_conditions(
+                        (bs.statement, parsed.name, i) for i, bs in enumerate(parsed.statements)
                     )
+                    bp = _any_session(parsed)
                 except PolicyParseError as exc:
                     self.notes.append(
                         f"the bucket policy of {b.name} does not parse and is left out: "
@@ -2246,7 +2252,8 @@ def _report(snapshot: Snapshot, parts: Sequence[_Part]) -> AuditReport:
             "evaluator and are left out (exact: false)"
         )
     findings = sorted((f for part in parts for f in part.findings), key=sort_key)
-    exact = not (bucket_notes or first.walk_notes or unconfirmed)
+    # a policy left out may have granted (or denied) something: not exact either
+    exact = not (first.notes or bucket_notes or first.walk_notes or unconfirmed)
     return AuditReport(snapshot.account, tuple(findings), tuple(notes), exact=exact)
 
 
