@@ -1384,6 +1384,7 @@ class _Auditor:
         self._sig_evaluators: dict[Any, tuple[Evaluator, list[dict[str, str]]]] = {}
         self._direct_fix: dict[int, tuple[_Hit, str]] = {}
         self._names_of: dict[str, list[str]] = {}
+        self._trust_memo: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 
     def add(self, f: Finding | None) -> None:
         if f is None:
@@ -2041,8 +2042,12 @@ class _Auditor:
                     for u in self._entity_names("user")
                     if any(u in near[a] for a in takeover) and (a := first(u))
                 ]
-            for action, u in users:
-                yield (f"{action} for user:{u}", acct.user(u))
+            moves = self._target_memo.get(("moves", memo))
+            if moves is None:
+                moves = self._target_memo[("moves", memo)] = [
+                    (f"{action} for user:{u}", acct.user(u)) for action, u in users
+                ]
+            yield from moves
             memo = ("roles", naming("sts:AssumeRole")[0], naming("ram:UpdateRole")[0])
             roles = self._target_memo.get(memo)
             if roles is None:
@@ -2172,38 +2177,46 @@ class _Auditor:
             )
         return got
 
-    @staticmethod
-    def _trusts(role: RoleSnap, s: _Subject, account: str) -> bool:
+    def _trusts(self, role: RoleSnap, s: _Subject, account: str) -> bool:
         """Whether the role's trust policy lets ``s`` assume it (Allow naming the account or
         the principal; a Deny naming it wins)."""
-        try:
-            doc = json.loads(role.trust) if role.trust else {}
-        except ValueError:
-            return False
+        allowed, denied = self._trust_names(role)
         kind, _, name = s.name.partition(":")
         me = {f"acs:ram::{account}:root", account, f"acs:ram::{account}:{kind}/{name}"}
-        allowed = denied = False
-        for st in doc.get("Statement", []) if isinstance(doc, dict) else []:
-            if not isinstance(st, dict):
-                continue
-            ram = (
-                st.get("Principal", {}).get("RAM", [])
-                if isinstance(st.get("Principal"), dict)
-                else []
-            )
-            names = [ram] if isinstance(ram, str) else list(ram)
-            actions = st.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else actions
-            if not any(
-                match(a, "sts:AssumeRole", ignore_case=True) for a in actions if isinstance(a, str)
-            ):
-                continue
-            if any(isinstance(n, str) and n in me for n in names):
+        return not me.isdisjoint(allowed) and me.isdisjoint(denied)
+
+    def _trust_names(self, role: RoleSnap) -> tuple[frozenset[str], frozenset[str]]:
+        """The RAM principals the role's trust policy allows, and denies, sts:AssumeRole
+        (read once per role; a trust that is not JSON allows nobody)."""
+        got = self._trust_memo.get(role.name)
+        if got is None:
+            allowed: set[str] = set()
+            denied: set[str] = set()
+            try:
+                doc = json.loads(role.trust) if role.trust else {}
+            except ValueError:
+                doc = {}
+            for st in doc.get("Statement", []) if isinstance(doc, dict) else []:
+                if not isinstance(st, dict):
+                    continue
+                principal = st.get("Principal")
+                ram = principal.get("RAM", []) if isinstance(principal, dict) else []
+                names = [ram] if isinstance(ram, str) else list(ram)
+                actions = st.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                if not any(
+                    match(a, "sts:AssumeRole", ignore_case=True)
+                    for a in actions
+                    if isinstance(a, str)
+                ):
+                    continue
+                strings = {n for n in names if isinstance(n, str)}
                 if st.get("Effect") == "Deny":
-                    denied = True
+                    denied |= strings
                 elif st.get("Effect") == "Allow":
-                    allowed = True
-        return allowed and not denied
+                    allowed |= strings
+            got = self._trust_memo[role.name] = (frozenset(allowed), frozenset(denied))
+        return got
 
     def run(self, *, account_wide: bool = True) -> _Part:
         """Every finding on this auditor's buckets, and the account-wide ones (escalation)
