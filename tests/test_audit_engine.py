@@ -330,6 +330,48 @@ def test_assume_role_paths_name_each_principal_whose_trust_names_it() -> None:
         )
 
 
+def test_a_trust_deny_naming_the_principal_wins_and_a_trust_that_is_not_json_trusts_nobody() -> (
+    None
+):
+    role_arn = f"acs:ram:*:{ACCOUNT}:role/cleaner"
+    policies = {
+        "Custom:assume": _doc(_allow("sts:AssumeRole", role_arn)),
+        "Custom:del": _doc(_allow("oss:DeleteObject", "acs:oss:*:*:data/*")),
+    }
+    users = [
+        UserSnap("dev", "1", (), ("Custom:assume",)),
+        UserSnap("ops", "2", (), ("Custom:assume",)),
+    ]
+    trust = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["sts:AssumeRole"],
+                    "Principal": {"RAM": f"acs:ram::{ACCOUNT}:root"},
+                },
+                {
+                    "Effect": "Deny",
+                    "Action": "sts:*",
+                    "Principal": {"RAM": [f"acs:ram::{ACCOUNT}:user/dev"]},
+                },
+            ]
+        }
+    )
+    snap = _snap(
+        policies, users, [BucketSnap("data")], roles=[RoleSnap("cleaner", trust, ("Custom:del",))]
+    )
+    assert "irrecoverable-delete" in _kinds(snap, "user:ops", "data")
+    assert "irrecoverable-delete" not in _kinds(snap, "user:dev", "data")
+    broken = _snap(
+        policies,
+        users,
+        [BucketSnap("data")],
+        roles=[RoleSnap("cleaner", "{not json", ("Custom:del",))],
+    )
+    assert "irrecoverable-delete" not in _kinds(broken, "user:ops", "data")
+
+
 def test_a_policy_that_does_not_parse_is_a_note_not_a_crash() -> None:
     snap = _snap({"Custom:bad": "{not json"}, [UserSnap("u", "1", (), ("Custom:bad",))], [])
     report = audit(snap)
