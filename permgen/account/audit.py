@@ -795,6 +795,7 @@ class _Index:
             refs.sort(key=lambda r: (order[r[0]], r[1]))
         self._policies = acct.policies
         self._naming: dict[str, frozenset[tuple[str, int]]] = {}
+        self._naming_by_policy: dict[str, dict[str, tuple[int, ...]]] = {}
         #: per policy key: per bucket, the bits of its statements in the bucket's model
         #: (statement k of ``by_bucket[b]`` is bit k; the any-permission policy's follows)
         self.policy_bits: dict[str, dict[str, int]] = {}
@@ -803,6 +804,16 @@ class _Index:
                 bits = self.policy_bits.setdefault(key, {})
                 bits[b] = bits.get(b, 0) | 1 << k
         self.policy_bits[ADMIN_KEY] = {b: 1 << len(refs) for b, refs in self.by_bucket.items()}
+
+    def naming_by_policy(self, action: str) -> dict[str, tuple[int, ...]]:
+        """:meth:`naming` by policy key: the indexes of its statements that name ``action``."""
+        got = self._naming_by_policy.get(action)
+        if got is None:
+            by: dict[str, list[int]] = {}
+            for key, i in sorted(self.naming(action)):
+                by.setdefault(key, []).append(i)
+            got = self._naming_by_policy[action] = {k: tuple(v) for k, v in by.items()}
+        return got
 
     def naming(self, action: str) -> frozenset[tuple[str, int]]:
         """The account's statements (policy key, index) whose Action covers ``action``."""
@@ -1872,7 +1883,6 @@ class _Auditor:
 
     def _expand(self, s: _Subject) -> Iterable[tuple[str, _Subject]]:
         acct, account = self.acct, self.acct.snap.account
-        held = [(src.key, i, st) for src in s.sources for i, st in enumerate(src.policy.statements)]
         per_action: dict[str, tuple[Any, list[tuple[str, int, Statement]], bool, bool]] = {}
 
         def naming(action: str) -> tuple[Any, list[tuple[str, int, Statement]], bool, bool]:
@@ -1881,12 +1891,18 @@ class _Auditor:
             whether those statements all name every resource (``"*"``)."""
             got = per_action.get(action)
             if got is None:
-                names = self.judge.index.naming(action)
-                mine = [
-                    (key, i, st)
-                    for key, i, st in held
-                    if ((key, i) in names if key != ADMIN_KEY else _names(st, action))
-                ]
+                by_policy = self.judge.index.naming_by_policy(action)
+                mine = []
+                for src in s.sources:
+                    statements = src.policy.statements
+                    if src.key == ADMIN_KEY:  # not an account policy: read here
+                        mine += [
+                            (src.key, i, st)
+                            for i, st in enumerate(statements)
+                            if _names(st, action)
+                        ]
+                    else:
+                        mine += [(src.key, i, statements[i]) for i in by_policy.get(src.key, ())]
                 could = any(st.effect != "Deny" for _k, _i, st in mine) or (
                     s.pool and bool(self._pool_policies(action))
                 )
