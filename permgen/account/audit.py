@@ -931,15 +931,10 @@ class _BucketModel:
             self._actions[action] = got
         return got
 
-    @property
+    @functools.cached_property
     def audited_mask(self) -> int:
         """The statements that name an action a principal's own findings are about."""
-        got = self._actions.get("")
-        if got is None:
-            got = self._actions[""] = functools.reduce(
-                operator.or_, (self.action_mask(a) for a in _AUDITED), 0
-            )
-        return got
+        return functools.reduce(operator.or_, (self.action_mask(a) for a in _AUDITED), 0)
 
     def caller_mask(self, caller: Caller) -> int:
         """The bucket-policy statements that apply to ``caller`` (:func:`applies_to`): those
@@ -1494,9 +1489,10 @@ class _Auditor:
             # (of those statements, only the ones that name an audited action: the
             # decisions below depend on no others)
             judge = self.judge
+            model = judge.model(b.name)
             sig = (
                 b.name,
-                judge.held(subject, b.name) & judge.model(b.name).audited_mask,
+                judge._mask(subject, model) & model.audited_mask,
                 subject.pool,
                 subject.caller.anonymous,
                 subject.caller.ids if b.overwrite else None,
@@ -1505,7 +1501,9 @@ class _Auditor:
                     & judge.model(r.destination_bucket).action_mask("oss:DeleteObject")
                     for r in b.replication
                     if r.destination_bucket in self.acct.buckets
-                ),
+                )
+                if b.replication
+                else (),
             )
             core = self._core_cache.get(sig)
             if core is None:
@@ -1521,84 +1519,53 @@ class _Auditor:
     ) -> list[tuple[str, _Hit, str, str]]:
         """(kind, hit, why, fix without the principal's first step) for a subject state."""
         out: list[tuple[str, _Hit, str, str]] = []
-        add = out.append
-        as_name = subject.name  # unused by rec: the replay names the principal
-
-        def rec(
-            kind: str, _as: str, _s: _Subject, _b: BucketSnap, hit: _Hit, why: str, fix: str
-        ) -> tuple[str, _Hit, str, str]:
-            return (kind, hit, why, fix)
-
-        found: list[str] = []
         judge = self.judge
+        versioning = f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled)"
         hit = judge.allowed(subject, b.name, "oss:DeleteObject")
         if (
             hit is not None
             and _keeps_deleted(judge, subject, b, _key_of(hit.witness.resource)) is None
         ):
-            add(
-                rec(
-                    "irrecoverable-delete",
-                    as_name,
-                    subject,
-                    b,
-                    hit,
-                    _lacks(b),
-                    f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled)",
-                )
-            )
-            found.append("irrecoverable-delete")
+            out.append(("irrecoverable-delete", hit, _lacks(b), versioning))
         hit = judge.allowed(subject, b.name, "oss:PutObject")
         if (
             hit is not None
             and _overwrite_protected(subject, b, _key_of(hit.witness.resource)) is None
         ):
-            add(
-                rec(
+            out.append(
+                (
                     "irrecoverable-overwrite",
-                    as_name,
-                    subject,
-                    b,
                     hit,
                     _lacks(b) + ", no overwrite protection rule covers it",
-                    f"enable versioning on {b.name} (spec: buckets.{b.name}.versioning: enabled), "
-                    "or add an overwrite protection rule for the key",
+                    f"{versioning}, or add an overwrite protection rule for the key",
                 )
             )
-            found.append("irrecoverable-overwrite")
         if b.versioning is not None:
             hit = judge.allowed(subject, b.name, "oss:DeleteObjectVersion")
             locked = b.worm is not None and b.worm.locked and b.worm.retention_days > 0
             if hit is not None and not locked:
-                add(
-                    rec(
+                out.append(
+                    (
                         "version-purge",
-                        as_name,
-                        subject,
-                        b,
                         hit,
-                        f"{b.name} is versioned but oss:DeleteObjectVersion removes versions for good "
-                        "and no locked retention policy stops it",
-                        f"remove oss:DeleteObjectVersion from the grant, or lock a retention policy on {b.name}",
+                        f"{b.name} is versioned but oss:DeleteObjectVersion removes versions for "
+                        "good and no locked retention policy stops it",
+                        "remove oss:DeleteObjectVersion from the grant, or lock a retention "
+                        f"policy on {b.name}",
                     )
                 )
-                found.append("version-purge")
         for action in self._protection_actions(b):
             hit = judge.allowed(subject, b.name, action, on_bucket=True)
             if hit is not None:
-                add(
-                    rec(
+                out.append(
+                    (
                         "protection-removal",
-                        as_name,
-                        subject,
-                        b,
                         hit,
                         f"{action} can weaken what keeps copies of {b.name}",
                         f"remove {action} from the grant (keep bucket configuration to an "
                         "administrator)",
                     )
                 )
-                found.append("protection-removal")
                 break
         return out
 
