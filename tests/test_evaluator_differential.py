@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from permgen.policy.model import parse_policy
 from permgen.semantics import Evaluator, Request
 from permgen.semantics.conditions import MissingKey
+from permgen.semantics.evaluate import CompiledStatement
 
 # ---------------------------------------------------------------------------------------
 # The independent reading
@@ -266,8 +267,15 @@ def test_the_evaluator_agrees_with_an_independent_reading(
     requests: list[tuple[str, str, dict[str, str]]],
     missing: MissingKey,
 ) -> None:
-    evaluator = Evaluator(
-        [parse_policy(json.dumps(p), source=f"p{n}") for n, p in enumerate(policies)],
+    parsed = [parse_policy(json.dumps(p), source=f"p{n}") for n, p in enumerate(policies)]
+    evaluator = Evaluator(parsed, missing_key=missing)
+    # the same statements compiled one by one and put together (how the audit builds them)
+    compiled = Evaluator.from_compiled(
+        [
+            CompiledStatement(st, p.name or f"policy[{n}]", i)
+            for n, p in enumerate(parsed)
+            for i, st in enumerate(p.statements)
+        ],
         missing_key=missing,
     )
     for action, resource, context in requests:
@@ -275,6 +283,7 @@ def test_the_evaluator_agrees_with_an_independent_reading(
         got = evaluator.decide(Request(action, resource, context))
         assert got.kind == expected, (policies, action, resource, context)
         assert evaluator.allows(Request(action, resource, context)) is (expected == "allow")
+        assert compiled.decide(Request(action, resource, context)) == got
 
 
 def test_the_reference_reads_the_documented_cases() -> None:

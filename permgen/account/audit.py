@@ -49,7 +49,14 @@ from permgen.semantics.bucket_policy import (
     parse_bucket_policy,
 )
 from permgen.semantics.conditions import CompiledCondition, MissingKey, check_conditions
-from permgen.semantics.evaluate import Decision, Evaluator, Request, StatementRef, _sample_values
+from permgen.semantics.evaluate import (
+    CompiledStatement,
+    Decision,
+    Evaluator,
+    Request,
+    StatementRef,
+    _sample_values,
+)
 from permgen.semantics.regions import set_bits
 
 SNAPSHOT_VERSION = 1
@@ -880,6 +887,8 @@ class _BucketModel:
             self.refs.append(("", i))
         self.statements = stmts
         self._acct = acct
+        #: statement k compiled for the evaluator, once asked for
+        self.compiled: dict[int, CompiledStatement] = {}
         #: the bucket policy's Allow statements
         self.bucket_allows = sum(
             bit for bit, bs in self.bucket_bits if bs.statement.effect != "Deny"
@@ -980,6 +989,7 @@ class _Judge:
         self._evaluators: dict[tuple[Any, ...], tuple[Evaluator | None, Evaluator]] = {}
         self._caller_classes: dict[tuple[Any, ...], int] = {}
         self._class_ids: dict[tuple[Any, ...], int] = {}
+        self._extra: dict[str, list[CompiledStatement]] = {}
         #: requests the cells allow that the evaluator did not: (bucket, action, resource)
         self.unconfirmed: set[tuple[str, str, str]] = set()
 
@@ -1172,21 +1182,29 @@ class _Judge:
     ) -> tuple[Evaluator | None, Evaluator]:
         """Evaluators over the held statements: the identity side (None for an anonymous
         caller) and the bucket-policy side, with each statement's own policy and index."""
-        identity: list[tuple[Statement, str, int]] = []
-        bucket_side: list[tuple[Statement, str, int]] = []
+        identity: list[CompiledStatement] = []
+        bucket_side: list[CompiledStatement] = []
         bp_name = model.bucket_policy.name if model.bucket_policy else ""
+        compiled = model.compiled
         for k in set_bits(held):
             key, index = model.refs[k]
-            if key:
-                identity.append((model.statements[k], self._policy(key).name, index))
-            else:
-                bucket_side.append((model.statements[k], bp_name or "bucket-policy", index))
+            c = compiled.get(k)
+            if c is None:
+                name = self._policy(key).name if key else bp_name or "bucket-policy"
+                c = compiled[k] = CompiledStatement(model.statements[k], name, index)
+            (identity if key else bucket_side).append(c)
         if extra is not None:
-            policy = self._policy(extra)
-            identity += [(st, policy.name, i) for i, st in enumerate(policy.statements)]
+            got = self._extra.get(extra)
+            if got is None:
+                policy = self._policy(extra)
+                got = self._extra[extra] = [
+                    CompiledStatement(st, policy.name, i) for i, st in enumerate(policy.statements)
+                ]
+            identity += got
+        # (every statement's conditions were checked when its policy was read)
         return (
-            None if anonymous else Evaluator.from_statements(identity),
-            Evaluator.from_statements(bucket_side),
+            None if anonymous else Evaluator.from_compiled(identity),
+            Evaluator.from_compiled(bucket_side),
         )
 
     def _policy(self, key: str) -> Policy:

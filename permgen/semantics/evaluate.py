@@ -15,7 +15,7 @@ over precompiled matchers, with no parsing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from functools import lru_cache
@@ -219,6 +219,22 @@ class Evaluator:
         compiled = [CompiledStatement(s, p, i) for s, p, i in statements]
         self.deny_statements = tuple(c for c in compiled if c.statement.effect == DENY)
         self.allow_statements = tuple(c for c in compiled if c.statement.effect != DENY)
+        return self
+
+    @classmethod
+    def from_compiled(
+        cls,
+        statements: Iterable[CompiledStatement],
+        *,
+        missing_key: MissingKey = MissingKey.NEGATED_TRUE,
+    ) -> Evaluator:
+        """An evaluator over statements compiled already (their conditions were checked
+        when they were read): a caller that decides many sets of the same statements
+        compiles each once, and they keep their matchers between sets."""
+        self = cls([], missing_key=missing_key)
+        compiled = list(statements)
+        self.deny_statements = tuple(c for c in compiled if c.deny)
+        self.allow_statements = tuple(c for c in compiled if not c.deny)
         return self
 
     def decide(self, request: Request) -> Decision:
