@@ -118,6 +118,19 @@ def missing_key_option(func: F) -> F:
     )(func)
 
 
+def jobs_option(what: str) -> Callable[[F], F]:
+    """``--jobs`` / ``-j``: forked worker processes for a large run (0, the default: one per
+    CPU; 1: this process only). ``what`` says what counts as large and how work is shared."""
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default="0: one per CPU",
+        help=f"Processes for {what}; 1 runs in this process only.",
+    )
+
+
 def fail_on_risk_option(func: F) -> F:
     """``--fail-on-risk``: risk classes of new access that fail the check (exit 3); the
     help lists every class of the catalog."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from permgen.cli._account import account_options, allow_root_option
-from permgen.cli._common import batch_uncollected, handle_errors
+from permgen.cli._common import batch_uncollected, handle_errors, jobs_option
 from permgen.errors import ExitCode, PermgenError, UsageError
 
 FORMATS = ["text", "json", "markdown", "sarif", "html"]
@@ -33,15 +33,7 @@ FORMATS = ["text", "json", "markdown", "sarif", "html"]
     metavar="KIND,...",
     help="Exit 3 when a finding of one of these kinds is reported (docs/commands/audit.md).",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default="0: one per CPU",
-    help="Processes for large accounts (each decides a share of the buckets); 1 audits in "
-    "this process only.",
-)
+@jobs_option("large accounts (each decides a share of the buckets)")
 @click.option(
     "--oss-endpoint",
     envvar="PERMGEN_OSS_ENDPOINT",

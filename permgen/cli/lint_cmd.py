@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from permgen.cli._common import batch, handle_errors
+from permgen.cli._common import batch, handle_errors, jobs_option
 from permgen.errors import ExitCode
 
 
@@ -32,14 +32,7 @@ from permgen.errors import ExitCode
     is_flag=True,
     help="The JSON policies are STS session policies (2,048-byte limit instead of 6,144).",
 )
-@click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default="0: one per CPU",
-    help="Processes for large runs (200 inputs or more); 1 lints in this process only.",
-)
+@jobs_option("large runs (200 inputs or more)")
 @handle_errors
 @batch
 def command(inputs: tuple[str, ...], fmt: str, fail_on: str, session: bool, jobs: int) -> int:
