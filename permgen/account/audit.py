@@ -457,7 +457,7 @@ def read_snapshot(ram: RamApi, oss: OssApi, account: str) -> Snapshot:
 Witness = Request
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     kind: str
     principal: str
