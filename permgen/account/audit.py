@@ -1406,7 +1406,7 @@ class _Auditor:
         self._can_memo: dict[tuple[Any, ...], bool] = {}
         self._target_memo: dict[tuple[Any, ...], Any] = {}
         self._sig_evaluators: dict[Any, tuple[Evaluator, list[dict[str, str]]]] = {}
-        self._direct_fix: dict[int, tuple[_Hit, str]] = {}
+        self._direct_fix: dict[tuple[str, int], tuple[_Hit, str]] = {}
         self._names_of: dict[str, list[str]] = {}
         self._trust_memo: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 
@@ -1475,7 +1475,7 @@ class _Auditor:
                 (as_name, *steps, *tail),
                 hit.witness,
                 why,
-                fix + self._fix_suffix(hit, subject),
+                self._fix(fix, hit, subject),
                 hit.conditions,
             )
 
@@ -1487,13 +1487,15 @@ class _Auditor:
             got = self._granted[memo] = (hit, _granted(hit, bucket))
         return got[1]
 
-    def _fix_suffix(self, hit: _Hit, subject: _Subject) -> str:
-        """:func:`_statement_fix`, kept per hit for principals as they are."""
+    def _fix(self, fix: str, hit: _Hit, subject: _Subject) -> str:
+        """``fix`` and :func:`_statement_fix`, kept per (fix, hit) for principals as they are
+        (one string for the many findings that share them)."""
         if subject.steps:
-            return _statement_fix(hit, subject)
-        got = self._direct_fix.get(id(hit))
+            return fix + _statement_fix(hit, subject)
+        memo = (fix, id(hit))
+        got = self._direct_fix.get(memo)
         if got is None:
-            got = self._direct_fix[id(hit)] = (hit, _statement_fix(hit, subject))
+            got = self._direct_fix[memo] = (hit, fix + _statement_fix(hit, subject))
         return got[1]
 
     def _candidates(self, subject: _Subject, b: BucketSnap) -> list[_Candidate]:
