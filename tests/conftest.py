@@ -68,6 +68,16 @@ def pytest_configure(config: pytest.Config) -> None:
         LIVE = live_profile(live_env)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What importing and collecting made (modules, test items, parametrize values) lives
+    until the run ends: moved out of the garbage collector's sight, its full collections
+    stop rescanning it after every test that allocates a lot (hypothesis above all). Only
+    those objects are frozen: what tests make is collected as before."""
+    import gc
+
+    gc.freeze()
+
+
 # The Alibaba SDKs read credentials from the environment; tests never use the caller's.
 for _name in list(os.environ):
     if _name.startswith(("ALIYUN_ACCESS_KEY", "ALIBABA_CLOUD_", "PERMGEN_")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from hypothesis import strategies as st
 from permgen.policy import catalog
 from permgen.policy.model import Condition, Policy, Statement, parse_policy
 from permgen.policy.wildcard import match as wildcard_match
-from permgen.semantics import Evaluator, Request, diff_policies
+from permgen.semantics import Evaluator, MissingKey, Request, diff_policies
+from permgen.semantics.conditions import RequestContext
 from permgen.semantics.diff import AccessItem
+from permgen.semantics.evaluate import CompiledStatement
 from permgen.semantics.regions import intersection
 from tests.conftest import run_cli
 
@@ -209,6 +212,81 @@ def _known(action: str) -> bool:
     return catalog.lookup(action) is not None
 
 
+def _reach(old: Policy, new: Policy) -> list[tuple[CompiledStatement, frozenset[str]]]:
+    """Each statement of both policies without its conditions (so it matches a request
+    exactly when its action and resource do), and the condition keys it reads."""
+    return [
+        (
+            CompiledStatement(replace(s, conditions=()), "", i),
+            frozenset(c.key for c in s.conditions),
+        )
+        for p in (old, new)
+        for i, s in enumerate(p.statements)
+    ]
+
+
+def _brute_delta(
+    o: Evaluator,
+    n: Evaluator,
+    reach: list[tuple[CompiledStatement, frozenset[str]]],
+    actions: list[str],
+    resources: list[str],
+    contexts: list[dict[str, str]],
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """Per (action, resource), in how many contexts NEW allows and OLD denies (gained) and
+    the reverse (lost). A decision depends on a context only through the keys of the
+    conditions of statements whose action and resource match, so of contexts that agree on
+    those keys one is decided and counted for all of them (a pair no statement applies to:
+    none is decided, both policies deny it in every context)."""
+    gained: dict[tuple[str, str], int] = {}
+    lost: dict[tuple[str, str], int] = {}
+    nothing = RequestContext({})
+    groups: dict[frozenset[str], list[tuple[dict[str, str], int]]] = {}
+    for action, resource in itertools.product(actions, resources):
+        applies = [
+            keys
+            for c, keys in reach
+            if c.matches(action, resource, nothing, MissingKey.NEGATED_TRUE)
+        ]
+        if not applies:
+            continue
+        read = frozenset().union(*applies)
+        if read not in groups:  # one context per combination of values of the keys read
+            same: dict[tuple[str | None, ...], list[Any]] = {}
+            for ctx in contexts:
+                group = same.setdefault(tuple(ctx.get(k) for k in sorted(read)), [ctx, 0])
+                group[1] += 1
+            groups[read] = [(ctx, count) for ctx, count in same.values()]
+        for ctx, count in groups[read]:
+            req = Request(action, resource, ctx)
+            was, now = o.allows(req), n.allows(req)
+            if now and not was:
+                gained[(action, resource)] = gained.get((action, resource), 0) + count
+            elif was and not now:
+                lost[(action, resource)] = lost.get((action, resource), 0) + count
+    return gained, lost
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_policy, _policy)
+def test_the_brute_force_delta_decides_every_request_it_counts(old: Policy, new: Policy) -> None:
+    """:func:`_brute_delta` decides one context per group that the decision cannot tell
+    apart; deciding every request of the universe gives the same counts."""
+    actions, resources, contexts = _universe(old, new)
+    o, n = Evaluator([old]), Evaluator([new])
+    gained: dict[tuple[str, str], int] = {}
+    lost: dict[tuple[str, str], int] = {}
+    for action, resource in itertools.product(actions, resources):
+        for ctx in contexts:
+            req = Request(action, resource, ctx)
+            was, now = o.allows(req), n.allows(req)
+            if now and not was:
+                gained[(action, resource)] = gained.get((action, resource), 0) + 1
+            elif was and not now:
+                lost[(action, resource)] = lost.get((action, resource), 0) + 1
+    assert _brute_delta(o, n, _reach(old, new), actions, resources, contexts) == (gained, lost)
+
+
 def _check(items: tuple[AccessItem, ...], delta: dict[tuple[str, str], int], n_ctx: int) -> None:
     for item in items:
         names = {a.lower() for a in item.actions}
@@ -253,16 +331,7 @@ def test_entries_cover_exactly_the_delta(old: Policy, new: Policy) -> None:
     assert result.exact
     actions, resources, contexts = _universe(old, new)
     o, n = Evaluator([old]), Evaluator([new])
-    gained: dict[tuple[str, str], int] = {}
-    lost: dict[tuple[str, str], int] = {}
-    for action, resource in itertools.product(actions, resources):
-        for ctx in contexts:
-            req = Request(action, resource, ctx)
-            was, now = o.allows(req), n.allows(req)
-            if now and not was:
-                gained[(action, resource)] = gained.get((action, resource), 0) + 1
-            elif was and not now:
-                lost[(action, resource)] = lost.get((action, resource), 0) + 1
+    gained, lost = _brute_delta(o, n, _reach(old, new), actions, resources, contexts)
     for items, delta in ((result.new_access, gained), (result.removed_access, lost)):
         _check(items, delta, len(contexts))
         # no entry claims a pair outside the delta

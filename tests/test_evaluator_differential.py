@@ -218,24 +218,45 @@ CONTEXT_VALUES = {
 }
 
 
+# The strategies the composites below draw from, built once: the same draws, without
+# building a strategy object for each of them in every example.
+_OPS = st.lists(st.sampled_from(sorted(CONDITIONS)), max_size=2, unique=True)
+_CONSTANTS = {
+    op: st.lists(st.sampled_from(consts), min_size=1, max_size=2)
+    for op, (_, consts) in CONDITIONS.items()
+}
+_EFFECT = st.sampled_from(["Allow", "Deny"])
+_ACTION_LIST = st.lists(st.sampled_from(ACTION_PATTERNS), min_size=1, max_size=3)
+_RESOURCE_LIST = st.lists(RESOURCE_PATTERN, min_size=1, max_size=3)
+_ACTION = st.sampled_from(ACTIONS)
+_SPELLINGS = {a: st.sampled_from([a, a.upper(), a.lower()]) for a in ACTIONS}
+_BOOLEAN = st.booleans()
+_ONE_IN_FOUR = st.integers(0, 3)
+_KEYS = st.lists(st.sampled_from(sorted(CONTEXT_VALUES)), unique=True)
+_VALUES = {k: st.sampled_from(values) for k, values in CONTEXT_VALUES.items()}
+
+
 @st.composite
 def condition_block(draw: st.DrawFn) -> dict[str, dict[str, list[str]]]:
-    ops = draw(st.lists(st.sampled_from(sorted(CONDITIONS)), max_size=2, unique=True))
+    ops = draw(_OPS)
     block: dict[str, dict[str, list[str]]] = {}
     for op in ops:
-        key, consts = CONDITIONS[op]
-        block[op] = {key: draw(st.lists(st.sampled_from(consts), min_size=1, max_size=2))}
+        key, _ = CONDITIONS[op]
+        block[op] = {key: draw(_CONSTANTS[op])}
     return block
+
+
+_CONDITION_BLOCK = condition_block()
 
 
 @st.composite
 def statement(draw: st.DrawFn) -> dict[str, Any]:
-    s: dict[str, Any] = {"Effect": draw(st.sampled_from(["Allow", "Deny"]))}
-    actions = draw(st.lists(st.sampled_from(ACTION_PATTERNS), min_size=1, max_size=3))
-    s["NotAction" if draw(st.booleans()) else "Action"] = actions
-    resources = draw(st.lists(RESOURCE_PATTERN, min_size=1, max_size=3))
-    s["NotResource" if draw(st.integers(0, 3)) == 0 else "Resource"] = resources
-    condition = draw(condition_block())
+    s: dict[str, Any] = {"Effect": draw(_EFFECT)}
+    actions = draw(_ACTION_LIST)
+    s["NotAction" if draw(_BOOLEAN) else "Action"] = actions
+    resources = draw(_RESOURCE_LIST)
+    s["NotResource" if draw(_ONE_IN_FOUR) == 0 else "Resource"] = resources
+    condition = draw(_CONDITION_BLOCK)
     if condition:
         s["Condition"] = condition
     return s
@@ -248,11 +269,10 @@ POLICY = st.builds(
 
 @st.composite
 def request(draw: st.DrawFn) -> tuple[str, str, dict[str, str]]:
-    action = draw(st.sampled_from(ACTIONS))
-    action = draw(st.sampled_from([action, action.upper(), action.lower()]))
+    action = draw(_SPELLINGS[draw(_ACTION)])
     resource = draw(RESOURCE)
-    keys = draw(st.lists(st.sampled_from(sorted(CONTEXT_VALUES)), unique=True))
-    context = {k: draw(st.sampled_from(CONTEXT_VALUES[k])) for k in keys}
+    keys = draw(_KEYS)
+    context = {k: draw(_VALUES[k]) for k in keys}
     return action, resource, context
 
 

@@ -378,30 +378,37 @@ def test_cache_keys_rotate_and_bad_keys_are_refused(tmp_path: Path) -> None:
         Keyring.load(keyfile, {})
 
 
-def test_serve_with_redis_needs_a_valid_cache_key(tmp_path: Path) -> None:
+def test_serve_with_redis_needs_a_valid_cache_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
     import sys
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, run_cli
 
     callers = tmp_path / "callers.yaml"
     callers.write_text(f"callers:\n  - {{id: alice, key_sha256: {ALICE_HASH}}}\n")
-    argv = [sys.executable, "-m", "permgen", "serve", "--spec", "examples/platform.yaml"]
-    argv += ["--callers", str(callers), "--redis", "redis://127.0.0.1:1/0", "--port", "0"]
+    args = ["serve", "--spec", "examples/platform.yaml", "--callers", str(callers)]
+    args += ["--redis", "redis://127.0.0.1:1/0", "--port", "0"]
+    # the real process once (exit code and stderr as a user sees them) ...
     env = {k: v for k, v in os.environ.items() if k != "PERMGEN_CACHE_KEY"}
-    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "permgen", *args],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+    )  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "--redis needs a cache key: set PERMGEN_CACHE_KEY" in out.stderr
+    # ... and the other refusals in process (run_cli fails on a traceback too)
+    monkeypatch.chdir(ROOT)
     short = base64.b64encode(b"k" * 16).decode()
-    out = subprocess.run(
-        argv, capture_output=True, text=True, cwd=ROOT, env={**env, "PERMGEN_CACHE_KEY": short},
-        timeout=60,
-    )  # fmt: skip
-    assert out.returncode == 2 and "key 1 is 16 bytes, expected 32" in out.stderr
-    assert short not in out.stderr  # a key is never shown
-    bad_url = [*argv[:-4], "--redis", "localhost:6379", "--port", "0"]
-    out = subprocess.run(bad_url, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
-    assert out.returncode == 2 and "--redis: expected a redis:// or rediss:// URL" in out.stderr
+    monkeypatch.setenv("PERMGEN_CACHE_KEY", short)
+    result = run_cli(*args)
+    assert result.exit_code == 2 and "key 1 is 16 bytes, expected 32" in result.stderr
+    assert short not in result.output  # a key is never shown
+    monkeypatch.delenv("PERMGEN_CACHE_KEY")
+    result = run_cli(*args[:-4], "--redis", "localhost:6379", "--port", "0")
+    assert result.exit_code == 2
+    assert "--redis: expected a redis:// or rediss:// URL" in result.stderr
 
 
 def test_a_slow_redis_sends_the_instance_local_after_three_timeouts() -> None:
