@@ -292,9 +292,9 @@ def test_the_evaluator_agrees_with_an_independent_reading(
     # the same statements compiled one by one and put together (how the audit builds them)
     compiled = Evaluator.from_compiled(
         [
-            CompiledStatement(st, p.name or f"policy[{n}]", i)
+            CompiledStatement(one, p.name or f"policy[{n}]", i)
             for n, p in enumerate(parsed)
-            for i, st in enumerate(p.statements)
+            for i, one in enumerate(p.statements)
         ],
         missing_key=missing,
     )
