@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# -n auto: one pytest-xdist worker per core (PYTEST_XDIST_AUTO_NUM_WORKERS overrides it)
+# -n auto: one pytest-xdist worker per core (PYTEST_XDIST_AUTO_NUM_WORKERS overrides it).
+# Bytecode caches on even where the environment turns them off (PYTHONDONTWRITEBYTECODE):
+# the permgen processes the tests start then load what the first import compiled.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check permgen tests bench
