@@ -189,6 +189,10 @@ class CredentialServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    #: connections waiting to be accepted: a child's SDK clients may all refresh at once (the
+    #: default of 5 made an eighth client wait out a one-second TCP retry)
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that went away: no traceback on the command's stderr
 

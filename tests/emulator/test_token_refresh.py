@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -18,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aliyunsdkcore.auth.credentials import StsTokenCredential
@@ -280,3 +283,27 @@ def test_old_credentials_are_served_while_minting_fails_then_an_error(
     # and the official provider reports it as an error
     with pytest.raises(CredentialException, match="http_code=503"):
         URLCredentialsProvider(uri=server.uri).get_credentials()
+
+
+def test_many_clients_connecting_at_once_wait_for_no_tcp_retry(
+    served: tuple[Emulator, CredentialServer, list[str]],
+) -> None:
+    """A child's SDK clients may all refresh at once: 64 connections opened together are all
+    accepted at once (with socketserver's backlog of 5, some waited out a 1 s SYN retry)."""
+    _, server, _ = served
+    where = urlsplit(server.uri)
+    assert where.hostname is not None and where.port is not None
+    socks = [socket.socket() for _ in range(64)]
+    try:
+        for s in socks:
+            s.setblocking(False)
+            s.connect_ex((where.hostname, where.port))
+        start = time.monotonic()
+        pending = list(socks)
+        while pending and time.monotonic() - start < 0.9:
+            _, writable, _ = select.select([], pending, [], 0.05)
+            pending = [s for s in pending if s not in writable]
+        assert not pending, f"{len(pending)} of 64 connections still waiting after 0.9 s"
+    finally:
+        for s in socks:
+            s.close()
