@@ -1409,6 +1409,12 @@ class _Auditor:
         self._direct_fix: dict[tuple[str, int], tuple[_Hit, str]] = {}
         self._names_of: dict[str, list[str]] = {}
         self._trust_memo: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        #: per principal: the (kind, bucket) of its findings, and its longest path so far
+        self._keys_of: dict[str, set[tuple[str, str | None]]] = {}
+        self._longest: dict[str, int] = {}
+        #: per children table: itself (kept alive), its entries by (kind, bucket), its
+        #: shortest tail
+        self._table_index: dict[int, tuple[list[_Entry], dict[tuple[str, str], _Entry], int]] = {}
 
     def add(self, f: Finding | None) -> None:
         if f is None:
@@ -1416,7 +1422,16 @@ class _Auditor:
         key = (f.kind, f.principal, f.bucket)
         old = self.findings.get(key)
         if old is None or len(f.path) < len(old.path):
-            self.findings[key] = f
+            self._put(key, f, old is None)
+
+    def _put(self, key: tuple[str, str, str | None], f: Finding, new: bool) -> None:
+        """Keep ``f`` (its key is ``new`` or its path shorter), and what :meth:`_replay`
+        reads: per principal, its findings' (kind, bucket) and its longest path so far."""
+        self.findings[key] = f
+        if new:
+            self._keys_of.setdefault(f.principal, set()).add((f.kind, f.bucket))
+        if len(f.path) > self._longest.get(f.principal, 0):
+            self._longest[f.principal] = len(f.path)
 
     # -- destructive findings of one subject, reported as ``as_name``
     def destructive(self, subject: _Subject, as_name: str) -> None:
@@ -1467,16 +1482,20 @@ class _Auditor:
             old = findings.get(key)
             if old is not None and 1 + len(steps) + len(tail) >= len(old.path):
                 continue  # the path it has is as short
-            findings[key] = Finding(
-                kind,
-                as_name,
-                name,
-                self._resources(hit, name),
-                (as_name, *steps, *tail),
-                hit.witness,
-                why,
-                self._fix(fix, hit, subject),
-                hit.conditions,
+            self._put(
+                key,
+                Finding(
+                    kind,
+                    as_name,
+                    name,
+                    self._resources(hit, name),
+                    (as_name, *steps, *tail),
+                    hit.witness,
+                    why,
+                    self._fix(fix, hit, subject),
+                    hit.conditions,
+                ),
+                old is None,
             )
 
     def _resources(self, hit: _Hit, bucket: str) -> tuple[str, ...]:
@@ -1759,22 +1778,41 @@ class _Auditor:
         its steps (a finding is built only when its path is the shortest so far)."""
         findings = self.findings
         steps = parent.steps
-        for kind, bucket, hit, why, fix, tail, step in table:
+        index = self._table_index.get(id(table))
+        if index is None:  # (tables live in the caches: an id names one)
+            index = self._table_index[id(table)] = (
+                table,
+                {(e[0], e[1]): e for e in table},
+                min((len(e[5]) for e in table), default=0),
+            )
+        _table, by_key, shortest = index
+        todo: Iterable[_Entry] = table
+        if 2 + len(steps) + shortest >= self._longest.get(as_name, 0):
+            # no path of this table is shorter than any the principal has: only the
+            # (kind, bucket) it has no finding for yet can change anything
+            have = self._keys_of.get(as_name)
+            if have:
+                todo = [by_key[k] for k in by_key.keys() - have]
+        for kind, bucket, hit, why, fix, tail, step in todo:
             key = (kind, as_name, bucket)
             old = findings.get(key)
             if old is not None and 2 + len(steps) + len(tail) >= len(old.path):
                 continue
             path_steps = (*steps, _step_text(step, parent.name))
-            findings[key] = Finding(
-                kind=kind,
-                principal=as_name,
-                bucket=bucket,
-                resources=self._resources(hit, bucket),
-                path=(as_name, *path_steps, *tail),
-                witness=hit.witness,
-                why=why,
-                fix=f"{fix}; or take away the first step of the path ({path_steps[0]})",
-                conditions=hit.conditions,
+            self._put(
+                key,
+                Finding(
+                    kind=kind,
+                    principal=as_name,
+                    bucket=bucket,
+                    resources=self._resources(hit, bucket),
+                    path=(as_name, *path_steps, *tail),
+                    witness=hit.witness,
+                    why=why,
+                    fix=f"{fix}; or take away the first step of the path ({path_steps[0]})",
+                    conditions=hit.conditions,
+                ),
+                old is None,
             )
 
     def _tables(self, s: _Subject) -> list[list[_Entry]]:
