@@ -289,9 +289,9 @@ def test_a_share_whose_worker_failed_is_audited_in_process(
     )
     shares: list[object] = []
 
-    def failing(fn: object, items: list[object]) -> list[None]:
+    def failing(fn: object, items: list[object], *, first_here: bool = False) -> list[None]:
         shares.extend(items)
-        return [None for _ in items]  # every worker failed
+        return [None for _ in items]  # every worker failed (the first share's too)
 
     monkeypatch.setattr(engine, "PARALLEL_MIN_PAIRS", 0)
     monkeypatch.setattr(parallel, "fork_map", failing)

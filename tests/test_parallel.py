@@ -35,6 +35,16 @@ def test_fork_map_returns_results_in_order_and_none_for_a_failed_worker() -> Non
     assert os.getpid() not in pids and len(pids) == 3  # each ran in its own process
 
 
+def test_fork_map_can_run_the_first_item_here_while_the_workers_run_the_others() -> None:
+    results = parallel.fork_map(_square_in_child, [1, 2, 3, 4], first_here=True)
+    assert [r[1] if r else None for r in results] == [1, 4, None, 16]
+    assert results[0] is not None and results[0][0] == os.getpid()  # the first ran here
+    pids = {r[0] for r in results[1:] if r}
+    assert os.getpid() not in pids and len(pids) == 2
+    with pytest.raises(ValueError, match="this worker fails"):  # here, it is not a None
+        parallel.fork_map(_square_in_child, [3, 4], first_here=True)
+
+
 def test_default_jobs_is_bounded() -> None:
     assert 1 <= parallel.default_jobs() <= parallel.MAX_JOBS
 

@@ -61,14 +61,20 @@ def _worker(fn: Callable[[T], R], item: T, read_end: int, write_end: int) -> NoR
         os._exit(code)  # no atexit handlers, no flushing the caller's buffers twice
 
 
-def fork_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | None]:
+def fork_map(
+    fn: Callable[[T], R], items: Sequence[T], *, first_here: bool = False
+) -> list[R | None]:
     """``[fn(item) for item in items]``, each in its own forked worker; ``None`` where a
-    worker failed or could not be started (the system refused another process)."""
+    worker failed or could not be started (the system refused another process).
+
+    ``first_here``: the first item runs in this process, while the workers run the others
+    (its result is not pickled; an exception it raises stops the workers and goes on)."""
+    here = 1 if first_here and items else 0
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe), in item order
     live: dict[int, int | None] = {}  # children not reaped yet -> pipe end still to close
     interrupt = {signal.SIGINT}
     try:
-        for item in items:
+        for item in items[here:]:
             # Ctrl-C waits until the new child is in ``live``: lifting the mask raises the
             # KeyboardInterrupt of a Ctrl-C that came meanwhile, and a child not yet recorded
             # then would be left running, unseen by the clean-up below.
@@ -92,7 +98,9 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | None]:
             if pid < 0:
                 break
         results: list[R | None] = [None] * len(items)
-        for index, (pid, read_end) in enumerate(children):
+        if here:
+            results[0] = fn(items[0])
+        for index, (pid, read_end) in enumerate(children, start=here):
             live[pid] = None  # the stream closes it from here on
             with os.fdopen(read_end, "rb") as stream:
                 data = stream.read()

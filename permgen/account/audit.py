@@ -2335,9 +2335,9 @@ def audit(snapshot: Snapshot, *, jobs: int = 1) -> AuditReport:
 
     With ``jobs`` > 1 (where the platform forks, and for an account of at least
     :data:`PARALLEL_MIN_PAIRS` principal-bucket pairs) the buckets are shared out, round
-    robin, to forked workers: each decides every principal against its buckets (the
-    escalation walk is followed in each, its findings kept from the first), and a share
-    whose worker failed is audited again here. The report is the same as with one process.
+    robin, to this process and forked workers: each decides every principal against its
+    buckets (the escalation walk is followed in each, its findings kept from this
+    process's), and a share whose worker failed is audited again here. The report is the same as with one process.
     A process that runs other threads is not forked (its locks would be copied mid-use)."""
     import threading
 
@@ -2358,7 +2358,7 @@ def audit(snapshot: Snapshot, *, jobs: int = 1) -> AuditReport:
     def share(n: int) -> _Part:
         return _Auditor(snapshot, shares[n]).run(account_wide=n == 0)
 
-    parts = parallel.fork_map(share, range(jobs))
+    parts = parallel.fork_map(share, range(jobs), first_here=True)
     return _report(snapshot, [p if p is not None else share(n) for n, p in enumerate(parts)])
 
 
