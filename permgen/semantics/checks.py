@@ -189,6 +189,28 @@ def redundant_statements(policy: Policy) -> Iterator[SemanticIssue]:
                 "contained", i, f"Statement[{j}] already allows every request this statement allows"
             )
             break
+    # An Allow with NotAction or NotResource is compared with the others only when it repeats
+    # one exactly (the same effect, lists and conditions; actions in any case): the later one
+    # grants nothing.
+    first: dict[tuple[object, ...], int] = {}
+    for j, t in enumerate(policy.statements):
+        if t.effect != ALLOW or not (t.not_action or t.not_resource):
+            continue
+        key = (
+            t.not_action,
+            frozenset(a.lower() for a in t.actions),
+            t.not_resource,
+            frozenset(t.resources),
+            frozenset(t.conditions),
+        )
+        if key in first:
+            yield SemanticIssue(
+                "contained",
+                j,
+                f"Statement[{first[key]}] already allows every request this statement allows",
+            )
+        else:
+            first[key] = j
 
 
 @lru_cache(maxsize=8)
