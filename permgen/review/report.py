@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from permgen._internal.sarif import sarif_log
-from permgen.review.review import GATE_RISKS, BucketReview, PrincipalChange, Review, RoleChange
+from permgen.review.review import GATE_RISKS, PrincipalChange, Review, RoleChange
 from permgen.semantics.diff import AccessItem, DiffResult
 from permgen.semantics.render import context_text, items_markdown, region_text
 
@@ -289,81 +289,19 @@ def review_sarif(review: Review, *, min_level: str = "note") -> dict[str, Any]:
             "defaultConfiguration": {"level": "warning"},
         }
     ]
-    results = []
-    for c in review.changes:
-        for item in c.new_access:
-            level = _level(item)
-            if _LEVELS.index(level) < _LEVELS.index(min_level):
-                continue
-            w = item.witness
-            text = f"role {c.role} ({c.status}) newly allows {w.action} on {w.resource}" + (
-                f" [{', '.join(item.risk)}]" if item.risk else ""
-            )
-            text += "".join(f"; {n.text}" for n in item.risk_notes)
-            location: dict[str, Any] = {"artifactLocation": {"uri": review.spec}}
-            if c.line:
-                location["region"] = {"startLine": c.line}
-            results.append(
-                {
-                    "ruleId": "permgen-new-access",
-                    "ruleIndex": 0,
-                    "level": level,
-                    "message": {"text": text},
-                    "locations": [
-                        {
-                            "physicalLocation": location,
-                            "logicalLocations": [{"fullyQualifiedName": f"roles.{c.role}"}],
-                        }
-                    ],
-                    "properties": {"risk": list(item.risk), "witness": w.to_json()},
-                }
-            )
-    for p in review.gains():
-        if not p.access:
-            continue
-        level = "error" if set(p.risk) & set(SEVERE) else "warning" if p.risk else "note"
-        if _LEVELS.index(level) < _LEVELS.index(min_level):
-            continue
-        location = {"artifactLocation": {"uri": review.spec}}
-        if p.line:
-            location["region"] = {"startLine": p.line}
-        results.append(
-            {
-                "ruleId": "permgen-new-access",
-                "ruleIndex": 0,
-                "level": level,
-                "message": {
-                    "text": f"{p.principal} is newly attached to role {p.role}: "
-                    f"{len(p.access)} access region(s)"
-                    + (f" [{', '.join(p.risk)}]" if p.risk else "")
-                },
-                "locations": [
-                    {
-                        "physicalLocation": location,
-                        "logicalLocations": [{"fullyQualifiedName": f"roles.{p.role}.attach"}],
-                    }
-                ],
-                "properties": {"risk": list(p.risk), "principal": p.principal},
-            }
-        )
-    results += _bucket_results(review, min_level)
-    return sarif_log(
-        rules, results, information_uri="https://permgen.invalid/docs/commands/review.md"
-    )
+    results: list[dict[str, Any]] = []
 
-
-def _bucket_results(review: Review, min_level: str) -> list[dict[str, Any]]:
-    """A bucket's new access for code scanning: each weaker protection (destructive), and
-    each request its policy newly allows or no longer denies, per class of callers."""
-    out: list[dict[str, Any]] = []
-
-    def result(b: BucketReview, level: str, text: str, risk: list[str]) -> None:
+    def result(
+        level: str, text: str, line: int | None, where: str, properties: dict[str, Any]
+    ) -> None:
+        """One new-access result at ``line`` of the spec (``where``: its logical name),
+        unless its level is below ``min_level``."""
         if _LEVELS.index(level) < _LEVELS.index(min_level):
             return
         location: dict[str, Any] = {"artifactLocation": {"uri": review.spec}}
-        if b.line:
-            location["region"] = {"startLine": b.line}
-        out.append(
+        if line:
+            location["region"] = {"startLine": line}
+        results.append(
             {
                 "ruleId": "permgen-new-access",
                 "ruleIndex": 0,
@@ -372,22 +310,39 @@ def _bucket_results(review: Review, min_level: str) -> list[dict[str, Any]]:
                 "locations": [
                     {
                         "physicalLocation": location,
-                        "logicalLocations": [{"fullyQualifiedName": f"buckets.{b.bucket}"}],
+                        "logicalLocations": [{"fullyQualifiedName": where}],
                     }
                 ],
-                "properties": {"risk": risk},
+                "properties": properties,
             }
         )
 
+    for c in review.changes:
+        for item in c.new_access:
+            w = item.witness
+            text = f"role {c.role} ({c.status}) newly allows {w.action} on {w.resource}" + (
+                f" [{', '.join(item.risk)}]" if item.risk else ""
+            )
+            text += "".join(f"; {n.text}" for n in item.risk_notes)
+            properties = {"risk": list(item.risk), "witness": w.to_json()}
+            result(_level(item), text, c.line, f"roles.{c.role}", properties)
+    for p in review.gains():
+        if not p.access:
+            continue
+        level = "error" if set(p.risk) & set(SEVERE) else "warning" if p.risk else "note"
+        text = f"{p.principal} is newly attached to role {p.role}: {len(p.access)} access " + (
+            f"region(s) [{', '.join(p.risk)}]" if p.risk else "region(s)"
+        )
+        properties = {"risk": list(p.risk), "principal": p.principal}
+        result(level, text, p.line, f"roles.{p.role}.attach", properties)
+    # a bucket's new access: each weaker protection (destructive), and each request its
+    # policy newly allows or no longer denies, per class of callers
     for b in review.buckets:
-        for text, weak in b.settings:
+        where = f"buckets.{b.bucket}"
+        for change, weak in b.settings:
             if weak:
-                result(
-                    b,
-                    "error",
-                    f"bucket {b.bucket} ({b.status}): {text}, weaker protection [destructive]",
-                    ["destructive"],
-                )
+                text = f"bucket {b.bucket} ({b.status}): {change}, weaker protection [destructive]"
+                result("error", text, b.line, where, {"risk": ["destructive"]})
         for e in b.diff.entries if b.diff is not None else ():
             for what, items in (
                 ("newly allows", e.allowed.new_access),
@@ -395,15 +350,16 @@ def _bucket_results(review: Review, min_level: str) -> list[dict[str, Any]]:
             ):
                 for item in items:
                     w = item.witness
-                    risk = f" [{', '.join(item.risk)}]" if item.risk else ""
-                    result(
-                        b,
-                        _level(item),
+                    text = (
                         f"bucket {b.bucket} ({b.status}): its policy {what} {w.action} on "
-                        f"{w.resource} to {e.principal}{risk}",
-                        list(item.risk),
+                        f"{w.resource} to {e.principal}"
+                        + (f" [{', '.join(item.risk)}]" if item.risk else "")
                     )
-    return out
+                    properties = {"risk": list(item.risk), "witness": w.to_json()}
+                    result(_level(item), text, b.line, where, properties)
+    return sarif_log(
+        rules, results, information_uri="https://permgen.invalid/docs/commands/review.md"
+    )
 
 
 def render(review: Review, fmt: str, *, color: bool = False, min_level: str = "note") -> str:
