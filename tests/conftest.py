@@ -6,7 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,19 @@ def zero_backoff(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str]]:
 @pytest.fixture
 def cli_run() -> object:
     return run_cli
+
+
+#: SDK clients the tests made (tests/emulator/test_emulator.py ``client``): their pooled
+#: connections are closed when the test ends, not whenever the collector finds them (a
+#: socket finalized after the last test is an "unraisable" warning that fails the run)
+OPEN_SDK_CLIENTS: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    yield
+    while OPEN_SDK_CLIENTS:
+        OPEN_SDK_CLIENTS.pop().session.close()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

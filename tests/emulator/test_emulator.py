@@ -20,6 +20,7 @@ from aliyunsdkcore.request import CommonRequest
 
 from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
 from permgen.emulator.signing import signature, string_to_sign
+from tests.conftest import OPEN_SDK_CLIENTS
 
 REGION = "cn-hangzhou"
 PROXY_GUARD = {"http": None, "https": "http://127.0.0.1:9"}  # nothing may leave for the real cloud
@@ -55,6 +56,7 @@ def client(
     )
     for product in ("Ram", "Sts"):
         c.add_endpoint(REGION, product, emu.url)
+    OPEN_SDK_CLIENTS.append(c)  # its connections are closed when the test ends
     return c
 
 

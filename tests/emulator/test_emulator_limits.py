@@ -22,8 +22,12 @@ from permgen.emulator import ADMIN_KEY_ID, ADMIN_KEY_SECRET, Backend, Emulator
 from permgen.emulator.server import MAX_BODY
 from permgen.emulator.signing import signature, string_to_sign
 from permgen.emulator.state import Key
-from tests.emulator.test_emulator import REGION, call, error_code
-from tests.emulator.test_emulator import client as sdk_client
+from tests.emulator.test_emulator import (
+    REGION,
+    call,
+    client,  # its connections close when a test ends
+    error_code,
+)
 
 TRUST = json.dumps(
     {
@@ -38,23 +42,6 @@ TRUST = json.dumps(
     }
 )
 ROLE_ARN = "acs:ram::1234567890123456:role/r"
-
-
-_CLIENTS: list[Any] = []
-
-
-def client(emu: Emulator, *args: Any) -> Any:
-    """An SDK client whose pooled connections are closed when the test ends."""
-    c = sdk_client(emu, *args)
-    _CLIENTS.append(c)
-    return c
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _CLIENTS:
-        _CLIENTS.pop().session.close()
 
 
 @pytest.fixture
