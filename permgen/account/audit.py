@@ -1055,9 +1055,10 @@ class _Judge:
 
     def held(self, subject: _Subject, bucket: str) -> int:
         """The statements ``subject`` holds that could apply to ``bucket`` (a bitmask)."""
-        return self._mask(subject, self.model(bucket))
+        return self.held_in(subject, self.model(bucket))
 
-    def _mask(self, subject: _Subject, model: _BucketModel) -> int:
+    def held_in(self, subject: _Subject, model: _BucketModel) -> int:
+        """:meth:`held`, for a bucket whose model is at hand."""
         got = self._held(subject).get(model.snap.name, 0)
         if model.bucket_bits:
             got |= model.caller_mask(subject.caller)
@@ -1101,7 +1102,7 @@ class _Judge:
         model = self.model(bucket)
         # only the held statements that name the action decide it (and show in its
         # witness's decision), so subjects that differ elsewhere share the decision
-        held = self._mask(subject, model) & model.action_mask(action)
+        held = self.held_in(subject, model) & model.action_mask(action)
         anonymous = subject.caller.anonymous
         if not (held & model.cells.allows) and not (subject.pool or anonymous):
             return None  # nothing it holds here allows the action
@@ -1531,7 +1532,7 @@ class _Auditor:
             model = judge.model(b.name)
             sig = (
                 b.name,
-                judge._mask(subject, model) & model.audited_mask,
+                judge.held_in(subject, model) & model.audited_mask,
                 subject.pool,
                 subject.caller.anonymous,
                 subject.caller.ids if b.overwrite else None,
