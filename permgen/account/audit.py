@@ -1004,12 +1004,12 @@ class _Judge:
     def buckets(self, subject: _Subject) -> list[BucketSnap]:
         """The buckets where ``subject`` could be allowed anything, in snapshot order."""
         if subject.pool or any(s.key == ADMIN_KEY for s in subject.sources):
-            return self.shared()
+            return self.shared
         names: set[str] = set()
         if not subject.caller.anonymous:
             for src in subject.sources:
                 names |= self.index.allow_buckets.get(src.key, frozenset())
-        for b in self._open():
+        for b in self._open:
             if b.name in names:
                 continue
             model = self.model(b.name)
@@ -1017,25 +1017,17 @@ class _Judge:
                 model.caller_mask(subject.caller) & model.bucket_allows
             ):
                 names.add(b.name)
-        return [b for b in self.shared() if b.name in names]
+        return [b for b in self.shared if b.name in names]
 
+    @functools.cached_property
     def _open(self) -> list[BucketSnap]:
         """The buckets of the share whose ACL or bucket policy could allow someone."""
-        got: list[BucketSnap] | None = self.__dict__.get("_open_buckets")
-        if got is None:
-            got = self.__dict__["_open_buckets"] = [
-                b for b in self.shared() if b.acl in ACL_GRANTS or self.model(b.name).bucket_allows
-            ]
-        return got
+        return [b for b in self.shared if b.acl in ACL_GRANTS or self.model(b.name).bucket_allows]
 
+    @functools.cached_property
     def shared(self) -> list[BucketSnap]:
         """The buckets of this judge's share, in snapshot order."""
-        got: list[BucketSnap] | None = self.__dict__.get("_shared")
-        if got is None:
-            got = self.__dict__["_shared"] = [
-                b for b in self.acct.snap.buckets if self.share is None or b.name in self.share
-            ]
-        return got
+        return [b for b in self.acct.snap.buckets if self.share is None or b.name in self.share]
 
     def caller_class(self, caller: Caller) -> int:
         """How the snapshot's bucket policies and overwrite rules see ``caller``: callers
@@ -1625,7 +1617,7 @@ class _Auditor:
 
     def outsiders(self) -> None:
         for subject in self.acct.outsiders():
-            for b in self.judge.shared():
+            for b in self.judge.shared:
                 self._bucket(subject, subject.name, b)
                 write = next(
                     (
@@ -1830,9 +1822,9 @@ class _Auditor:
             shared = [
                 (_shared_step(step, s.name), c)
                 for step, c in moves
-                if step.split(" ", 1)[0] in _TO_ANOTHER
+                if _step_action(step) in _TO_ANOTHER
             ]
-            own = [(step, c) for step, c in moves if step.split(" ", 1)[0] not in _TO_ANOTHER]
+            own = [(step, c) for step, c in moves if _step_action(step) not in _TO_ANOTHER]
             sig = tuple((step, _state_key(c)) for step, c in shared)
             table = self._shared_tables.get(sig)
             if table is None:
@@ -2070,8 +2062,8 @@ class _Auditor:
             # which users and roles it can act on depends only on the statements that name
             # those actions (kept per set of them: every holder of one grant shares the list)
             memo = ("takeover", *((a, naming(a)[0]) for a in takeover))
-            users = self._target_memo.get(memo)
-            if users is None:
+            moves = self._target_memo.get(memo)
+            if moves is None:
                 near = {a: within(a, "user") for a in takeover}
 
                 def first(u: str) -> str | None:
@@ -2079,15 +2071,10 @@ class _Auditor:
                         (a for a in takeover if u in near[a] and can(a, ram("user", u))), None
                     )
 
-                users = self._target_memo[memo] = [
-                    (a, u)
+                moves = self._target_memo[memo] = [
+                    (f"{a} for user:{u}", acct.user(u))
                     for u in self._entity_names("user")
                     if any(u in near[a] for a in takeover) and (a := first(u))
-                ]
-            moves = self._target_memo.get(("moves", memo))
-            if moves is None:
-                moves = self._target_memo[("moves", memo)] = [
-                    (f"{action} for user:{u}", acct.user(u)) for action, u in users
                 ]
             yield from moves
             memo = ("roles", naming("sts:AssumeRole")[0], naming("ram:UpdateRole")[0])
@@ -2338,8 +2325,9 @@ def audit(snapshot: Snapshot, *, jobs: int = 1) -> AuditReport:
     :data:`PARALLEL_MIN_PAIRS` principal-bucket pairs) the buckets are shared out, round
     robin, to this process and forked workers: each decides every principal against its
     buckets (the escalation walk is followed in each, its findings kept from this
-    process's), and a share whose worker failed is audited again here. The report is the same as with one process.
-    A process that runs other threads is not forked (its locks would be copied mid-use)."""
+    process's), and a share whose worker failed is audited again here. The report is the
+    same as with one process. A process that runs other threads is not forked (its locks
+    would be copied mid-use)."""
     import threading
 
     from permgen._internal import parallel
